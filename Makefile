@@ -1,0 +1,19 @@
+.PHONY: run test build lint
+
+# Starts the site on the embedded default PostgreSQL under ./.data, with the
+# demo users (DATABASE_URL points it at another server instead).
+run:
+	go run ./cmd/aistat serve
+
+# Every test, against throwaway PostgreSQL clusters (TEST_DATABASE_URL to
+# use an existing server instead).
+test:
+	go vet ./...
+	go test -race -count=1 -timeout 9m ./...
+
+build:
+	go build -o bin/aistat ./cmd/aistat
+
+lint:
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: the files above need formatting" && exit 1)
+	go vet ./...

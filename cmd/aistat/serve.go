@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"aistat"
+	"aistat/handlers"
+	"aistat/internal/pglocal"
+	"aistat/sessions"
+)
+
+// embeddedDatabase is the database the app uses on its embedded cluster.
+const embeddedDatabase = "aistat"
+
+// database is an open, migrated database and how to let go of it.
+type database struct {
+	db      *sql.DB
+	cluster *pglocal.Cluster
+	logger  *slog.Logger
+}
+
+// openDatabase connects to dsn, or starts the embedded cluster under dataDir
+// when dsn is empty, and applies the schema.
+func openDatabase(ctx context.Context, dsn, dataDir string, logger *slog.Logger) (*database, error) {
+	d := &database{logger: logger}
+	if dsn == "" {
+		cluster, err := pglocal.Start(ctx, dataDir, logger)
+		if err != nil {
+			return nil, err
+		}
+		d.cluster = cluster
+		if err := cluster.CreateDatabase(ctx, embeddedDatabase); err != nil {
+			d.close()
+			return nil, err
+		}
+		dsn = cluster.URL(embeddedDatabase)
+	}
+	db, err := aistat.OpenDB(dsn, nil)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	d.db = db
+	if err := aistat.Migrate(ctx, db); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// close closes the pool and stops the embedded cluster, if any.
+func (d *database) close() {
+	if d.db != nil {
+		_ = d.db.Close()
+	}
+	if d.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.cluster.Stop(ctx); err != nil {
+			d.logger.Error("stop postgres", "err", err)
+		}
+	}
+}
+
+// shutdownTimeout is how long in-flight requests may take to finish once a
+// stop signal arrives.
+const shutdownTimeout = 10 * time.Second
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, logger *slog.Logger) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger.Info("config",
+		"addr", cfg.Addr,
+		"database_url", maskURL(cfg.DatabaseURL),
+		"data_dir", cfg.DataDir,
+		"demo", cfg.Demo,
+		"secure_cookies", cfg.SecureCookies,
+		"session_lifetime", cfg.SessionLifetime,
+		"session_max_age", cfg.SessionMaxAge,
+		"session_refresh", cfg.SessionRefresh,
+		"listen_database_url", maskURL(cfg.ListenDatabaseURL),
+		"trusted_proxies", cfg.TrustedProxies,
+	)
+	d, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	users := aistat.NewUsers(d.db)
+	if cfg.Demo {
+		if err := users.EnsureDemoUsers(ctx); err != nil {
+			return err
+		}
+	}
+	manager := sessions.New(d.db, sessions.Config{
+		Lifetime:      cfg.SessionLifetime,
+		MaxAge:        cfg.SessionMaxAge,
+		Refresh:       cfg.SessionRefresh,
+		SecureCookies: cfg.SecureCookies,
+	})
+	srv, err := handlers.New(handlers.Config{
+		DB:             d.db,
+		Users:          users,
+		Sessions:       manager,
+		Logger:         logger,
+		SecureCookies:  cfg.SecureCookies,
+		TrustedProxies: cfg.TrustedProxies,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
+	defer stopCleanup()
+	go manager.RunCleanup(cleanupCtx, 10*time.Minute, logger)
+
+	fmt.Fprintf(stdout, "aistat is running at http://%s\n", ln.Addr())
+	if cfg.Demo {
+		fmt.Fprintln(stdout, "Demo accounts:")
+		for _, u := range aistat.DemoUsers {
+			fmt.Fprintf(stdout, "  %-20s %-10s (%s)\n", u.Email, u.Password, u.Role.Label())
+		}
+	}
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
+
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("shutdown", "err", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package aistat
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+//go:embed schema.sql
+var schema string
+
+// schemaLockID is the advisory lock that serialises schema changes between
+// instances starting at the same moment.
+const schemaLockID = 7_316_240_101
+
+// OpenDB opens a connection pool on dsn (a URL or a key/value string).
+// binary_parameters is forced on: without it lib/pq sends every query with
+// parameters in two network round trips, and the request path has a budget
+// of one. A nil dialer uses lib/pq's own.
+func OpenDB(dsn string, dialer pq.Dialer) (*sql.DB, error) {
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.BinaryParameters = true
+	connector, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database connector: %w", err)
+	}
+	if dialer != nil {
+		connector.Dialer(dialer)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
+
+// Migrate applies schema.sql in one transaction under an advisory lock, so
+// instances that start together apply it once and never half.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	err := inTx(ctx, db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockID); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, schema)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when fn returns nil.
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// conflictOrErr turns a PostgreSQL unique violation into ECONFLICT with msg;
+// this is the one place that knows the code 23505.
+func conflictOrErr(err error, msg string) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+		return Errorf(ECONFLICT, "%s", msg)
+	}
+	return err
+}

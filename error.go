@@ -1,0 +1,72 @@
+package aistat
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one HTTP status in the handlers' error writer.
+const (
+	ECONFLICT     = "conflict"
+	EFORBIDDEN    = "forbidden"
+	EINTERNAL     = "internal"
+	EINVALID      = "invalid"
+	ENOTFOUND     = "not_found"
+	EUNAUTHORIZED = "unauthorized"
+	EUNAVAILABLE  = "unavailable"
+)
+
+// Error is a failure the application can explain to the person who caused it.
+// Any other error is internal and is never shown as is.
+type Error struct {
+	Code    string
+	Message string
+	// Fields names the inputs that broke a rule, keyed by their JSON name,
+	// with a message for each.
+	Fields map[string]string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	return fmt.Sprintf("aistat error: code=%s message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode is the code of err when it is an *Error, EINTERNAL otherwise and
+// "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage is the human-readable message of err when it is an *Error and
+// "Internal error." for anything else, so internal details never leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	}
+	return "Internal error."
+}
+
+// ErrorFields are the per-field messages of err when it is an *Error.
+func ErrorFields(err error) map[string]string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
+}

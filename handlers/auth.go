@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"aistat"
+	"aistat/sessions"
+)
+
+func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.URL.Query().Get("next"))
+	if sessions.User(r.Context()) != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", loginPage{Page: s.page(r, "Sign in"), Next: next})
+}
+
+// handleLoginCreate signs a user in with a new session token and sends them
+// where they were going, if that is a page of this site.
+func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
+	next := localPath(r.PostForm.Get("next"))
+	data := loginPage{Page: s.page(r, "Sign in"), Email: email, Next: next}
+	if email == "" || password == "" {
+		data.Error = "Enter your email and password."
+		s.render(w, r, http.StatusUnprocessableEntity, "login", data)
+		return
+	}
+	user, err := s.users.Authenticate(r.Context(), email, password)
+	if aistat.ErrorCode(err) == aistat.EUNAUTHORIZED {
+		data.Error = aistat.ErrorMessage(err)
+		s.render(w, r, http.StatusUnauthorized, "login", data)
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.sessions.Login(r.Context(), user); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.sessions.Logout(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// sessionBody is the answer of GET /api/session.
+type sessionBody struct {
+	User    *aistat.User `json:"user"`
+	Expires string       `json:"expires"`
+}
+
+func (s *Server) handleSessionShow(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	user := sessions.User(ctx)
+	if user == nil {
+		s.writeError(w, r, aistat.Errorf(aistat.EUNAUTHORIZED, "unauthenticated"))
+		return
+	}
+	writeJSON(w, http.StatusOK, sessionBody{User: user, Expires: s.sessions.Expiry(ctx).UTC().Format(time.RFC3339)})
+}

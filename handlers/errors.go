@@ -1,0 +1,120 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"aistat"
+)
+
+// requestError is a request the handlers could not decode (400, 413, 415).
+// It goes through the same writer as the domain's errors.
+type requestError struct {
+	status  int
+	message string
+}
+
+func (e *requestError) Error() string { return e.message }
+
+func badRequest(status int, msg string) error { return &requestError{status: status, message: msg} }
+
+// codeStatus maps the domain's error codes to HTTP statuses.
+var codeStatus = map[string]int{
+	aistat.ECONFLICT:     http.StatusConflict,
+	aistat.EFORBIDDEN:    http.StatusForbidden,
+	aistat.EINTERNAL:     http.StatusInternalServerError,
+	aistat.EINVALID:      http.StatusUnprocessableEntity,
+	aistat.ENOTFOUND:     http.StatusNotFound,
+	aistat.EUNAUTHORIZED: http.StatusUnauthorized,
+	aistat.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+var statusHeading = map[int]string{
+	http.StatusBadRequest:            "Bad request",
+	http.StatusUnauthorized:          "Please sign in",
+	http.StatusForbidden:             "Access denied",
+	http.StatusNotFound:              "Page not found",
+	http.StatusMethodNotAllowed:      "Method not allowed",
+	http.StatusConflict:              "Conflict",
+	http.StatusRequestEntityTooLarge: "Request too large",
+	http.StatusUnsupportedMediaType:  "Unsupported content type",
+	http.StatusUnprocessableEntity:   "Invalid input",
+	http.StatusInternalServerError:   "Something went wrong",
+	http.StatusServiceUnavailable:    "Temporarily unavailable",
+}
+
+// errorBody is the JSON form of every error.
+type errorBody struct {
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// writeError answers a failed request: JSON for the API, the error page for
+// everything else. Internal errors are logged and shown only as "Internal
+// error."
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg, fields := http.StatusInternalServerError, aistat.ErrorMessage(err), aistat.ErrorFields(err)
+	var reqErr *requestError
+	if errors.As(err, &reqErr) {
+		status, msg = reqErr.status, reqErr.message
+	} else {
+		status = codeStatus[aistat.ErrorCode(err)]
+	}
+	if status == http.StatusInternalServerError {
+		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	if wantsJSON(r) {
+		if status == http.StatusUnauthorized {
+			msg = "unauthenticated"
+		}
+		writeJSON(w, status, errorBody{Error: msg, Fields: fields})
+		return
+	}
+	s.render(w, r, status, "error", errorPage{
+		Page:    s.page(r, statusHeading[status]),
+		Status:  status,
+		Heading: statusHeading[status],
+		Message: msg,
+	})
+}
+
+// wantsJSON reports whether the client speaks the JSON API rather than
+// browsing pages.
+func wantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") ||
+		(strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html"))
+}
+
+// writeJSON writes v as the JSON response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, aistat.Errorf(aistat.ENOTFOUND, "There is no page at this address."))
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, badRequest(http.StatusMethodNotAllowed, "This address does not accept "+r.Method+" requests."))
+}
+
+func (s *Server) handleCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, aistat.Errorf(aistat.EFORBIDDEN, "Cross-origin requests are not allowed."))
+}
+
+func (s *Server) handlePanic(w http.ResponseWriter, r *http.Request, v any) {
+	s.logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+	http.Error(w, "Internal error.", http.StatusInternalServerError)
+}

@@ -1,0 +1,87 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"aistat"
+)
+
+// maxBody bounds every request body.
+const maxBody = 64 << 10
+
+// parseForm reads a urlencoded form body of at most maxBody bytes.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return badRequest(http.StatusUnsupportedMediaType, "Send the form as application/x-www-form-urlencoded.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		return decodeError(err, "The form could not be read.")
+	}
+	return nil
+}
+
+// decodeError tells a body that is too large from one that is malformed.
+func decodeError(err error, malformed string) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return badRequest(http.StatusRequestEntityTooLarge, "The request body must be at most 64 KiB.")
+	}
+	return badRequest(http.StatusBadRequest, malformed)
+}
+
+// decodeStrings reads a JSON body that must be exactly one object whose
+// members are all among fields and all strings. Every field is required: a
+// missing one is EINVALID naming it (422); anything malformed is 400, a
+// body that is not JSON 415, one that is too large 413.
+func decodeStrings(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return nil, badRequest(http.StatusUnsupportedMediaType, "Send the body as application/json.")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, decodeError(err, "The body must be one JSON object.")
+	}
+	if raw == nil {
+		return nil, badRequest(http.StatusBadRequest, "The body must be one JSON object.")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, decodeError(err, "The body must contain nothing after the JSON object.")
+	}
+	values := make(map[string]string, len(fields))
+	for key, v := range raw {
+		if !slices.Contains(fields, key) {
+			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Unknown field %q.", key))
+		}
+		var s string
+		if string(v) == "null" || json.Unmarshal(v, &s) != nil {
+			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Field %q must be a string.", key))
+		}
+		values[key] = s
+	}
+	missing := map[string]string{}
+	for _, key := range fields {
+		if _, ok := values[key]; !ok {
+			missing[key] = fmt.Sprintf("Field %q is required.", key)
+		}
+	}
+	if len(missing) > 0 {
+		keys := make([]string, 0, len(missing))
+		for _, key := range fields {
+			if _, ok := missing[key]; ok {
+				keys = append(keys, key)
+			}
+		}
+		return nil, &aistat.Error{Code: aistat.EINVALID, Message: "Missing " + strings.Join(keys, ", ") + ".", Fields: missing}
+	}
+	return values, nil
+}

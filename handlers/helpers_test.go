@@ -1,0 +1,216 @@
+package handlers_test
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"aistat"
+	"aistat/handlers"
+	"aistat/internal/pgtest"
+	"aistat/internal/roundtrip"
+	"aistat/sessions"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// testPassword satisfies the password rule.
+const testPassword = "correct horse battery"
+
+// env is one site on its own fresh database, served through the real router.
+type env struct {
+	db       *sql.DB
+	users    *aistat.Users
+	manager  *sessions.Manager
+	server   *httptest.Server
+	counter  *roundtrip.Counter
+	sessions sessions.Config
+}
+
+func defaultSessionConfig() sessions.Config {
+	return sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour}
+}
+
+// mustOpenEnv starts a site on a fresh, migrated database.
+func mustOpenEnv(tb testing.TB, cfgs ...sessions.Config) *env {
+	tb.Helper()
+	e := &env{counter: &roundtrip.Counter{}, sessions: defaultSessionConfig()}
+	if len(cfgs) > 0 {
+		e.sessions = cfgs[0]
+	}
+	db, err := aistat.OpenDB(pgtest.URL(tb), e.counter)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := aistat.Migrate(context.Background(), db); err != nil {
+		tb.Fatal(err)
+	}
+	e.db = db
+	e.users = aistat.NewUsers(db)
+	e.users.SetHashCost(bcrypt.MinCost)
+	e.manager = sessions.New(db, e.sessions)
+	srv, err := handlers.New(handlers.Config{
+		DB:       db,
+		Users:    e.users,
+		Sessions: e.manager,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.server = httptest.NewServer(srv)
+	tb.Cleanup(e.server.Close)
+	return e
+}
+
+// mustCreateUser adds a user with testPassword.
+func mustCreateUser(tb testing.TB, e *env, email, name string, role aistat.Role) *aistat.User {
+	tb.Helper()
+	u, err := e.users.Create(context.Background(), aistat.NewUser{Email: email, Name: name, Role: role, Password: testPassword})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// client is one browser: its own cookie jar, redirects not followed so
+// tests see them.
+type client struct {
+	tb   testing.TB
+	e    *env
+	http *http.Client
+}
+
+func newClient(tb testing.TB, e *env) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{tb: tb, e: e, http: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// response is a finished response with its body read.
+type response struct {
+	*http.Response
+	body string
+}
+
+func (c *client) do(method, path, contentType, body string, headers ...string) *response {
+	c.tb.Helper()
+	req, err := http.NewRequest(method, c.e.server.URL+path, strings.NewReader(body))
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return &response{Response: res, body: string(b)}
+}
+
+func (c *client) get(path string) *response { return c.do(http.MethodGet, path, "", "") }
+
+func (c *client) postForm(path string, form url.Values) *response {
+	return c.do(http.MethodPost, path, "application/x-www-form-urlencoded", form.Encode())
+}
+
+func (c *client) putJSON(path, body string) *response {
+	return c.do(http.MethodPut, path, "application/json", body)
+}
+
+// login signs the client in and fails the test unless it worked.
+func (c *client) login(email string) {
+	c.tb.Helper()
+	res := c.postForm("/login", url.Values{"email": {email}, "password": {testPassword}})
+	if res.StatusCode != http.StatusSeeOther {
+		c.tb.Fatalf("login %s: status %d, want 303; body: %s", email, res.StatusCode, res.body)
+	}
+}
+
+// cookie is the client's session cookie value, "" when none.
+func (c *client) cookie() string {
+	u, _ := url.Parse(c.e.server.URL)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == c.e.manager.CookieName() {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+func wantStatus(tb testing.TB, res *response, want int) {
+	tb.Helper()
+	if res.StatusCode != want {
+		tb.Fatalf("%s %s: status %d, want %d; body: %.500s", res.Request.Method, res.Request.URL.Path, res.StatusCode, want, res.body)
+	}
+}
+
+func wantBody(tb testing.TB, res *response, substrings ...string) {
+	tb.Helper()
+	for _, s := range substrings {
+		if !strings.Contains(res.body, s) {
+			tb.Fatalf("%s %s: body does not contain %q; body: %.1500s", res.Request.Method, res.Request.URL.Path, s, res.body)
+		}
+	}
+}
+
+func wantNoBody(tb testing.TB, res *response, substrings ...string) {
+	tb.Helper()
+	for _, s := range substrings {
+		if strings.Contains(res.body, s) {
+			tb.Fatalf("%s %s: body contains %q", res.Request.Method, res.Request.URL.Path, s)
+		}
+	}
+}
+
+// sessionCount is how many session rows the user has.
+func sessionCount(tb testing.TB, e *env, userID int64) int {
+	tb.Helper()
+	var n int
+	if err := e.db.QueryRow(`SELECT count(*) FROM sessions WHERE user_id = $1`, userID).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// userRow reads back what a refused request must leave unchanged.
+type userRow struct {
+	Name, AvatarURL, Role string
+	UpdatedAt             time.Time
+}
+
+func readUserRow(tb testing.TB, e *env, id int64) userRow {
+	tb.Helper()
+	var r userRow
+	err := e.db.QueryRow(`SELECT name, avatar_url, role, updated_at FROM users WHERE id = $1`, id).Scan(&r.Name, &r.AvatarURL, &r.Role, &r.UpdatedAt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func itoa(id int64) string { return strconv.FormatInt(id, 10) }

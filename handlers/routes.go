@@ -1,0 +1,53 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"aistat"
+)
+
+// routes is the whole route table. Every route but the static files and the
+// health check runs inside the session middleware; access rules wrap groups
+// of routes.
+func (s *Server) routes() http.Handler {
+	r := httprouter.New()
+	r.RedirectTrailingSlash = true
+	r.HandleMethodNotAllowed = true
+
+	r.Handler(http.MethodGet, "/static/*file", s.assets)
+	r.HandlerFunc(http.MethodGet, "/healthz", s.handleHealth)
+
+	anyone := s.withSession
+	user := func(h http.HandlerFunc) http.Handler { return s.withSession(s.requireUser(h)) }
+	staff := func(h http.HandlerFunc) http.Handler {
+		return s.withSession(s.requireUser(s.requireRole(h, aistat.RoleAdmin, aistat.RoleEditor)))
+	}
+	admin := func(h http.HandlerFunc) http.Handler {
+		return s.withSession(s.requireUser(s.requireRole(h, aistat.RoleAdmin)))
+	}
+
+	r.Handler(http.MethodGet, "/", anyone(s.handleHome))
+	r.Handler(http.MethodGet, "/login", anyone(s.handleLoginShow))
+	r.Handler(http.MethodPost, "/login", anyone(s.handleLoginCreate))
+	r.Handler(http.MethodPost, "/logout", user(s.handleLogout))
+
+	r.Handler(http.MethodGet, "/settings", user(s.handleSettingsShow))
+	r.Handler(http.MethodPost, "/settings", user(s.handleSettingsUpdate))
+
+	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
+	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
+
+	r.Handler(http.MethodGet, "/admin", staff(s.handleAdminShow))
+	r.Handler(http.MethodPost, "/admin/users/:id/role", admin(s.handleUserRoleUpdate))
+	r.Handler(http.MethodPost, "/admin/users/:id/revoke", admin(s.handleUserSessionsRevoke))
+
+	r.NotFound = anyone(s.handleNotFound)
+	r.MethodNotAllowed = anyone(s.handleMethodNotAllowed)
+	r.PanicHandler = s.handlePanic
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
+	return s.clientAddr(s.logRequests(s.secureHeaders(cop.Handler(r))))
+}

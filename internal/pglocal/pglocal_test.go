@@ -1,0 +1,234 @@
+package pglocal
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// tempDir makes a folder the postgres user can reach: t.TempDir sits below
+// 0700 folders, which a cluster handed to postgres by root cannot traverse.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pglocal-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
+	})
+	return dir
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil))
+}
+
+func startCluster(t *testing.T, dir string) *Cluster {
+	t.Helper()
+	c, err := Start(t.Context(), dir, testLogger(t))
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
+}
+
+func open(t *testing.T, c *Cluster, database string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("postgres", c.URL(database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func queryString(t *testing.T, db *sql.DB, query string) string {
+	t.Helper()
+	var s string
+	if err := db.QueryRowContext(t.Context(), query).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return s
+}
+
+// killPostmaster simulates a crash of the server and waits until it is gone.
+func killPostmaster(t *testing.T, c *Cluster) {
+	t.Helper()
+	pid, err := readPID(filepath.Join(c.dataDir, "postmaster.pid"))
+	if err != nil || pid == 0 {
+		t.Fatalf("read postmaster pid: %d, %v", pid, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for isPostgres(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("postmaster %d survived SIGKILL", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClusterLifecycle(t *testing.T) {
+	// A space in the path checks the quoting of the socket folder.
+	dir := filepath.Join(tempDir(t), "data dir")
+	c := startCluster(t, dir)
+
+	if want := filepath.Join(dir, "run"); c.sockDir != want {
+		t.Errorf("socket dir = %q, want %q", c.sockDir, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "PG_VERSION")); err != nil {
+		t.Errorf("cluster not in dir/postgres: %v", err)
+	}
+	db := open(t, c, "postgres")
+	if got := queryString(t, db, "SELECT 1::text"); got != "1" {
+		t.Errorf("SELECT 1 = %q", got)
+	}
+	if got := queryString(t, db, "SHOW listen_addresses"); got != "" {
+		t.Errorf("listen_addresses = %q, want no TCP listener", got)
+	}
+
+	for range 2 {
+		if err := c.CreateDatabase(t.Context(), "app"); err != nil {
+			t.Fatalf("create database: %v", err)
+		}
+	}
+	app := open(t, c, "app")
+	if _, err := app.ExecContext(t.Context(), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('persisted')"); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	db.Close()
+
+	for range 2 {
+		if err := c.Stop(t.Context()); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.dataDir, "postmaster.pid")); !os.IsNotExist(err) {
+		t.Errorf("postmaster.pid after stop: %v", err)
+	}
+
+	c = startCluster(t, dir)
+	assertKept(t, c)
+
+	// A backend busy computing does not notice that its postmaster died, and
+	// keeps the old shared memory attached until Start kills it.
+	busy := open(t, c, "app")
+	if err := busy.PingContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// Fails once Start kills the backend; only that it runs matters.
+		_, _ = busy.Exec("SELECT count(*) FROM generate_series(1, 1e12)")
+	}()
+	time.Sleep(100 * time.Millisecond)
+	killPostmaster(t, c)
+	c = startCluster(t, dir)
+	assertKept(t, c)
+
+	// The previous Cluster is never stopped, as when the app is killed while
+	// its server keeps running.
+	c = startCluster(t, dir)
+	assertKept(t, c)
+}
+
+func assertKept(t *testing.T, c *Cluster) {
+	t.Helper()
+	if got := queryString(t, open(t, c, "app"), "SELECT v FROM kept"); got != "persisted" {
+		t.Errorf("kept row = %q", got)
+	}
+}
+
+func TestLongDataDirUsesShortSocketDir(t *testing.T) {
+	dir := filepath.Join(tempDir(t), strings.Repeat("a-rather-long-folder-name/", 5))
+	c := startCluster(t, dir)
+	t.Cleanup(func() { os.RemoveAll(c.sockDir) })
+
+	if !strings.HasPrefix(c.sockDir, filepath.Join(os.TempDir(), "aistat-")) {
+		t.Errorf("socket dir = %q, want a short folder in the temp dir", c.sockDir)
+	}
+	if got := queryString(t, open(t, c, "postgres"), "SELECT 1::text"); got != "1" {
+		t.Errorf("SELECT 1 = %q", got)
+	}
+}
+
+func TestMissingBinaries(t *testing.T) {
+	empty := tempDir(t)
+	_, err := start(t.Context(), filepath.Join(empty, "data"), testLogger(t), binSearch{path: empty, root: empty})
+	if err == nil {
+		t.Fatal("start without server programs succeeded")
+	}
+	for _, want := range []string{"postgresql", "DATABASE_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestBinariesPreferHighestVersion(t *testing.T) {
+	root := tempDir(t)
+	for _, v := range []string{"9.6", "15", "10", "notes"} {
+		bin := filepath.Join(root, v, "bin")
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+			if err := os.WriteFile(filepath.Join(bin, name), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b, err := binSearch{root: root}.find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "15", "bin"); b.dir != want {
+		t.Errorf("binaries in %q, want %q", b.dir, want)
+	}
+}
+
+func TestUntraversableParent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root hands the cluster to the postgres user")
+	}
+	locked := filepath.Join(tempDir(t), "locked")
+	if err := os.Mkdir(locked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Start(t.Context(), filepath.Join(locked, "data"), testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), locked+" ") {
+		t.Fatalf("error %v does not name %s", err, locked)
+	}
+}
+
+func TestURLQuoting(t *testing.T) {
+	c := &Cluster{sockDir: `/tmp/it's a \dir`}
+	cfg, err := pq.NewConfig(c.URL("my 'db'"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != c.sockDir || cfg.Database != "my 'db'" || cfg.User != "postgres" || cfg.Port != 5432 || cfg.SSLMode != pq.SSLModeDisable {
+		t.Errorf("parsed %+v", cfg)
+	}
+}

@@ -1,0 +1,202 @@
+package sessions
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"aistat"
+)
+
+// Session data keys. The session holds nothing else: the profile is read
+// from the users table on every request.
+const (
+	keyUserID  = "user_id"
+	keyCreated = "created"
+	keyFlash   = "flash"
+)
+
+// maxUserAgent bounds what is kept of a client's User-Agent header.
+const maxUserAgent = 512
+
+// Config is how sessions behave.
+type Config struct {
+	// Lifetime is the idle timeout: a session unused this long expires.
+	Lifetime time.Duration
+	// MaxAge caps a session's life from sign-in, however active it is.
+	MaxAge time.Duration
+	// Refresh is how often a session's expiry and last-active time may be
+	// written; reads in between write nothing.
+	Refresh time.Duration
+	// SecureCookies marks the cookie Secure and names it __Host-session,
+	// for sites served over HTTPS.
+	SecureCookies bool
+}
+
+// Manager loads the session of every request it wraps and signs users in
+// and out.
+type Manager struct {
+	scs   *scs.SessionManager
+	store *Store
+	cfg   Config
+}
+
+// New returns a manager keeping sessions in db.
+func New(db *sql.DB, cfg Config) *Manager {
+	store := NewStore(db)
+	sm := scs.New()
+	sm.Store = store
+	sm.HashTokenInStore = true
+	// An idle timeout in scs would write the session on every request;
+	// the sliding expiry is ours, written once per refresh interval.
+	sm.IdleTimeout = 0
+	sm.Lifetime = min(cfg.Lifetime, cfg.MaxAge)
+	sm.Cookie.Name = "session"
+	if cfg.SecureCookies {
+		sm.Cookie.Name = "__Host-session"
+	}
+	sm.Cookie.Path = "/"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.SecureCookies
+	sm.Cookie.Persist = true
+	return &Manager{scs: sm, store: store, cfg: cfg}
+}
+
+// Store is the manager's session store.
+func (m *Manager) Store() *Store { return m.store }
+
+// CookieName is the name of the session cookie.
+func (m *Manager) CookieName() string { return m.scs.Cookie.Name }
+
+// SetErrorFunc sets how a failure to load or save a session is answered.
+func (m *Manager) SetErrorFunc(fn func(http.ResponseWriter, *http.Request, error)) {
+	m.scs.ErrorFunc = fn
+}
+
+// Handler loads the request's session and its user before next runs and
+// saves the session, when it changed, before the response is written. A
+// request without a session cookie costs no query.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	loaded := m.scs.LoadAndSave(m.resolve(next))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Stored as text, which holds neither invalid UTF-8 nor NUL.
+		ua := strings.ToValidUTF8(strings.ReplaceAll(r.UserAgent(), "\x00", ""), "")
+		if len(ua) > maxUserAgent {
+			ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+		}
+		st := &state{userAgent: ua, ip: remoteIP(r)}
+		loaded.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	})
+}
+
+// resolve makes the user the store found the request's user and slides the
+// session's expiry when the refresh interval has passed.
+func (m *Manager) resolve(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		st := stateFrom(ctx)
+		if f := st.found; f != nil && m.scs.GetInt64(ctx, keyUserID) == f.user.ID {
+			st.user = f.user
+			if now := time.Now(); now.Sub(f.lastActive) >= m.cfg.Refresh {
+				m.scs.SetDeadline(ctx, m.deadline(now, time.Unix(m.scs.GetInt64(ctx, keyCreated), 0)))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadline is when a session used at now expires: after the idle timeout,
+// but never later than its maximum age.
+func (m *Manager) deadline(now, created time.Time) time.Time {
+	d, limit := now.Add(m.cfg.Lifetime), created.Add(m.cfg.MaxAge)
+	if limit.Before(d) {
+		d = limit
+	}
+	return d.UTC()
+}
+
+// Login signs user in: a new token (so a token planted before sign-in is
+// worthless), a new session row owned by the user.
+func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
+	if err := m.scs.RenewToken(ctx); err != nil {
+		return err
+	}
+	if err := m.scs.Clear(ctx); err != nil {
+		return err
+	}
+	now := time.Now()
+	st := stateFrom(ctx)
+	st.login, st.user = user.ID, user
+	m.scs.Put(ctx, keyUserID, user.ID)
+	m.scs.Put(ctx, keyCreated, now.Unix())
+	m.scs.SetDeadline(ctx, m.deadline(now, now))
+	return nil
+}
+
+// Logout deletes the request's session row and expires the cookie.
+func (m *Manager) Logout(ctx context.Context) error {
+	if err := m.scs.Destroy(ctx); err != nil {
+		return err
+	}
+	stateFrom(ctx).user = nil
+	return nil
+}
+
+// PutFlash keeps a one-time message for the signed-in user's next page.
+// Anonymous requests have no stored session, so they get none.
+func (m *Manager) PutFlash(ctx context.Context, msg string) {
+	if User(ctx) != nil {
+		m.scs.Put(ctx, keyFlash, msg)
+	}
+}
+
+// PopFlash returns and forgets the one-time message, "" when none.
+func (m *Manager) PopFlash(ctx context.Context) string {
+	return m.scs.PopString(ctx, keyFlash)
+}
+
+// Expiry is when the request's session expires as stored.
+func (m *Manager) Expiry(ctx context.Context) time.Time {
+	return m.scs.Deadline(ctx)
+}
+
+// RevokeUser ends every session of the user, on every device.
+func (m *Manager) RevokeUser(ctx context.Context, userID int64) (int64, error) {
+	return m.store.DeleteUser(ctx, userID)
+}
+
+// RunCleanup deletes expired sessions every interval until ctx ends.
+func (m *Manager) RunCleanup(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	const batch = 5000
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := m.store.DeleteExpired(ctx, batch)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Error("session cleanup", "err", err)
+		case n > 0:
+			logger.Info("session cleanup", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,47 @@
+package sessions
+
+import (
+	"context"
+	"time"
+
+	"aistat"
+)
+
+type stateKey struct{}
+
+// state is what one request knows about its session. The outer middleware
+// puts it into the context before scs loads the session, so that the store
+// can hand over the user it joined and learn who is signing in.
+type state struct {
+	userAgent string
+	ip        string
+	// found is the session the store found for this request, nil when none.
+	found *found
+	// login is the user id signing in during this request, 0 when none.
+	login int64
+	// user is the signed-in user of this request, nil when anonymous.
+	user *aistat.User
+}
+
+// found is a session row as the store read it, joined with its user.
+type found struct {
+	token      string
+	expiry     time.Time
+	lastActive time.Time
+	user       *aistat.User
+}
+
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+// User is the signed-in user of the request, nil when it is anonymous. It
+// was read together with the session, so it is never older than the
+// request; handlers read it here and never query it again.
+func User(ctx context.Context) *aistat.User {
+	if st := stateFrom(ctx); st != nil {
+		return st.user
+	}
+	return nil
+}

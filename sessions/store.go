@@ -1,0 +1,143 @@
+// Package sessions keeps sign-in sessions in PostgreSQL through scs and
+// hands each request its current user, read fresh from the database in the
+// same query that finds the session.
+package sessions
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"aistat"
+)
+
+// Store is scs's session store on the sessions table. Tokens arrive hashed
+// (scs's HashTokenInStore). Unlike scs's postgresstore it joins the user in
+// the same query, records who owns each session, and never re-creates a row
+// that was deleted while a request was running.
+type Store struct {
+	db *sql.DB
+}
+
+var _ scs.CtxStore = (*Store)(nil)
+
+// NewStore returns the store on db.
+func NewStore(db *sql.DB) *Store { return &Store{db: db} }
+
+// FindCtx returns the data of an unexpired session whose user is enabled,
+// and hands that user and the session's times to the request's state.
+func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	var (
+		data []byte
+		row  found
+	)
+	row.user = new(aistat.User)
+	u := row.user
+	err := s.db.QueryRowContext(ctx, `
+		SELECT s.data, s.expiry, s.last_active,
+		       u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at
+		FROM sessions s
+		JOIN users u ON u.id = s.user_id
+		WHERE s.token = $1 AND s.expiry > now() AND NOT u.disabled`, token).Scan(
+		&data, &row.expiry, &row.lastActive,
+		&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, fmt.Errorf("find session: %w", err)
+	}
+	row.token = token
+	if st := stateFrom(ctx); st != nil {
+		st.found = &row
+	}
+	return data, true, nil
+}
+
+// CommitCtx saves a session. The session found by this request is updated
+// and never re-inserted: when it was revoked meanwhile it stays revoked. A
+// session that is new to this request (a sign-in) is inserted with its
+// owner and the client that opened it.
+func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	st := stateFrom(ctx)
+	if st == nil {
+		return errors.New("commit session: request state missing: wrap the handler with Manager.Handler")
+	}
+	if st.found != nil && st.found.token == token {
+		_, err := s.db.ExecContext(ctx,
+			`UPDATE sessions SET data = $2, expiry = $3, last_active = now() WHERE token = $1`,
+			token, b, expiry)
+		if err != nil {
+			return fmt.Errorf("update session: %w", err)
+		}
+		return nil
+	}
+	if st.login == 0 {
+		return errors.New("commit session: a new session needs a signed-in user")
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO sessions (token, data, expiry, user_id, user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6)`,
+		token, b, expiry, st.login, st.userAgent, st.ip)
+	if err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	return nil
+}
+
+// DeleteCtx deletes a session; a missing one is not an error.
+func (s *Store) DeleteCtx(ctx context.Context, token string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token = $1`, token); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// Find is FindCtx without a context; scs requires it.
+func (s *Store) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+// Commit is CommitCtx without a context; scs requires it.
+func (s *Store) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete is DeleteCtx without a context; scs requires it.
+func (s *Store) Delete(token string) error {
+	return s.DeleteCtx(context.Background(), token)
+}
+
+// DeleteUser ends every session of the user and reports how many there were.
+func (s *Store) DeleteUser(ctx context.Context, userID int64) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of user %d: %w", userID, err)
+	}
+	return res.RowsAffected()
+}
+
+// DeleteExpired deletes expired sessions in batches of at most batch rows,
+// each its own short statement so the table is never locked for long, until
+// none is left or ctx ends. It reports how many it deleted.
+func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, `
+			DELETE FROM sessions WHERE token IN (
+				SELECT token FROM sessions WHERE expiry <= now() LIMIT $1)`, batch)
+		if err != nil {
+			return total, fmt.Errorf("delete expired sessions: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("delete expired sessions: %w", err)
+		}
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}

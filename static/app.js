@@ -1,0 +1,330 @@
+// ai-stat — progressive enhancement. Every page works without this script;
+// it localises times, hides broken avatars, and saves the profile in place.
+(function () {
+  'use strict';
+
+  const ROLE_LABELS = { admin: 'Admin', editor: 'Editor', viewer: 'Viewer' };
+  const STAFF_ROLES = new Set(['admin', 'editor']);
+  const GENERIC_ERROR = 'Something went wrong and your profile was not saved. Please try again.';
+
+  // Times -------------------------------------------------------------------
+
+  const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+  // utcText formats a date as the server does: "2026-11-27 07:51 UTC".
+  function utcText(date) {
+    return date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  }
+
+  function localizeTimes(root) {
+    root.querySelectorAll('time[datetime]').forEach((el) => {
+      const date = new Date(el.getAttribute('datetime'));
+      if (Number.isNaN(date.getTime())) {
+        return;
+      }
+      el.textContent = localFormat.format(date);
+      el.title = utcText(date);
+    });
+  }
+
+  // Avatars -----------------------------------------------------------------
+
+  function isAvatarImage(node) {
+    return node instanceof HTMLImageElement && node.closest('.avatar') !== null;
+  }
+
+  function hideImage(img) {
+    img.hidden = true;
+  }
+
+  function watchBrokenAvatars() {
+    document.addEventListener('error', (event) => {
+      if (isAvatarImage(event.target)) {
+        hideImage(event.target);
+      }
+    }, true);
+    document.querySelectorAll('.avatar img').forEach((img) => {
+      if (img.complete && img.naturalWidth === 0) {
+        hideImage(img);
+      }
+    });
+  }
+
+  function isWebURL(value) {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'https:' || url.protocol === 'http:';
+    } catch {
+      return false;
+    }
+  }
+
+  function initialsOf(name) {
+    return String(name || '')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .slice(0, 2)
+      .map((word) => Array.from(word)[0].toUpperCase())
+      .join('');
+  }
+
+  // setAvatar shows initials in an .avatar wrapper and, when url is a web
+  // address, an image stacked over them.
+  function setAvatar(wrapper, url, initials) {
+    const initialsEl = wrapper.querySelector('.avatar-initials');
+    if (initialsEl) {
+      initialsEl.textContent = initials;
+    }
+    const current = wrapper.querySelector('img');
+    if (!url || !isWebURL(url)) {
+      if (current) {
+        current.remove();
+      }
+      return;
+    }
+    if (current && current.getAttribute('src') === url) {
+      return;
+    }
+    const size = wrapper.classList.contains('avatar-lg') ? 64 : 32;
+    const img = document.createElement('img');
+    img.alt = '';
+    img.width = size;
+    img.height = size;
+    img.referrerPolicy = 'no-referrer';
+    img.addEventListener('error', () => hideImage(img));
+    img.src = url;
+    if (current) {
+      current.replaceWith(img);
+    } else {
+      wrapper.append(img);
+    }
+  }
+
+  // Header ------------------------------------------------------------------
+
+  function setAdminLink(show) {
+    let link = document.querySelector('[data-admin-link]');
+    if (!link && show) {
+      const signOut = document.querySelector('[data-sign-out]');
+      if (!signOut) {
+        return;
+      }
+      const item = document.createElement('li');
+      link = document.createElement('a');
+      link.className = 'nav-link';
+      link.href = '/admin';
+      link.textContent = 'Admin';
+      link.setAttribute('data-admin-link', '');
+      item.append(link);
+      signOut.before(item);
+    }
+    if (link) {
+      (link.closest('li') || link).hidden = !show;
+    }
+  }
+
+  // applyUser updates every place the page shows the signed-in user, from
+  // the user's JSON form: {id, email, name, role, avatarUrl}.
+  function applyUser(user) {
+    if (!user) {
+      return;
+    }
+    const role = String(user.role || '');
+    const label = ROLE_LABELS[role] || role;
+    const initials = initialsOf(user.name);
+
+    document.querySelectorAll('[data-user-name]').forEach((el) => {
+      el.textContent = user.name;
+    });
+    document.querySelectorAll('[data-user-email]').forEach((el) => {
+      el.textContent = user.email;
+    });
+    document.querySelectorAll('[data-user-role-label]').forEach((el) => {
+      el.textContent = label;
+    });
+    document.querySelectorAll('[data-user-role]').forEach((el) => {
+      el.textContent = label;
+      Array.from(el.classList)
+        .filter((name) => name.startsWith('role-'))
+        .forEach((name) => el.classList.remove(name));
+      el.classList.add('role', 'role-' + role);
+    });
+    document.querySelectorAll('[data-user-avatar]').forEach((wrapper) => {
+      setAvatar(wrapper, user.avatarUrl, initials);
+    });
+    setAdminLink(STAFF_ROLES.has(role));
+  }
+
+  // Settings ----------------------------------------------------------------
+
+  // FIELD_NAMES maps the API's JSON field names to the form's field names.
+  const FIELD_NAMES = { name: 'name', avatarUrl: 'avatar_url' };
+
+  function initProfileForm() {
+    const form = document.getElementById('profile-form');
+    if (!form || typeof window.fetch !== 'function') {
+      return;
+    }
+    const status = document.getElementById('profile-status');
+    const button = form.querySelector('[type="submit"]');
+    const inputs = {
+      name: form.elements.namedItem('name'),
+      avatar_url: form.elements.namedItem('avatar_url'),
+    };
+    const preview = document.querySelector('[data-preview-avatar]');
+    const previewName = document.querySelector('[data-preview-name]');
+    let saving = false;
+
+    function setStatus(message, state) {
+      if (!status) {
+        return;
+      }
+      status.textContent = message;
+      if (state) {
+        status.dataset.state = state;
+      } else {
+        delete status.dataset.state;
+      }
+    }
+
+    function setFieldError(field, message) {
+      const input = inputs[field];
+      const errorEl = document.getElementById(field + '-error');
+      if (input) {
+        if (message) {
+          input.setAttribute('aria-invalid', 'true');
+        } else {
+          input.removeAttribute('aria-invalid');
+        }
+      }
+      if (errorEl) {
+        errorEl.textContent = message || '';
+        errorEl.hidden = !message;
+      }
+    }
+
+    function clearErrors() {
+      Object.keys(inputs).forEach((field) => setFieldError(field, ''));
+    }
+
+    function updatePreview(name, avatarUrl) {
+      if (previewName) {
+        previewName.textContent = name;
+      }
+      if (preview) {
+        setAvatar(preview, avatarUrl, initialsOf(name));
+      }
+    }
+
+    inputs.name.addEventListener('input', () => {
+      updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
+    });
+    inputs.avatar_url.addEventListener('change', () => {
+      updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
+    });
+
+    async function save() {
+      let response;
+      try {
+        response = await fetch('/api/profile', {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          credentials: 'same-origin',
+          body: JSON.stringify({
+            name: inputs.name.value,
+            avatarUrl: inputs.avatar_url.value.trim(),
+          }),
+        });
+      } catch {
+        setStatus(GENERIC_ERROR, 'error');
+        return false;
+      }
+      if (response.status === 401) {
+        window.location.assign('/login?next=' + encodeURIComponent('/settings'));
+        return false;
+      }
+      let body = null;
+      try {
+        body = await response.json();
+      } catch {
+        body = null;
+      }
+      if (response.status === 200 && body && body.user) {
+        const user = body.user;
+        clearErrors();
+        inputs.name.value = user.name;
+        inputs.avatar_url.value = user.avatarUrl || '';
+        applyUser(user);
+        updatePreview(user.name, user.avatarUrl);
+        setStatus('Profile saved.', 'success');
+        return false;
+      }
+      if (response.status === 422 && body) {
+        clearErrors();
+        let first = null;
+        Object.entries(body.fields || {}).forEach(([key, message]) => {
+          const field = FIELD_NAMES[key];
+          if (!field || !message) {
+            return;
+          }
+          setFieldError(field, message);
+          if (!first) {
+            first = inputs[field];
+          }
+        });
+        setStatus(body.error || 'Please correct the highlighted fields.', 'error');
+        if (first) {
+          first.focus();
+          return true;
+        }
+        return false;
+      }
+      setStatus(GENERIC_ERROR, 'error');
+      return false;
+    }
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (saving) {
+        return;
+      }
+      saving = true;
+      const hadFocus = document.activeElement === button;
+      form.setAttribute('aria-busy', 'true');
+      if (button) {
+        button.disabled = true;
+      }
+      setStatus('Saving…', '');
+      let movedFocus = false;
+      try {
+        movedFocus = await save();
+      } finally {
+        saving = false;
+        form.removeAttribute('aria-busy');
+        if (button) {
+          button.disabled = false;
+          if (hadFocus && !movedFocus && (document.activeElement === null || document.activeElement === document.body)) {
+            button.focus();
+          }
+        }
+      }
+    });
+  }
+
+  // Start-up ----------------------------------------------------------------
+
+  function init() {
+    watchBrokenAvatars();
+    localizeTimes(document);
+    initProfileForm();
+  }
+
+  window.aistat = { applyUser };
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();

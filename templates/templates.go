@@ -1,0 +1,94 @@
+// Package templates renders the site's HTML pages. Every page is the one
+// layout with the header partial around the page's own content.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+)
+
+//go:embed *.html
+var files embed.FS
+
+// pages are the names Execute accepts; each has a file named page+".html"
+// that defines the "content" template.
+var pages = []string{"home", "login", "settings", "admin", "error"}
+
+// Templates holds every page, parsed once at start-up.
+type Templates struct {
+	pages map[string]*template.Template
+}
+
+// New parses every page together with the layout and the header partial.
+// Template code calls assetURL through the asset function to link the
+// site's static files. New fails if any page is missing or broken.
+func New(assetURL func(name string) string) (*Templates, error) {
+	if assetURL == nil {
+		return nil, errors.New("templates: nil asset URL function")
+	}
+	funcs := template.FuncMap{
+		"asset":       assetURL,
+		"isoTime":     isoTime,
+		"displayTime": displayTime,
+	}
+	t := &Templates{pages: make(map[string]*template.Template, len(pages))}
+	for _, page := range pages {
+		tmpl, err := template.New(page).Funcs(funcs).ParseFS(files, "layout.html", "header.html", page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("templates: %s: %w", page, err)
+		}
+		for _, name := range []string{"layout", "header", "content"} {
+			if tmpl.Lookup(name) == nil {
+				return nil, fmt.Errorf("templates: %s: no %q template", page, name)
+			}
+		}
+		if err := escape(tmpl); err != nil {
+			return nil, fmt.Errorf("templates: %s: %w", page, err)
+		}
+		t.pages[page] = tmpl
+	}
+	return t, nil
+}
+
+// escape makes html/template run its contextual escaper now rather than on
+// the first request, so a page it cannot escape safely fails at start-up.
+// Executing with nil data escapes the whole page before anything runs; the
+// execution errors that nil data may cause are not escaping errors and are
+// ignored.
+func escape(tmpl *template.Template) error {
+	err := tmpl.ExecuteTemplate(io.Discard, "layout", nil)
+	if escErr, ok := errors.AsType[*template.Error](err); ok {
+		return escErr
+	}
+	return nil
+}
+
+// Execute renders the named page with data to w. Nothing is written when
+// rendering fails.
+func (t *Templates) Execute(w io.Writer, page string, data any) error {
+	tmpl, ok := t.pages[page]
+	if !ok {
+		return fmt.Errorf("templates: unknown page %q", page)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("templates: %s: %w", page, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// isoTime formats t as RFC 3339 in UTC, for a <time datetime> attribute.
+func isoTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+// displayTime formats t in UTC for people to read: "2026-11-27 07:51 UTC".
+func displayTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}

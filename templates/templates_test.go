@@ -1,0 +1,472 @@
+package templates
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"aistat"
+	"aistat/static"
+)
+
+// The page data below mirrors, field for field, what the handlers pass in.
+
+type basePage struct {
+	Title string
+	User  *aistat.User
+	Flash string
+	Path  string
+}
+
+type loginPage struct {
+	basePage
+	Email string
+	Next  string
+	Error string
+}
+
+type settingsPage struct {
+	basePage
+	Name      string
+	AvatarURL string
+	Errors    map[string]string
+}
+
+type adminPage struct {
+	basePage
+	Users   []aistat.UserSummary
+	Roles   []aistat.Role
+	CanEdit bool
+}
+
+type errorPage struct {
+	basePage
+	Status  int
+	Heading string
+	Message string
+}
+
+const hostile = `<script>alert(1)</script>`
+
+var (
+	admin  = &aistat.User{ID: 1, Email: "ada@example.com", Name: "Ada Lovelace", Role: aistat.RoleAdmin, AvatarURL: "https://img.example.com/ada.png"}
+	editor = &aistat.User{ID: 2, Email: "sara@example.com", Name: "Sara Chen", Role: aistat.RoleEditor}
+	viewer = &aistat.User{ID: 3, Email: "vic@example.com", Name: "Vic Viewer", Role: aistat.RoleViewer}
+	evil   = &aistat.User{ID: 4, Email: "evil@example.com", Name: hostile, Role: aistat.RoleViewer, AvatarURL: "javascript:alert(1)"}
+)
+
+// recorder collects every URL the asset function hands out.
+type recorder struct {
+	mu   sync.Mutex
+	urls map[string]string
+}
+
+func newTemplates(t *testing.T) (*Templates, *recorder) {
+	t.Helper()
+	assets, err := static.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{urls: map[string]string{}}
+	tmpl, err := New(func(name string) string {
+		url := assets.URL(name)
+		rec.mu.Lock()
+		rec.urls[name] = url
+		rec.mu.Unlock()
+		return url
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl, rec
+}
+
+func render(t *testing.T, tmpl *Templates, page string, data any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, page, data); err != nil {
+		t.Fatalf("render %s: %v", page, err)
+	}
+	return buf.String()
+}
+
+// samples renders every page for an anonymous visitor and for each role.
+func samples() map[string]struct {
+	page string
+	data any
+} {
+	lastActive := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
+	summaries := []aistat.UserSummary{
+		{User: *admin, ActiveSessions: 2, LastActive: lastActive},
+		{User: *editor, ActiveSessions: 1, LastActive: lastActive.Add(-time.Hour)},
+		{User: *viewer},
+		{User: *evil, ActiveSessions: 1, LastActive: lastActive},
+	}
+	out := map[string]struct {
+		page string
+		data any
+	}{}
+	for _, u := range []*aistat.User{nil, admin, editor, viewer, evil} {
+		who := "anonymous"
+		if u != nil {
+			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
+		}
+		base := func(title, path string) basePage {
+			return basePage{Title: title, User: u, Flash: "Saved " + hostile, Path: path}
+		}
+		out["home/"+who] = struct {
+			page string
+			data any
+		}{"home", base("Home", "/")}
+		out["login/"+who] = struct {
+			page string
+			data any
+		}{"login", loginPage{basePage: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: "Wrong email or password."}}
+		out["error/"+who] = struct {
+			page string
+			data any
+		}{"error", errorPage{basePage: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}}
+		if u == nil {
+			continue
+		}
+		out["settings/"+who] = struct {
+			page string
+			data any
+		}{"settings", settingsPage{basePage: base("Settings", "/settings"), Name: u.Name, AvatarURL: u.AvatarURL,
+			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile}}}
+		out["admin/"+who] = struct {
+			page string
+			data any
+		}{"admin", adminPage{basePage: base("Admin", "/admin"), Users: summaries, Roles: aistat.Roles, CanEdit: u.IsAdmin()}}
+	}
+	return out
+}
+
+var (
+	scriptTag   = regexp.MustCompile(`(?i)<script[^>]*>`)
+	styleTag    = regexp.MustCompile(`(?i)<style`)
+	styleAttr   = regexp.MustCompile(`(?i)\sstyle=`)
+	handlerAttr = regexp.MustCompile(`(?i)\son[a-z]+=`)
+)
+
+func TestPagesAreSafe(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	for name, s := range samples() {
+		t.Run(name, func(t *testing.T) {
+			html := render(t, tmpl, s.page, s.data)
+			for _, tag := range scriptTag.FindAllString(html, -1) {
+				if !strings.Contains(tag, ` src="`) {
+					t.Errorf("inline script: %s", tag)
+				}
+			}
+			for what, re := range map[string]*regexp.Regexp{"<style>": styleTag, "style attribute": styleAttr, "event handler": handlerAttr} {
+				if m := re.FindString(html); m != "" {
+					t.Errorf("%s found: %q", what, m)
+				}
+			}
+			if strings.Contains(html, hostile) {
+				t.Error("hostile text is not escaped")
+			}
+			if strings.Contains(html, `src="javascript:`) || strings.Contains(html, `href="javascript:`) {
+				t.Error("javascript: URL reached a link or image")
+			}
+			for _, want := range []string{
+				"<!doctype html>", `<html lang="en">`, `name="viewport"`,
+				`<a class="skip-link" href="#main">`, `<main id="main"`,
+				`Saved &lt;script&gt;alert(1)&lt;/script&gt;`,
+			} {
+				if !strings.Contains(html, want) {
+					t.Errorf("missing %q", want)
+				}
+			}
+		})
+	}
+}
+
+func TestAssetsExist(t *testing.T) {
+	tmpl, rec := newTemplates(t)
+	for _, s := range samples() {
+		render(t, tmpl, s.page, s.data)
+	}
+	for _, name := range []string{"app.css", "app.js"} {
+		if _, ok := rec.urls[name]; !ok {
+			t.Errorf("no page links %s", name)
+		}
+	}
+	for name, url := range rec.urls {
+		if !strings.Contains(url, "?v=") {
+			t.Errorf("asset %q is not an embedded static file (URL %q)", name, url)
+		}
+	}
+	html := render(t, tmpl, "home", basePage{Title: "Home", Path: "/"})
+	for _, want := range []string{
+		`<title>Home · ai-stat</title>`,
+		`<link rel="stylesheet" href="` + rec.urls["app.css"] + `">`,
+		`<script src="` + rec.urls["app.js"] + `" defer></script>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+}
+
+func TestHeader(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+
+	anon := render(t, tmpl, "home", basePage{Title: "Home", Path: "/settings"})
+	if !strings.Contains(anon, `href="/login?next=%2Fsettings"`) || !strings.Contains(anon, ">Sign in</a>") {
+		t.Errorf("anonymous header has no Sign in link with next:\n%s", anon)
+	}
+	if strings.Contains(anon, "/logout") || strings.Contains(anon, "data-user-name") {
+		t.Error("anonymous header shows account controls")
+	}
+	for _, path := range []string{"", "/login"} {
+		html := render(t, tmpl, "home", basePage{Title: "Home", Path: path})
+		if strings.Contains(html, "next=") {
+			t.Errorf("path %q: Sign in link carries next", path)
+		}
+	}
+
+	html := render(t, tmpl, "home", basePage{Title: "Home", User: editor, Path: "/settings"})
+	for _, want := range []string{
+		`<span class="user-name" data-user-name>Sara Chen</span>`,
+		`<span class="role role-editor" data-user-role>Editor</span>`,
+		`<span class="avatar-initials" data-user-initials aria-hidden="true">SC</span>`,
+		`<a class="nav-link" href="/settings" aria-current="page">Settings</a>`,
+		`<form method="post" action="/logout">`,
+		"Signed in as <strong data-user-name>Sara Chen</strong> (<span data-user-role-label>Editor</span>)",
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("editor header is missing %q", want)
+		}
+	}
+	if strings.Contains(html, ">Sign in</a>") {
+		t.Error("signed-in header offers Sign in")
+	}
+	if strings.Contains(html, "<img src=\"https") {
+		t.Error("user without avatar URL got an avatar image")
+	}
+
+	html = render(t, tmpl, "home", basePage{Title: "Home", User: admin, Path: "/"})
+	if !strings.Contains(html, `<img src="https://img.example.com/ada.png" alt="" width="32" height="32" referrerpolicy="no-referrer">`) {
+		t.Error("admin header has no avatar image")
+	}
+
+	for _, tt := range []struct {
+		user *aistat.User
+		want bool
+	}{{nil, false}, {admin, true}, {editor, true}, {viewer, false}} {
+		html := render(t, tmpl, "home", basePage{Title: "Home", User: tt.user, Path: "/admin"})
+		if got := strings.Contains(html, "data-admin-link"); got != tt.want {
+			t.Errorf("user %v: Admin link shown = %v, want %v", tt.user, got, tt.want)
+		}
+	}
+}
+
+func TestLogin(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	html := render(t, tmpl, "login", loginPage{
+		basePage: basePage{Title: "Sign in", Path: "/login"},
+		Email:    "ada@example.com", Next: "/admin", Error: "Wrong email or password.",
+	})
+	for _, want := range []string{
+		`<form class="form" method="post" action="/login">`,
+		`<div class="alert" role="alert">Wrong email or password.</div>`,
+		`<input type="hidden" name="next" value="/admin">`,
+		`name="email" type="email" value="ada@example.com" autocomplete="username" required autofocus`,
+		`name="password" type="password" autocomplete="current-password" required`,
+		`type="submit">Sign in</button>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("login page is missing %q", want)
+		}
+	}
+	html = render(t, tmpl, "login", loginPage{basePage: basePage{Title: "Sign in", Path: "/login"}})
+	if strings.Contains(html, `role="alert"`) {
+		t.Error("alert shown without an error")
+	}
+}
+
+func TestSettings(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	html := render(t, tmpl, "settings", settingsPage{
+		basePage: basePage{Title: "Settings", User: editor, Path: "/settings"},
+		Name:     "", AvatarURL: "ftp://x", Errors: map[string]string{"name": "Enter your name.", "avatar_url": "Use an https address."},
+	})
+	for _, want := range []string{
+		`<form class="form" id="profile-form" method="post" action="/settings">`,
+		`aria-describedby="name-error" aria-invalid="true"`,
+		`<p class="field-error" id="name-error">Enter your name.</p>`,
+		`aria-describedby="avatar_url-hint avatar_url-error" aria-invalid="true"`,
+		`<p class="field-error" id="avatar_url-error">Use an https address.</p>`,
+		`id="profile-status" role="status" aria-live="polite"`,
+		`maxlength="80" required autocomplete="name"`,
+		`placeholder="https://…"`,
+		"Leave empty for initials",
+		`data-preview-avatar`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("settings page is missing %q", want)
+		}
+	}
+
+	html = render(t, tmpl, "settings", settingsPage{
+		basePage: basePage{Title: "Settings", User: editor, Path: "/settings"},
+		Name:     "Sara Chen",
+	})
+	if strings.Contains(html, `aria-invalid`) {
+		t.Error("aria-invalid without errors")
+	}
+	for _, want := range []string{`id="name-error" hidden>`, `id="avatar_url-error" hidden>`, `value="Sara Chen"`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("settings page is missing %q", want)
+		}
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	last := time.Date(2026, 11, 27, 7, 51, 0, 0, time.FixedZone("CET", 3600))
+	data := adminPage{
+		basePage: basePage{Title: "Admin", User: admin, Path: "/admin"},
+		Users: []aistat.UserSummary{
+			{User: *admin, ActiveSessions: 1, LastActive: last},
+			{User: *editor},
+		},
+		Roles:   aistat.Roles,
+		CanEdit: true,
+	}
+	html := render(t, tmpl, "admin", data)
+	for _, want := range []string{
+		`<caption id="users-caption">`,
+		`<th scope="col">Role</th>`,
+		`<tr data-user-id="1">`,
+		`<tr data-user-id="2">`,
+		`<span class="badge">you</span>`,
+		`<time datetime="2026-11-27T06:51:00Z">2026-11-27 06:51 UTC</time>`,
+		`No active session`,
+		`<form class="inline-form" method="post" action="/admin/users/2/role">`,
+		`<option value="editor" selected>Editor</option>`,
+		`<option value="admin">Admin</option>`,
+		`<form class="inline-form" method="post" action="/admin/users/2/revoke">`,
+		`<label class="visually-hidden" for="role-2">`,
+		`class="table-wrap"`,
+		`<a class="nav-link" href="/admin" data-admin-link aria-current="page">Admin</a>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("admin page is missing %q", want)
+		}
+	}
+	if strings.Contains(html, "/admin/users/1/") {
+		t.Error("admin may act on their own account")
+	}
+
+	data.basePage.User = editor
+	data.CanEdit = false
+	html = render(t, tmpl, "admin", data)
+	if strings.Contains(html, "<form class=\"inline-form\"") || strings.Contains(html, ">Actions</th>") {
+		t.Error("read-only admin page has actions")
+	}
+
+	data.Users = nil
+	html = render(t, tmpl, "admin", data)
+	if !strings.Contains(html, "No users yet.") {
+		t.Error("empty user list has no message")
+	}
+}
+
+func TestError(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	for _, tt := range []struct {
+		status int
+		user   *aistat.User
+		signIn bool
+	}{
+		{401, nil, true},
+		{403, nil, true},
+		{404, nil, false},
+		{403, viewer, false},
+	} {
+		html := render(t, tmpl, "error", errorPage{
+			basePage: basePage{Title: "Error", User: tt.user, Path: "/admin"},
+			Status:   tt.status, Heading: "Not here", Message: "Nothing to see.",
+		})
+		for _, want := range []string{"<h1>Not here</h1>", "<p>Nothing to see.</p>", `<a class="button" href="/">`} {
+			if !strings.Contains(html, want) {
+				t.Errorf("%d: missing %q", tt.status, want)
+			}
+		}
+		got := strings.Contains(html, `<a class="button button-secondary" href="/login?next=%2Fadmin">Sign in</a>`)
+		if got != tt.signIn {
+			t.Errorf("%d, user %v: Sign in link = %v, want %v", tt.status, tt.user, got, tt.signIn)
+		}
+	}
+}
+
+func TestUnknownPage(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, "nope", basePage{}); err == nil {
+		t.Error("unknown page rendered")
+	}
+	if buf.Len() != 0 {
+		t.Error("unknown page wrote output")
+	}
+}
+
+func TestNewNeedsAssetURL(t *testing.T) {
+	if _, err := New(nil); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}
+
+func TestEscapeFailsFast(t *testing.T) {
+	broken := template.Must(template.New("p").Parse(`{{define "layout"}}<a href="{{if .User}}x"{{else}}y{{end}}>{{end}}`))
+	if err := escape(broken); err == nil {
+		t.Error("a page that cannot be escaped passed")
+	}
+	fine := template.Must(template.New("p").Parse(`{{define "layout"}}<a href="/x">{{range .Users}}{{.Name}}{{end}}</a>{{end}}`))
+	if err := escape(fine); err != nil {
+		t.Errorf("a sound page failed: %v", err)
+	}
+}
+
+func TestHostileAvatarURL(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	html := render(t, tmpl, "home", basePage{Title: "Home", User: evil, Path: "/"})
+	if !strings.Contains(html, `<img src="#ZgotmplZ"`) {
+		t.Error("javascript: avatar URL was not neutralised")
+	}
+	if !strings.Contains(html, `data-user-name>&lt;script&gt;alert(1)&lt;/script&gt;</span>`) {
+		t.Error("hostile name is not escaped in the header")
+	}
+}
+
+func TestTimeFuncs(t *testing.T) {
+	when := time.Date(2026, 11, 27, 8, 51, 0, 0, time.FixedZone("CET", 3600))
+	if got := isoTime(when); got != "2026-11-27T07:51:00Z" {
+		t.Errorf("isoTime = %q", got)
+	}
+	if got := displayTime(when); got != "2026-11-27 07:51 UTC" {
+		t.Errorf("displayTime = %q", got)
+	}
+}
+
+func TestConcurrentRender(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	var wg sync.WaitGroup
+	for _, s := range samples() {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			if err := tmpl.Execute(&buf, s.page, s.data); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,76 @@
+// Package aistat is the domain of the ai-stat account site: users, their
+// roles, the rules their input must follow, and the SQL that stores them.
+package aistat
+
+import (
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Role is what a user may do on the site.
+type Role string
+
+// The roles, from most to least privileged.
+const (
+	RoleAdmin  Role = "admin"
+	RoleEditor Role = "editor"
+	RoleViewer Role = "viewer"
+)
+
+// Roles lists every role in the order the admin page offers them.
+var Roles = []Role{RoleAdmin, RoleEditor, RoleViewer}
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAdmin, RoleEditor, RoleViewer:
+		return true
+	}
+	return false
+}
+
+// Label is the role's name as people read it.
+func (r Role) Label() string {
+	switch r {
+	case RoleAdmin:
+		return "Admin"
+	case RoleEditor:
+		return "Editor"
+	case RoleViewer:
+		return "Viewer"
+	}
+	return string(r)
+}
+
+// User is a person who can sign in. Its JSON form is the one the API speaks.
+type User struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	AvatarURL string    `json:"avatarUrl"`
+	Disabled  bool      `json:"-"`
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
+}
+
+// IsAdmin reports whether the user may change other users.
+func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// IsStaff reports whether the user may open the admin page (admins and
+// editors; editors only read it).
+func (u *User) IsStaff() bool { return u.Role == RoleAdmin || u.Role == RoleEditor }
+
+// Initials are the first letters of the first two words of the name, shown
+// in place of a missing or broken avatar ("СЧ" for "Сара Чен").
+func (u *User) Initials() string {
+	words := strings.Fields(u.Name)
+	var b strings.Builder
+	for _, word := range words[:min(2, len(words))] {
+		r, _ := utf8.DecodeRuneInString(word)
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
