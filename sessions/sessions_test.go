@@ -1,0 +1,272 @@
+package sessions_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"aistat"
+	"aistat/internal/pgtest"
+	"aistat/sessions"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// site is a Manager on a fresh database behind a minimal set of handlers,
+// with triggers that count every write to the sessions table.
+type site struct {
+	db      *sql.DB
+	manager *sessions.Manager
+	server  *httptest.Server
+	user    *aistat.User
+	// beforeCommit runs inside /flash between the store's find and its
+	// commit.
+	beforeCommit func(ctx context.Context)
+}
+
+func mustOpenSite(tb testing.TB, cfg sessions.Config) *site {
+	tb.Helper()
+	db, err := aistat.OpenDB(pgtest.URL(tb), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if err := aistat.Migrate(ctx, db); err != nil {
+		tb.Fatal(err)
+	}
+	_, err = db.Exec(`
+		CREATE TABLE session_writes (op text NOT NULL);
+		CREATE FUNCTION count_session_write() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO session_writes VALUES (TG_OP); RETURN NULL; END $$;
+		CREATE TRIGGER session_writes AFTER INSERT OR UPDATE ON sessions
+		FOR EACH ROW EXECUTE FUNCTION count_session_write();`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	users := aistat.NewUsers(db)
+	users.SetHashCost(bcrypt.MinCost)
+	u, err := users.Create(ctx, aistat.NewUser{Email: "s@example.com", Name: "Session User", Role: aistat.RoleViewer, Password: "long enough password"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &site{db: db, manager: sessions.New(db, cfg), user: u}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.manager.Login(r.Context(), u); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		if u := sessions.User(r.Context()); u != nil {
+			fmt.Fprint(w, u.Name)
+		}
+	})
+	mux.HandleFunc("POST /flash", func(w http.ResponseWriter, r *http.Request) {
+		if s.beforeCommit != nil {
+			s.beforeCommit(r.Context())
+		}
+		s.manager.PutFlash(r.Context(), "hello")
+	})
+	s.server = httptest.NewServer(s.manager.Handler(mux))
+	tb.Cleanup(s.server.Close)
+	return s
+}
+
+func (s *site) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+// do sends a request and returns the body and whether the session cookie
+// was sent back.
+func (s *site) do(tb testing.TB, c *http.Client, method, path string) (string, bool) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, s.server.URL+path, nil)
+	res, err := c.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		tb.Fatalf("%s %s: status %d: %s", method, path, res.StatusCode, b)
+	}
+	return string(b), res.Header.Get("Set-Cookie") != ""
+}
+
+// writes is how many INSERTs and UPDATEs the sessions table has seen.
+func (s *site) writes(tb testing.TB) (inserts, updates int) {
+	tb.Helper()
+	err := s.db.QueryRow(`SELECT count(*) FILTER (WHERE op = 'INSERT'), count(*) FILTER (WHERE op = 'UPDATE') FROM session_writes`).Scan(&inserts, &updates)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return inserts, updates
+}
+
+type row struct {
+	expiry, created, lastActive time.Time
+}
+
+func (s *site) row(tb testing.TB) (row, bool) {
+	tb.Helper()
+	var r row
+	err := s.db.QueryRow(`SELECT expiry, created_at, last_active FROM sessions WHERE user_id = $1`, s.user.ID).Scan(&r.expiry, &r.created, &r.lastActive)
+	if err == sql.ErrNoRows {
+		return r, false
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return r, true
+}
+
+func TestStore_RevokedSessionStaysRevoked(t *testing.T) {
+	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: time.Hour})
+	c := s.client()
+	s.do(t, c, "POST", "/login")
+	if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+		t.Fatalf("signed in as %q", got)
+	}
+	// A revoke lands between this request's find and its commit of a
+	// modified session.
+	s.beforeCommit = func(ctx context.Context) {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, s.user.ID); err != nil {
+			t.Error(err)
+		}
+	}
+	s.do(t, c, "POST", "/flash")
+	if _, ok := s.row(t); ok {
+		t.Fatal("the revoked session was written back")
+	}
+	if got, _ := s.do(t, c, "GET", "/"); got != "" {
+		t.Fatalf("revoked session still signed in as %q", got)
+	}
+}
+
+func TestManager_RefreshWritesOncePerInterval(t *testing.T) {
+	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: 2 * time.Second})
+	c := s.client()
+	s.do(t, c, "POST", "/login")
+	first, _ := s.row(t)
+	if ins, upd := s.writes(t); ins != 1 || upd != 0 {
+		t.Fatalf("after sign-in: %d inserts, %d updates, want 1, 0", ins, upd)
+	}
+	if _, cookie := s.do(t, c, "GET", "/"); cookie {
+		t.Fatal("a read within the refresh interval re-sent the cookie")
+	}
+	if _, upd := s.writes(t); upd != 0 {
+		t.Fatalf("a read within the refresh interval wrote %d updates", upd)
+	}
+
+	time.Sleep(2100 * time.Millisecond)
+	if _, cookie := s.do(t, c, "GET", "/"); !cookie {
+		t.Fatal("the refreshing request did not re-send the cookie with the new expiry")
+	}
+	if _, upd := s.writes(t); upd != 1 {
+		t.Fatalf("the request after the interval wrote %d updates, want 1", upd)
+	}
+	second, _ := s.row(t)
+	if !second.expiry.After(first.expiry) || !second.lastActive.After(first.lastActive) {
+		t.Fatalf("expiry %v -> %v, last active %v -> %v: want both later", first.expiry, second.expiry, first.lastActive, second.lastActive)
+	}
+
+	if _, cookie := s.do(t, c, "GET", "/"); cookie {
+		t.Fatal("the next read re-sent the cookie")
+	}
+	if _, upd := s.writes(t); upd != 1 {
+		t.Fatalf("the next read wrote: %d updates in all, want 1", upd)
+	}
+}
+
+func TestManager_MaxAge(t *testing.T) {
+	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 3 * time.Second, Refresh: time.Second})
+	c := s.client()
+	s.do(t, c, "POST", "/login")
+	start := time.Now()
+	for time.Since(start) < 2500*time.Millisecond {
+		// Each request past the refresh interval slides the expiry, but
+		// never past creation + max age.
+		if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+			t.Fatalf("signed out %v after sign-in, before the max age", time.Since(start))
+		}
+		r, _ := s.row(t)
+		if limit := r.created.Add(3 * time.Second); r.expiry.After(limit) {
+			t.Fatalf("expiry %v passes creation %v + max age", r.expiry, r.created)
+		}
+		time.Sleep(600 * time.Millisecond)
+	}
+	time.Sleep(time.Until(start.Add(3200 * time.Millisecond)))
+	if got, _ := s.do(t, c, "GET", "/"); got != "" {
+		t.Fatalf("still signed in as %q after the max age", got)
+	}
+}
+
+func TestManager_IdleTimeout(t *testing.T) {
+	s := mustOpenSite(t, sessions.Config{Lifetime: 2 * time.Second, MaxAge: time.Hour, Refresh: time.Second})
+	c := s.client()
+	s.do(t, c, "POST", "/login")
+	time.Sleep(1200 * time.Millisecond)
+	if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+		t.Fatalf("signed out within the idle timeout: %q", got)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+		t.Fatal("an active session expired: the expiry did not slide")
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if got, _ := s.do(t, c, "GET", "/"); got != "" {
+		t.Fatalf("still signed in as %q after the idle timeout", got)
+	}
+}
+
+func TestManager_AnonymousFlashStoresNothing(t *testing.T) {
+	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: time.Hour})
+	if _, cookie := s.do(t, s.client(), "POST", "/flash"); cookie {
+		t.Fatal("an anonymous request got a session cookie")
+	}
+	if ins, upd := s.writes(t); ins+upd != 0 {
+		t.Fatalf("an anonymous request wrote %d sessions", ins+upd)
+	}
+}
+
+func TestStore_DeleteExpired(t *testing.T) {
+	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: time.Hour})
+	for _, q := range []string{
+		`INSERT INTO sessions (token, data, expiry, user_id)
+		 SELECT 'expired' || i, '\x00', now() - interval '1 minute', $1 FROM generate_series(1, 12345) i`,
+		`INSERT INTO sessions (token, data, expiry, user_id)
+		 SELECT 'live' || i, '\x00', now() + interval '1 hour', $1 FROM generate_series(1, 10) i`,
+	} {
+		if _, err := s.db.Exec(q, s.user.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.manager.Store().DeleteExpired(context.Background(), 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 12345 {
+		t.Fatalf("deleted %d, want 12345", n)
+	}
+	var left int
+	if err := s.db.QueryRow(`SELECT count(*) FROM sessions`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 10 {
+		t.Fatalf("%d sessions left, want the 10 live ones", left)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.manager.Store().DeleteExpired(ctx, 5000); err == nil {
+		t.Fatal("a cancelled cleanup reported success")
+	}
+}
