@@ -31,6 +31,9 @@ func (r Role) Valid() bool {
 	return false
 }
 
+// Staff reports whether the role may open the admin page.
+func (r Role) Staff() bool { return r == RoleAdmin || r == RoleEditor }
+
 // Label is the role's name as people read it.
 func (r Role) Label() string {
 	switch r {
@@ -61,7 +64,7 @@ func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
 
 // IsStaff reports whether the user may open the admin page (admins and
 // editors; editors only read it).
-func (u *User) IsStaff() bool { return u.Role == RoleAdmin || u.Role == RoleEditor }
+func (u *User) IsStaff() bool { return u.Role.Staff() }
 
 // Initials are the first letters of the first two words of the name, shown
 // in place of a missing or broken avatar ("СЧ" for "Сара Чен").

@@ -41,6 +41,7 @@ var statusHeading = map[int]string{
 	http.StatusRequestEntityTooLarge: "Request too large",
 	http.StatusUnsupportedMediaType:  "Unsupported content type",
 	http.StatusUnprocessableEntity:   "Invalid input",
+	http.StatusTooManyRequests:       "Too many requests",
 	http.StatusInternalServerError:   "Something went wrong",
 	http.StatusServiceUnavailable:    "Temporarily unavailable",
 }

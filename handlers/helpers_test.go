@@ -18,6 +18,7 @@ import (
 
 	"aistat"
 	"aistat/handlers"
+	"aistat/internal/live"
 	"aistat/internal/pgtest"
 	"aistat/internal/roundtrip"
 	"aistat/sessions"
@@ -28,28 +29,48 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // testPassword satisfies the password rule.
 const testPassword = "correct horse battery"
 
-// env is one site on its own fresh database, served through the real router.
+// env is one site (one instance) served through the real router.
 type env struct {
-	db       *sql.DB
-	users    *aistat.Users
-	manager  *sessions.Manager
-	server   *httptest.Server
-	counter  *roundtrip.Counter
-	sessions sessions.Config
+	dsn     string
+	db      *sql.DB
+	users   *aistat.Users
+	manager *sessions.Manager
+	hub     *live.Hub
+	server  *httptest.Server
+	counter *roundtrip.Counter
 }
 
-func defaultSessionConfig() sessions.Config {
-	return sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour}
+// envConfig changes what mustOpenEnvConfig builds; zero fields take the
+// defaults.
+type envConfig struct {
+	// dsn is the database to share with another instance; empty for a
+	// fresh one.
+	dsn      string
+	sessions sessions.Config
+	live     live.Config
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
-func mustOpenEnv(tb testing.TB, cfgs ...sessions.Config) *env {
+func mustOpenEnv(tb testing.TB) *env {
 	tb.Helper()
-	e := &env{counter: &roundtrip.Counter{}, sessions: defaultSessionConfig()}
-	if len(cfgs) > 0 {
-		e.sessions = cfgs[0]
+	return mustOpenEnvConfig(tb, envConfig{})
+}
+
+// mustOpenEnvConfig starts a site as cfg says.
+func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
+	tb.Helper()
+	if cfg.sessions == (sessions.Config{}) {
+		cfg.sessions = sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour}
 	}
-	db, err := aistat.OpenDB(pgtest.URL(tb), e.counter)
+	if cfg.live == (live.Config{}) {
+		cfg.live = live.Config{MaxStreamsPerUser: 5, MaxStreams: 8}
+	}
+	if cfg.dsn == "" {
+		cfg.dsn = pgtest.URL(tb)
+	}
+	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}}
+	dsn := cfg.dsn
+	db, err := aistat.OpenDB(dsn, e.counter)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -60,12 +81,25 @@ func mustOpenEnv(tb testing.TB, cfgs ...sessions.Config) *env {
 	e.db = db
 	e.users = aistat.NewUsers(db)
 	e.users.SetHashCost(bcrypt.MinCost)
-	e.manager = sessions.New(db, e.sessions)
+	e.manager = sessions.New(db, cfg.sessions)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e.hub = live.New(e.users, e.manager.Store(), dsn, cfg.live, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.hub.Run(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
 	srv, err := handlers.New(handlers.Config{
 		DB:       db,
 		Users:    e.users,
 		Sessions: e.manager,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Live:     e.hub,
+		Logger:   logger,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -38,6 +38,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
+	r.Handler(http.MethodGet, "/api/events", user(s.handleEvents))
 
 	r.Handler(http.MethodGet, "/admin", staff(s.handleAdminShow))
 	r.Handler(http.MethodPost, "/admin/users/:id/role", admin(s.handleUserRoleUpdate))

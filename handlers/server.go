@@ -10,6 +10,7 @@ import (
 	"net/netip"
 
 	"aistat"
+	"aistat/internal/live"
 	"aistat/sessions"
 	"aistat/static"
 	"aistat/templates"
@@ -20,7 +21,9 @@ type Config struct {
 	DB       *sql.DB
 	Users    *aistat.Users
 	Sessions *sessions.Manager
-	Logger   *slog.Logger
+	// Live feeds the event streams of open pages.
+	Live   *live.Hub
+	Logger *slog.Logger
 	// SecureCookies means the site is served over HTTPS: browsers are told
 	// to keep using it (Strict-Transport-Security).
 	SecureCookies bool
@@ -33,6 +36,7 @@ type Server struct {
 	db            *sql.DB
 	users         *aistat.Users
 	sessions      *sessions.Manager
+	live          *live.Hub
 	logger        *slog.Logger
 	assets        *static.Assets
 	templates     *templates.Templates
@@ -56,6 +60,7 @@ func New(cfg Config) (*Server, error) {
 		db:            cfg.DB,
 		users:         cfg.Users,
 		sessions:      cfg.Sessions,
+		live:          cfg.Live,
 		logger:        cfg.Logger,
 		assets:        assets,
 		templates:     tmpl,

@@ -26,6 +26,7 @@ type state struct {
 // found is a session row as the store read it, joined with its user.
 type found struct {
 	token      string
+	id         int64
 	expiry     time.Time
 	lastActive time.Time
 	user       *aistat.User
@@ -44,4 +45,13 @@ func User(ctx context.Context) *aistat.User {
 		return st.user
 	}
 	return nil
+}
+
+// SessionID is the id of the request's stored session (not its token), 0
+// when the request has none.
+func SessionID(ctx context.Context) int64 {
+	if st := stateFrom(ctx); st != nil && st.user != nil && st.found != nil && st.login == 0 {
+		return st.found.id
+	}
+	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/lib/pq"
 
 	"aistat"
 )
@@ -38,12 +39,12 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 	row.user = new(aistat.User)
 	u := row.user
 	err := s.db.QueryRowContext(ctx, `
-		SELECT s.data, s.expiry, s.last_active,
+		SELECT s.data, s.id, s.expiry, s.last_active,
 		       u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at
 		FROM sessions s
 		JOIN users u ON u.id = s.user_id
 		WHERE s.token = $1 AND s.expiry > now() AND NOT u.disabled`, token).Scan(
-		&data, &row.expiry, &row.lastActive,
+		&data, &row.id, &row.expiry, &row.lastActive,
 		&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -140,4 +141,48 @@ func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 			return total, nil
 		}
 	}
+}
+
+// Live reports which of the sessions ids are unexpired with an enabled user,
+// with that user's current role.
+func (s *Store) Live(ctx context.Context, ids []int64) (map[int64]aistat.Role, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT s.id, u.role
+		FROM sessions s
+		JOIN users u ON u.id = s.user_id
+		WHERE s.id = ANY($1) AND s.expiry > now() AND NOT u.disabled`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("check sessions: %w", err)
+	}
+	defer rows.Close()
+	live := make(map[int64]aistat.Role, len(ids))
+	for rows.Next() {
+		var id int64
+		var role aistat.Role
+		if err := rows.Scan(&id, &role); err != nil {
+			return nil, fmt.Errorf("check sessions: %w", err)
+		}
+		live[id] = role
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("check sessions: %w", err)
+	}
+	return live, nil
+}
+
+// Expiry is when the session expires as stored now; false when it is gone,
+// expired or its user disabled.
+func (s *Store) Expiry(ctx context.Context, id int64) (time.Time, bool, error) {
+	var expiry time.Time
+	err := s.db.QueryRowContext(ctx, `
+		SELECT s.expiry
+		FROM sessions s
+		JOIN users u ON u.id = s.user_id
+		WHERE s.id = $1 AND s.expiry > now() AND NOT u.disabled`, id).Scan(&expiry)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	} else if err != nil {
+		return time.Time{}, false, fmt.Errorf("session expiry: %w", err)
+	}
+	return expiry, true, nil
 }

@@ -1,0 +1,456 @@
+package handlers_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"aistat"
+	"aistat/internal/live"
+	"aistat/sessions"
+)
+
+// sse is an open event stream read in the background.
+type sse struct {
+	tb     testing.TB
+	res    *http.Response
+	cancel context.CancelFunc
+	// first is the stream's first line.
+	first  string
+	events chan sseEvent
+}
+
+type sseEvent struct {
+	name string
+	data string
+}
+
+// openStream opens GET /api/events for the client and fails unless it
+// answers 200.
+func (c *client) openStream() *sse {
+	c.tb.Helper()
+	s, status := c.tryStream()
+	if status != http.StatusOK {
+		c.tb.Fatalf("GET /api/events: status %d", status)
+	}
+	return s
+}
+
+// tryStream opens the stream and returns its status; the stream is nil
+// unless it is 200.
+func (c *client) tryStream() (*sse, int) {
+	c.tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.e.server.URL+"/api/events", nil)
+	hc := *c.http
+	hc.Timeout = 0
+	res, err := hc.Do(req)
+	if err != nil {
+		cancel()
+		c.tb.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		cancel()
+		return nil, res.StatusCode
+	}
+	s := &sse{tb: c.tb, res: res, cancel: cancel, events: make(chan sseEvent, 100)}
+	c.tb.Cleanup(s.close)
+	r := bufio.NewReader(res.Body)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		c.tb.Fatalf("read stream: %v", err)
+	}
+	s.first = strings.TrimSpace(line)
+	go s.read(r)
+	return s, res.StatusCode
+}
+
+func (s *sse) read(r *bufio.Reader) {
+	defer close(s.events)
+	var ev sseEvent
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "":
+			if ev.name != "" {
+				s.events <- ev
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, "event: "):
+			ev.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			ev.data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+}
+
+func (s *sse) close() {
+	s.cancel()
+	s.res.Body.Close()
+}
+
+// next waits for the stream's next event.
+func (s *sse) next() sseEvent {
+	s.tb.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			s.tb.Fatal("stream ended, want an event")
+		}
+		return ev
+	case <-time.After(5 * time.Second):
+		s.tb.Fatal("no event within 5 s")
+	}
+	return sseEvent{}
+}
+
+// want waits for the next event and checks its name.
+func (s *sse) want(name string) sseEvent {
+	s.tb.Helper()
+	ev := s.next()
+	if ev.name != name {
+		s.tb.Fatalf("event %q (%s), want %q", ev.name, ev.data, name)
+	}
+	return ev
+}
+
+// wantNone checks that no event arrives for a while.
+func (s *sse) wantNone(d time.Duration) {
+	s.tb.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			s.tb.Fatalf("unexpected event %q (%s)", ev.name, ev.data)
+		}
+	case <-time.After(d):
+	}
+}
+
+// wantEnd waits for the stream to end.
+func (s *sse) wantEnd() {
+	s.tb.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			s.tb.Fatalf("event %q after the end, want the stream closed", ev.name)
+		}
+	case <-time.After(5 * time.Second):
+		s.tb.Fatal("stream still open after 5 s")
+	}
+}
+
+func decodeUser(tb testing.TB, data string) aistat.User {
+	tb.Helper()
+	var u aistat.User
+	if err := json.Unmarshal([]byte(data), &u); err != nil {
+		tb.Fatalf("event data %q: %v", data, err)
+	}
+	return u
+}
+
+func TestServer_Events(t *testing.T) {
+	e := mustOpenEnv(t)
+	admin := mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	adminC := newClient(t, e)
+	adminC.login("admin@example.com")
+
+	t.Run("Anonymous", func(t *testing.T) {
+		res := newClient(t, e).get("/api/events")
+		wantStatus(t, res, http.StatusUnauthorized)
+		wantBody(t, res, `{"error":"unauthenticated"}`)
+	})
+
+	t.Run("StartsWithRetry", func(t *testing.T) {
+		s := adminC.openStream()
+		if !strings.HasPrefix(s.first, "retry: ") {
+			t.Fatalf("first line %q, want a retry: line", s.first)
+		}
+		if ct := s.res.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+	})
+
+	t.Run("ProfileToEveryStreamOfTheUser", func(t *testing.T) {
+		u := mustCreateUser(t, e, "live@example.com", "Сара Чен", aistat.RoleViewer)
+		mustCreateUser(t, e, "other@example.com", "Other", aistat.RoleViewer)
+		laptop, phone, other := newClient(t, e), newClient(t, e), newClient(t, e)
+		laptop.login("live@example.com")
+		phone.login("live@example.com")
+		other.login("other@example.com")
+		phoneStream, laptopStream := phone.openStream(), laptop.openStream()
+		otherStream, adminStream := other.openStream(), adminC.openStream()
+
+		wantStatus(t, laptop.putJSON("/api/profile", `{"name": "Ivan", "avatarUrl": "https://example.com/i.png"}`), http.StatusOK)
+		for _, s := range []*sse{phoneStream, laptopStream} {
+			got := decodeUser(t, s.want("profile").data)
+			if got.ID != u.ID || got.Name != "Ivan" || got.AvatarURL != "https://example.com/i.png" {
+				t.Fatalf("profile event %+v", got)
+			}
+		}
+		if got := decodeUser(t, adminStream.want("user").data); got.Name != "Ivan" {
+			t.Fatalf("admin's user event %+v", got)
+		}
+		otherStream.wantNone(300 * time.Millisecond)
+	})
+
+	t.Run("RoleChangeAndRevoke", func(t *testing.T) {
+		u := mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
+		c := newClient(t, e)
+		c.login("editor@example.com")
+		s := c.openStream()
+		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/role", url.Values{"role": {"viewer"}}), http.StatusSeeOther)
+		if got := decodeUser(t, s.want("profile").data); got.Role != aistat.RoleViewer {
+			t.Fatalf("role %q after demotion", got.Role)
+		}
+		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
+		if ev := s.want("logout"); ev.data != "{}" {
+			t.Fatalf("logout data %q, want {}", ev.data)
+		}
+		s.wantEnd()
+	})
+
+	t.Run("DemotedUserStopsSeeingOthers", func(t *testing.T) {
+		u := mustCreateUser(t, e, "staff@example.com", "Staff", aistat.RoleEditor)
+		c := newClient(t, e)
+		c.login("staff@example.com")
+		s := c.openStream()
+		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/role", url.Values{"role": {"viewer"}}), http.StatusSeeOther)
+		s.want("profile")
+		mustCreateUser(t, e, "new@example.com", "Newcomer", aistat.RoleViewer)
+		s.wantNone(300 * time.Millisecond)
+	})
+
+	t.Run("SignOutOfThatSession", func(t *testing.T) {
+		mustCreateUser(t, e, "signout@example.com", "Sign Out", aistat.RoleViewer)
+		c, other := newClient(t, e), newClient(t, e)
+		c.login("signout@example.com")
+		other.login("signout@example.com")
+		s, keep := c.openStream(), other.openStream()
+		wantStatus(t, c.postForm("/logout", nil), http.StatusSeeOther)
+		s.want("logout")
+		s.wantEnd()
+		keep.wantNone(300 * time.Millisecond)
+	})
+
+	t.Run("Disabled", func(t *testing.T) {
+		u := mustCreateUser(t, e, "disabled@example.com", "Disabled", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("disabled@example.com")
+		s := c.openStream()
+		if _, err := e.users.SetDisabled(context.Background(), admin.ID, u.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		s.want("logout")
+		s.wantEnd()
+	})
+
+	t.Run("RolledBackChangeEmitsNothing", func(t *testing.T) {
+		u := mustCreateUser(t, e, "rollback@example.com", "Before", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("rollback@example.com")
+		s := c.openStream()
+		tx, err := e.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`UPDATE users SET name = 'Rolled Back' WHERE id = $1`, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, c.putJSON("/api/profile", `{"name": "Committed", "avatarUrl": ""}`), http.StatusOK)
+		if got := decodeUser(t, s.want("profile").data); got.Name != "Committed" {
+			t.Fatalf("first event carries %q, want the committed change", got.Name)
+		}
+	})
+
+	t.Run("Limits", func(t *testing.T) {
+		mustCreateUser(t, e, "many@example.com", "Many", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("many@example.com")
+		var open []*sse
+		for range 5 {
+			open = append(open, c.openStream())
+		}
+		if _, status := c.tryStream(); status != http.StatusTooManyRequests {
+			t.Fatalf("6th stream of one user: status %d, want 429", status)
+		}
+		open[0].close()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			s, status := c.tryStream()
+			if status == http.StatusOK {
+				open[0] = s
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a closed stream's place was not freed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+func TestServer_EventsTotalLimit(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{live: live.Config{MaxStreamsPerUser: 100, MaxStreams: 3}})
+	mustCreateUser(t, e, "a@example.com", "A", aistat.RoleViewer)
+	mustCreateUser(t, e, "b@example.com", "B", aistat.RoleViewer)
+	a, b := newClient(t, e), newClient(t, e)
+	a.login("a@example.com")
+	b.login("b@example.com")
+	a.openStream()
+	a.openStream()
+	b.openStream()
+	if _, status := b.tryStream(); status != http.StatusTooManyRequests {
+		t.Fatalf("stream past the total limit: status %d, want 429", status)
+	}
+}
+
+// TestServer_EventsAcrossInstances changes a user through one instance and
+// sees the event on another instance's stream.
+func TestServer_EventsAcrossInstances(t *testing.T) {
+	a := mustOpenEnv(t)
+	b := mustOpenEnvConfig(t, envConfig{dsn: a.dsn})
+	mustCreateUser(t, a, "multi@example.com", "Before", aistat.RoleViewer)
+	ca, cb := newClient(t, a), newClient(t, b)
+	ca.login("multi@example.com")
+	cb.login("multi@example.com")
+	s := cb.openStream()
+	wantStatus(t, ca.putJSON("/api/profile", `{"name": "After", "avatarUrl": ""}`), http.StatusOK)
+	if got := decodeUser(t, s.want("profile").data); got.Name != "After" {
+		t.Fatalf("instance B got %q", got.Name)
+	}
+	wantBody(t, cb.get("/"), "After")
+}
+
+// TestServer_EventsListenerCutOff terminates the instance's LISTEN
+// connection: changes made meanwhile reach open pages through resync, and a
+// session revoked meanwhile is logged out.
+func TestServer_EventsListenerCutOff(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "cut@example.com", "Before", aistat.RoleViewer)
+	mustCreateUser(t, e, "gone@example.com", "Gone", aistat.RoleViewer)
+	c, gone := newClient(t, e), newClient(t, e)
+	c.login("cut@example.com")
+	gone.login("gone@example.com")
+	s, goneStream := c.openStream(), gone.openStream()
+
+	var terminated bool
+	if err := e.db.QueryRow(`
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&terminated); err != nil || !terminated {
+		t.Fatalf("terminate the listener: %v %v", terminated, err)
+	}
+	if _, err := e.db.Exec(`UPDATE users SET name = 'Changed While Cut Off' WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec(`DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = 'gone@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev := s.next()
+		if ev.name == "resync" {
+			break
+		}
+		if ev.name != "profile" {
+			t.Fatalf("event %q before resync", ev.name)
+		}
+	}
+	res := c.get("/api/session")
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, "Changed While Cut Off")
+	for {
+		ev := goneStream.next()
+		if ev.name == "logout" {
+			break
+		}
+		if ev.name != "resync" {
+			t.Fatalf("event %q on the revoked stream", ev.name)
+		}
+	}
+	goneStream.wantEnd()
+}
+
+func TestServer_EventsExpiry(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{sessions: sessions.Config{Lifetime: 2 * time.Second, MaxAge: time.Hour, Refresh: time.Second}})
+	mustCreateUser(t, e, "expire@example.com", "Expire", aistat.RoleViewer)
+	c := newClient(t, e)
+	c.login("expire@example.com")
+	s := c.openStream()
+	start := time.Now()
+	s.want("logout")
+	s.wantEnd()
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("logout %v after the stream opened, want at the 2 s expiry", d)
+	}
+}
+
+// TestServer_EventsGoroutines opens and closes 100 streams, then the hub's
+// shutdown ends open ones: nothing is left running.
+func TestServer_EventsGoroutines(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{live: live.Config{MaxStreamsPerUser: 200, MaxStreams: 200}})
+	mustCreateUser(t, e, "g@example.com", "G", aistat.RoleViewer)
+	c := newClient(t, e)
+	c.login("g@example.com")
+	c.get("/")
+	baseline := settledGoroutines(0)
+
+	streams := make([]*sse, 100)
+	for i := range streams {
+		streams[i] = c.openStream()
+	}
+	if n := e.hub.Len(); n != 100 {
+		t.Fatalf("hub holds %d streams, want 100", n)
+	}
+	for _, s := range streams {
+		s.close()
+	}
+	if got := settledGoroutines(baseline); got > baseline+5 {
+		t.Fatalf("goroutines: %d after closing 100 streams, baseline %d", got, baseline)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for e.hub.Len() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.hub.Len(); n != 0 {
+		t.Fatalf("hub still holds %d streams", n)
+	}
+
+	for i := range 10 {
+		streams[i] = c.openStream()
+	}
+	e.hub.Close()
+	for _, s := range streams[:10] {
+		s.wantEnd()
+	}
+	if _, status := c.tryStream(); status != http.StatusServiceUnavailable {
+		t.Fatalf("stream after shutdown began: status %d, want 503", status)
+	}
+}
+
+// settledGoroutines waits until the goroutine count stops falling or
+// reaches target, and returns it.
+func settledGoroutines(target int) int {
+	n := runtime.NumGoroutine()
+	for range 50 {
+		time.Sleep(50 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m <= target || (target == 0 && m == n) {
+			return m
+		}
+		n = m
+	}
+	return n
+}

@@ -1,0 +1,386 @@
+// Package live pushes changes to the pages people have open. Each instance
+// holds one LISTEN connection to PostgreSQL, whatever the number of open
+// streams, and fans every notification out to the streams it concerns.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"aistat"
+	"aistat/sessions"
+)
+
+// Channel is the PostgreSQL notification channel schema.sql's triggers
+// announce changes on.
+const Channel = "aistat_events"
+
+// Event is one Server-Sent Event.
+type Event struct {
+	Name string
+	Data []byte
+}
+
+// Events streams receive.
+var (
+	emptyData   = []byte("{}")
+	logoutEvent = Event{Name: "logout", Data: emptyData}
+	resyncEvent = Event{Name: "resync", Data: emptyData}
+)
+
+// Errors of Subscribe.
+var (
+	ErrTooManyForUser = errors.New("too many open streams for this user")
+	ErrTooMany        = errors.New("too many open streams")
+	ErrClosed         = errors.New("shutting down")
+)
+
+// Config limits the streams of one instance.
+type Config struct {
+	MaxStreamsPerUser int
+	MaxStreams        int
+}
+
+// streamBuffer is how many events may wait for a slow client before its
+// stream is ended; the browser reconnects and resynchronises.
+const streamBuffer = 64
+
+// Hub keeps the open streams of one instance and feeds them.
+type Hub struct {
+	users     *aistat.Users
+	store     *sessions.Store
+	listenURL string
+	cfg       Config
+	logger    *slog.Logger
+
+	mu      sync.Mutex
+	streams map[*Stream]struct{}
+	byUser  map[int64]map[*Stream]struct{}
+	closed  bool
+}
+
+// New returns a hub that listens on listenURL and reads users and sessions
+// through users and store.
+func New(users *aistat.Users, store *sessions.Store, listenURL string, cfg Config, logger *slog.Logger) *Hub {
+	return &Hub{
+		users:     users,
+		store:     store,
+		listenURL: listenURL,
+		cfg:       cfg,
+		logger:    logger,
+		streams:   make(map[*Stream]struct{}),
+		byUser:    make(map[int64]map[*Stream]struct{}),
+	}
+}
+
+// Stream is one open event stream of a signed-in session.
+type Stream struct {
+	hub       *Hub
+	userID    int64
+	sessionID int64
+	// staff is whether the user may see every user's changes; guarded by
+	// hub.mu, as it follows role changes.
+	staff  bool
+	events chan Event
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Events delivers the stream's events in order.
+func (s *Stream) Events() <-chan Event { return s.events }
+
+// Done is closed when the stream must end: its session ended, it fell too
+// far behind, or the instance is shutting down. Events already queued are
+// still to be written.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// SessionID is the id of the session the stream belongs to.
+func (s *Stream) SessionID() int64 { return s.sessionID }
+
+// send queues ev without blocking; a stream that cannot take it is ended
+// (the browser reconnects and resynchronises).
+func (s *Stream) send(ev Event) {
+	select {
+	case s.events <- ev:
+	default:
+		s.end()
+	}
+}
+
+// end asks the stream's writer to finish, once.
+func (s *Stream) end() {
+	s.once.Do(func() { close(s.done) })
+}
+
+// logout queues the logout event and ends the stream; only the first call
+// does anything.
+func (s *Stream) logout() {
+	s.once.Do(func() {
+		select {
+		case s.events <- logoutEvent:
+		default:
+		}
+		close(s.done)
+	})
+}
+
+// Close removes the stream from the hub; the writer calls it when it returns.
+func (s *Stream) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.streams, s)
+	if set := h.byUser[s.userID]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.byUser, s.userID)
+		}
+	}
+	s.end()
+}
+
+// Subscribe opens a stream for the user's session, within the limits.
+func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed:
+		return nil, ErrClosed
+	case len(h.byUser[user.ID]) >= h.cfg.MaxStreamsPerUser:
+		return nil, ErrTooManyForUser
+	case len(h.streams) >= h.cfg.MaxStreams:
+		return nil, ErrTooMany
+	}
+	s := &Stream{
+		hub:       h,
+		userID:    user.ID,
+		sessionID: sessionID,
+		staff:     user.IsStaff(),
+		events:    make(chan Event, streamBuffer),
+		done:      make(chan struct{}),
+	}
+	h.streams[s] = struct{}{}
+	if h.byUser[user.ID] == nil {
+		h.byUser[user.ID] = make(map[*Stream]struct{})
+	}
+	h.byUser[user.ID][s] = struct{}{}
+	return s, nil
+}
+
+// Len is the number of open streams.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
+}
+
+// Close ends every stream and refuses new ones; the server calls it when it
+// starts shutting down, since open streams would otherwise hold it up.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.streams {
+		s.end()
+	}
+}
+
+// Check re-reads the stream's session when it reaches its expiry: another
+// request of the same session may have slid it. It returns the new expiry,
+// or ends the stream with a logout when the session is over.
+func (h *Hub) Check(ctx context.Context, s *Stream) (time.Time, error) {
+	expiry, ok, err := h.store.Expiry(ctx, s.sessionID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ok {
+		s.logout()
+	}
+	return expiry, nil
+}
+
+// notification is the payload of schema.sql's triggers.
+type notification struct {
+	Kind     string  `json:"kind"`
+	User     int64   `json:"user"`
+	Sessions []int64 `json:"sessions"`
+}
+
+// Run listens for notifications until ctx ends, reconnecting with backoff.
+// After a reconnect, notifications may have been lost: every stream is told
+// to resynchronise and every session is checked again.
+func (h *Hub) Run(ctx context.Context) {
+	l := pq.NewListener(h.listenURL, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventDisconnected:
+			h.logger.Warn("live: listener disconnected", "err", err)
+		case pq.ListenerEventConnectionAttemptFailed:
+			h.logger.Warn("live: listener reconnect failed", "err", err)
+		case pq.ListenerEventReconnected:
+			h.logger.Info("live: listener reconnected")
+		}
+	})
+	defer l.Close()
+	go func() {
+		if err := l.Listen(Channel); err != nil && ctx.Err() == nil {
+			h.logger.Error("live: listen", "err", err)
+		}
+	}()
+	ping := time.NewTicker(30 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-l.Notify:
+			if n == nil {
+				h.resync(ctx)
+				continue
+			}
+			var msg notification
+			if err := json.Unmarshal([]byte(n.Extra), &msg); err != nil {
+				h.logger.Error("live: bad notification", "payload", n.Extra, "err", err)
+				continue
+			}
+			h.dispatch(ctx, msg)
+		case <-ping.C:
+			// Finds a connection that died silently, which triggers the
+			// reconnect.
+			_ = l.Ping()
+		}
+	}
+}
+
+// dispatch sends one change to the streams it concerns.
+func (h *Hub) dispatch(ctx context.Context, msg notification) {
+	switch msg.Kind {
+	case "user":
+		u, err := h.users.ByID(ctx, msg.User)
+		if aistat.ErrorCode(err) == aistat.ENOTFOUND {
+			h.userDeleted(msg.User)
+			return
+		} else if err != nil {
+			h.logger.Error("live: load user", "user_id", msg.User, "err", err)
+			h.resync(ctx)
+			return
+		}
+		h.userChanged(u)
+	case "user_deleted":
+		h.userDeleted(msg.User)
+	case "sessions_ended":
+		h.sessionsEnded(ctx, msg.User, msg.Sessions)
+	}
+}
+
+func (h *Hub) userChanged(u *aistat.User) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		h.logger.Error("live: encode user", "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.byUser[u.ID] {
+		if u.Disabled {
+			s.logout()
+			continue
+		}
+		s.staff = u.IsStaff()
+		s.send(Event{Name: "profile", Data: data})
+	}
+	for s := range h.streams {
+		if s.staff {
+			s.send(Event{Name: "user", Data: data})
+		}
+	}
+}
+
+func (h *Hub) userDeleted(id int64) {
+	data, _ := json.Marshal(map[string]int64{"id": id})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.byUser[id] {
+		s.logout()
+	}
+	for s := range h.streams {
+		if s.staff && s.userID != id {
+			s.send(Event{Name: "user_deleted", Data: data})
+		}
+	}
+}
+
+// sessionsEnded logs out the streams of the ended sessions; without a list
+// of ids every stream of the user checks its own.
+func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64) {
+	if ids == nil {
+		h.check(ctx, h.streamsOf(userID))
+		return
+	}
+	ended := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		ended[id] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.byUser[userID] {
+		if ended[s.sessionID] {
+			s.logout()
+		}
+	}
+}
+
+func (h *Hub) streamsOf(userID int64) []*Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	list := make([]*Stream, 0, len(h.byUser[userID]))
+	for s := range h.byUser[userID] {
+		list = append(list, s)
+	}
+	return list
+}
+
+// resync tells every stream that events may have been lost and checks every
+// stream's session with one query.
+func (h *Hub) resync(ctx context.Context) {
+	h.mu.Lock()
+	all := make([]*Stream, 0, len(h.streams))
+	for s := range h.streams {
+		s.send(resyncEvent)
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	h.check(ctx, all)
+}
+
+// check logs out the streams whose sessions are over and updates the others'
+// staff flag from their user's current role.
+func (h *Hub) check(ctx context.Context, streams []*Stream) {
+	if len(streams) == 0 {
+		return
+	}
+	ids := make([]int64, len(streams))
+	for i, s := range streams {
+		ids[i] = s.sessionID
+	}
+	live, err := h.store.Live(ctx, ids)
+	if err != nil {
+		h.logger.Error("live: check sessions", "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range streams {
+		role, ok := live[s.sessionID]
+		if !ok {
+			s.logout()
+			continue
+		}
+		s.staff = role.Staff()
+	}
+}
