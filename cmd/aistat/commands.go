@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"aistat"
+	"aistat/internal/pglocal"
 )
 
 // databaseFlags are the flags of every command that only needs the database.
@@ -30,7 +32,10 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := openDatabase(ctx, *dsn, *dataDir, logger)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	d, err := openDatabase(ctx, *dsn, *dataDir, pglocal.Open, logger)
 	if err != nil {
 		return err
 	}
@@ -51,12 +56,15 @@ func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	d, err := openDatabase(ctx, *dsn, *dataDir, logger)
+	d, err := openDatabase(ctx, *dsn, *dataDir, pglocal.Open, logger)
 	if err != nil {
 		return err
 	}

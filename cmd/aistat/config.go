@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Config is everything the serve command is configured with: flags, each
@@ -24,48 +26,100 @@ type Config struct {
 	SessionRefresh    time.Duration
 	ListenDatabaseURL string
 	TrustedProxies    []netip.Prefix
+	MaxStreamsPerUser int
+	MaxStreams        int
 }
 
 // envFlags binds flags to a flag set with defaults taken from the
-// environment, remembering the first environment value that did not parse.
+// environment. An environment value that does not parse is remembered
+// rather than reported at once, since a flag given on the command line
+// replaces it.
 type envFlags struct {
 	fs     *flag.FlagSet
 	getenv func(string) string
-	err    error
+	envs   map[string]string // flag name → its environment variable
+	errs   map[string]error  // flag name → why its environment value is bad
 }
 
-func (e *envFlags) env(name string) (string, bool) {
-	v := e.getenv(name)
+func (e *envFlags) env(name, env string) (string, bool) {
+	if e.envs == nil {
+		e.envs, e.errs = map[string]string{}, map[string]error{}
+	}
+	e.envs[name] = env
+	v := e.getenv(env)
 	return v, v != ""
 }
 
 func (e *envFlags) string(p *string, name, env, def, usage string) {
-	if v, ok := e.env(env); ok {
+	if v, ok := e.env(name, env); ok {
 		def = v
 	}
 	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
 }
 
 func (e *envFlags) bool(p *bool, name, env string, def bool, usage string) {
-	if v, ok := e.env(env); ok {
+	if v, ok := e.env(name, env); ok {
 		b, err := strconv.ParseBool(v)
-		if err != nil && e.err == nil {
-			e.err = fmt.Errorf("%s=%q: want true or false", env, v)
+		if err != nil {
+			e.errs[name] = fmt.Errorf("%s=%q: want true or false", env, v)
 		}
 		def = b
 	}
 	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
 }
 
+func (e *envFlags) int(p *int, name, env string, def int, usage string) {
+	if v, ok := e.env(name, env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs[name] = fmt.Errorf("%s=%q: want a whole number", env, v)
+		}
+		def = n
+	}
+	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
+}
+
 func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v, ok := e.env(env); ok {
+	if v, ok := e.env(name, env); ok {
 		d, err := time.ParseDuration(v)
-		if err != nil && e.err == nil {
-			e.err = fmt.Errorf("%s=%q: want a duration like 336h", env, v)
+		if err != nil {
+			e.errs[name] = fmt.Errorf("%s=%q: want a duration like 336h", env, v)
 		}
 		def = d
 	}
 	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}
+
+// parse parses args and then reports the first bad environment value, in
+// the order the flags were defined, that no flag replaced.
+func (e *envFlags) parse(args []string) error {
+	if err := e.fs.Parse(args); err != nil {
+		return err
+	}
+	set := e.set()
+	var err error
+	e.fs.VisitAll(func(f *flag.Flag) {
+		if bad := e.errs[f.Name]; err == nil && bad != nil && !set[f.Name] {
+			err = bad
+		}
+	})
+	return err
+}
+
+// set lists the flags given on the command line.
+func (e *envFlags) set() map[string]bool {
+	set := map[string]bool{}
+	e.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// source names where a flag's value came from, for error messages: the
+// command line or its environment variable.
+func (e *envFlags) source(name string) string {
+	if e.set()[name] {
+		return "--" + name
+	}
+	return e.envs[name]
 }
 
 // parseConfig reads the serve command's flags and environment. --demo
@@ -86,10 +140,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", time.Hour, "how often a session's expiry may be written")
 	e.string(&cfg.ListenDatabaseURL, "listen-database-url", "AISTAT_LISTEN_DATABASE_URL", "", "PostgreSQL URL for LISTEN (default: the database URL)")
 	e.string(&proxies, "trusted-proxies", "AISTAT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
-	if e.err != nil {
-		return cfg, e.err
-	}
-	if err := fs.Parse(args); err != nil {
+	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", 100, "open live-event streams one user may hold on this instance")
+	e.int(&cfg.MaxStreams, "max-streams", "AISTAT_MAX_STREAMS", 20000, "open live-event streams on this instance")
+	if err := e.parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -99,46 +152,145 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if demo != "" {
 		b, err := strconv.ParseBool(demo)
 		if err != nil {
-			return cfg, fmt.Errorf("--demo=%q: want true or false", demo)
+			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("demo"), demo)
 		}
 		cfg.Demo = b
 	}
-	for _, p := range strings.Split(proxies, ",") {
+	for p := range strings.SplitSeq(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {
-			return cfg, fmt.Errorf("--trusted-proxies: %q is not a CIDR", p)
+			return cfg, fmt.Errorf("%s: %q is not a CIDR such as 10.0.0.0/8", e.source("trusted-proxies"), p)
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
 	}
-	switch {
-	case cfg.SessionLifetime <= 0 || cfg.SessionMaxAge <= 0 || cfg.SessionRefresh <= 0:
-		return cfg, fmt.Errorf("session durations must be positive")
-	case cfg.SessionRefresh >= cfg.SessionLifetime:
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{
+		{"session-lifetime", cfg.SessionLifetime},
+		{"session-max-age", cfg.SessionMaxAge},
+		{"session-refresh", cfg.SessionRefresh},
+	} {
+		if d.value <= 0 {
+			return cfg, fmt.Errorf("%s=%s: must be positive", e.source(d.name), d.value)
+		}
+	}
+	for _, n := range []struct {
+		name  string
+		value int
+	}{
+		{"max-streams-per-user", cfg.MaxStreamsPerUser},
+		{"max-streams", cfg.MaxStreams},
+	} {
+		if n.value <= 0 {
+			return cfg, fmt.Errorf("%s=%d: must be positive", e.source(n.name), n.value)
+		}
+	}
+	if cfg.SessionRefresh >= cfg.SessionLifetime {
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --session-lifetime (%s)", cfg.SessionRefresh, cfg.SessionLifetime)
 	}
 	return cfg, nil
 }
 
+// masked replaces a password in printed connection strings.
+const masked = "xxxxx"
+
 // maskURL hides the password of a database URL or key/value string for
-// printing.
+// printing. A string it cannot parse is hidden whole, since it cannot tell
+// where a password in it would end.
 func maskURL(dsn string) string {
 	if dsn == "" {
 		return "(embedded default)"
 	}
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+	// lib/pq reads exactly these prefixes as URLs, everything else as
+	// key/value pairs.
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "(unparsable URL hidden)"
+		}
 		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			u.User = url.UserPassword(u.User.Username(), masked)
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", masked)
+			u.RawQuery = q.Encode()
 		}
 		return u.String()
 	}
-	fields := strings.Fields(dsn)
-	for i, f := range fields {
-		if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=xxxxx"
+	pairs, err := splitKeyValues(dsn)
+	if err != nil {
+		return "(unparsable connection string hidden)"
+	}
+	out := make([]string, len(pairs))
+	for i, p := range pairs {
+		if p.key == "password" {
+			p.value = masked
+		}
+		if p.value == "" || strings.ContainsAny(p.value, " \t\r\n'\\") {
+			p.value = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p.value) + "'"
+		}
+		out[i] = p.key + "=" + p.value
+	}
+	return strings.Join(out, " ")
+}
+
+// keyValue is one setting of a key/value connection string.
+type keyValue struct{ key, value string }
+
+// splitKeyValues parses a key/value connection string the way libpq does:
+// spaces around "=" are allowed, a value is either single-quoted or ends at
+// white space, and a backslash escapes the next character in both.
+func splitKeyValues(s string) ([]keyValue, error) {
+	r := []rune(s)
+	i := 0
+	skipSpace := func() {
+		for i < len(r) && unicode.IsSpace(r[i]) {
+			i++
 		}
 	}
-	return strings.Join(fields, " ")
+	var pairs []keyValue
+	for {
+		skipSpace()
+		if i == len(r) {
+			return pairs, nil
+		}
+		start := i
+		for i < len(r) && !unicode.IsSpace(r[i]) && r[i] != '=' {
+			i++
+		}
+		key := string(r[start:i])
+		skipSpace()
+		if i == len(r) || r[i] != '=' {
+			return nil, fmt.Errorf("missing = after %q", key)
+		}
+		i++
+		skipSpace()
+		var value strings.Builder
+		if i < len(r) && r[i] == '\'' {
+			for i++; ; i++ {
+				if i == len(r) {
+					return nil, errors.New("unterminated quoted value")
+				}
+				if r[i] == '\\' && i+1 < len(r) {
+					i++
+				} else if r[i] == '\'' {
+					i++
+					break
+				}
+				value.WriteRune(r[i])
+			}
+		} else {
+			for ; i < len(r) && !unicode.IsSpace(r[i]); i++ {
+				if r[i] == '\\' && i+1 < len(r) {
+					i++
+				}
+				value.WriteRune(r[i])
+			}
+		}
+		pairs = append(pairs, keyValue{key: key, value: value.String()})
+	}
 }

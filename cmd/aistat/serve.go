@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"aistat"
 	"aistat/handlers"
+	"aistat/internal/live"
 	"aistat/internal/pglocal"
 	"aistat/sessions"
 )
@@ -22,17 +24,25 @@ const embeddedDatabase = "aistat"
 
 // database is an open, migrated database and how to let go of it.
 type database struct {
+	// dsn is where db connects, the embedded cluster's socket included.
+	dsn     string
 	db      *sql.DB
 	cluster *pglocal.Cluster
 	logger  *slog.Logger
 }
 
-// openDatabase connects to dsn, or starts the embedded cluster under dataDir
-// when dsn is empty, and applies the schema.
-func openDatabase(ctx context.Context, dsn, dataDir string, logger *slog.Logger) (*database, error) {
+// startCluster gets the embedded cluster running: the site owns it
+// (pglocal.Start, which takes over a server a crash left behind), while the
+// command-line tools use pglocal.Open, which borrows the site's server when
+// it runs and so never stops it.
+type startCluster func(ctx context.Context, dir string, logger *slog.Logger) (*pglocal.Cluster, error)
+
+// openDatabase connects to dsn, or gets the embedded cluster under dataDir
+// running with start when dsn is empty, and applies the schema.
+func openDatabase(ctx context.Context, dsn, dataDir string, start startCluster, logger *slog.Logger) (*database, error) {
 	d := &database{logger: logger}
 	if dsn == "" {
-		cluster, err := pglocal.Start(ctx, dataDir, logger)
+		cluster, err := start(ctx, dataDir, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -48,7 +58,7 @@ func openDatabase(ctx context.Context, dsn, dataDir string, logger *slog.Logger)
 		d.close()
 		return nil, err
 	}
-	d.db = db
+	d.db, d.dsn = db, dsn
 	if err := aistat.Migrate(ctx, db); err != nil {
 		d.close()
 		return nil, err
@@ -56,7 +66,8 @@ func openDatabase(ctx context.Context, dsn, dataDir string, logger *slog.Logger)
 	return d, nil
 }
 
-// close closes the pool and stops the embedded cluster, if any.
+// close closes the pool and stops the embedded cluster, if this process
+// started it.
 func (d *database) close() {
 	if d.db != nil {
 		_ = d.db.Close()
@@ -79,6 +90,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	listenURL := "(the database URL)"
+	if cfg.ListenDatabaseURL != "" {
+		listenURL = maskURL(cfg.ListenDatabaseURL)
+	}
 	logger.Info("config",
 		"addr", cfg.Addr,
 		"database_url", maskURL(cfg.DatabaseURL),
@@ -88,10 +103,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,
 		"session_refresh", cfg.SessionRefresh,
-		"listen_database_url", maskURL(cfg.ListenDatabaseURL),
+		"listen_database_url", listenURL,
 		"trusted_proxies", cfg.TrustedProxies,
+		"max_streams_per_user", cfg.MaxStreamsPerUser,
+		"max_streams", cfg.MaxStreams,
 	)
-	d, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, logger)
+	d, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, pglocal.Start, logger)
 	if err != nil {
 		return err
 	}
@@ -109,10 +126,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Refresh:       cfg.SessionRefresh,
 		SecureCookies: cfg.SecureCookies,
 	})
+	listenDSN := cfg.ListenDatabaseURL
+	if listenDSN == "" {
+		listenDSN = d.dsn
+	}
+	hub := live.New(users, manager.Store(), listenDSN, live.Config{
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		MaxStreams:        cfg.MaxStreams,
+	}, logger)
 	srv, err := handlers.New(handlers.Config{
 		DB:             d.db,
 		Users:          users,
 		Sessions:       manager,
+		Live:           hub,
 		Logger:         logger,
 		SecureCookies:  cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies,
@@ -131,10 +157,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Open event streams never finish on their own: end them as soon as
+	// shutdown begins, each with a retry hint.
+	httpServer.RegisterOnShutdown(hub.Close)
 
-	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
-	defer stopCleanup()
-	go manager.RunCleanup(cleanupCtx, 10*time.Minute, logger)
+	background, stopBackground := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		stopBackground()
+		wg.Wait()
+	}()
+	wg.Go(func() { manager.RunCleanup(background, 10*time.Minute, logger) })
+	wg.Go(func() { hub.Run(background) })
 
 	fmt.Fprintf(stdout, "aistat is running at http://%s\n", ln.Addr())
 	if cfg.Demo {

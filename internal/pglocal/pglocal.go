@@ -37,6 +37,12 @@ const (
 	orphanWait = 5 * time.Second
 	// logTail is how much of the server log an error quotes.
 	logTail = 2000
+	// joinWait is how long Open waits for a running server that does not
+	// accept connections yet, such as one the site is still starting.
+	joinWait = 10 * time.Second
+	// pingTimeout bounds one connection attempt to a running server, so a
+	// hung one cannot stall Open.
+	pingTimeout = 2 * time.Second
 )
 
 // Cluster is a private PostgreSQL cluster run from a folder.
@@ -49,15 +55,55 @@ type Cluster struct {
 	owner   *account // nil when the server runs as the current user
 	logger  *slog.Logger
 	mu      sync.Mutex // serialises Stop calls
+	// pid is the postmaster this Cluster launched, 0 when Open found the
+	// server running. Stop stops no other: a server that someone else
+	// started, or that took over after this one, is theirs to stop.
+	pid int
 }
 
 // Start initialises the cluster in dir (creating dir if needed) when it is not
 // initialised yet, recovers from a previous crash, starts it, and waits until it accepts connections.
+// A server still running the cluster is taken to be left over by a crash and is stopped first.
 func Start(ctx context.Context, dir string, logger *slog.Logger) (*Cluster, error) {
 	return start(ctx, dir, logger, systemSearch())
 }
 
+// Open uses the cluster in dir when it is already running and accepts connections (the site is
+// running), otherwise starts it as Start does. Stop on a cluster that Open found running does
+// nothing, so a command-line tool never stops the site's database.
+func Open(ctx context.Context, dir string, logger *slog.Logger) (*Cluster, error) {
+	c, err := prepare(ctx, dir, logger, systemSearch())
+	if err != nil {
+		return nil, err
+	}
+	up, err := c.acceptsConnections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if up {
+		c.logger.Info("using running postgres", "dir", c.dir, "socket_dir", c.sockDir)
+		return c, nil
+	}
+	if err := c.boot(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func start(ctx context.Context, dir string, logger *slog.Logger, search binSearch) (*Cluster, error) {
+	c, err := prepare(ctx, dir, logger, search)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.boot(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// prepare checks the folders and makes sure dir holds an initialised
+// cluster, without touching a server that may be running it.
+func prepare(ctx context.Context, dir string, logger *slog.Logger, search binSearch) (*Cluster, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,13 +151,46 @@ func start(ctx context.Context, dir string, logger *slog.Logger, search binSearc
 	if err := c.initialise(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.recover(ctx); err != nil {
-		return nil, err
-	}
-	if err := c.launch(ctx); err != nil {
-		return nil, err
-	}
 	return c, nil
+}
+
+// boot clears what a crash left behind and starts the server.
+func (c *Cluster) boot(ctx context.Context) error {
+	if err := c.recover(ctx); err != nil {
+		return err
+	}
+	return c.launch(ctx)
+}
+
+// acceptsConnections reports whether a server already runs the cluster and
+// lets a client in. A server that is still starting or recovering gets up to
+// joinWait to get there; one that never does is treated like a leftover.
+func (c *Cluster) acceptsConnections(ctx context.Context) (bool, error) {
+	deadline := time.Now().Add(joinWait)
+	for {
+		running, err := c.running()
+		if err != nil || !running {
+			return false, err
+		}
+		pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+		err = c.ping(pingCtx)
+		cancel()
+		if err == nil {
+			return true, nil
+		}
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("connect to running postgres: %w", ctx.Err())
+		}
+		if time.Now().After(deadline) {
+			c.logger.Warn("running postgres does not accept connections", "dir", c.dir, "error", err)
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("connect to running postgres: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // URL is a lib/pq key/value connection string for database name on this cluster
@@ -148,12 +227,17 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	return nil
 }
 
-// Stop shuts the cluster down cleanly (fast mode) and waits for it.
+// Stop shuts the server down cleanly (fast mode) and waits for it, when it is
+// the one this Cluster launched. It leaves alone a server that Open found
+// running, and one that a later Start took over, since another process uses it.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	running, err := c.running()
-	if err != nil || !running {
+	if c.pid == 0 {
+		return nil
+	}
+	pid, err := readPID(filepath.Join(c.dataDir, "postmaster.pid"))
+	if err != nil || pid != c.pid || !servesDir(pid, c.dataDir) {
 		return err
 	}
 	if err := c.pgCtl(ctx, "stop", "-w", "-t", "60", "-m", "fast"); err != nil {
@@ -374,6 +458,15 @@ func (c *Cluster) launch(ctx context.Context) error {
 		stopErr := c.pgCtl(ctx, "stop", "-w", "-t", "30", "-m", "fast")
 		return errors.Join(fmt.Errorf("connect to new postgres: %w", err), stopErr)
 	}
+	pid, err := readPID(filepath.Join(c.dataDir, "postmaster.pid"))
+	if err == nil && pid == 0 {
+		err = errors.New("postmaster.pid is missing")
+	}
+	if err != nil {
+		stopErr := c.pgCtl(ctx, "stop", "-w", "-t", "30", "-m", "fast")
+		return errors.Join(fmt.Errorf("new postgres: %w", err), stopErr)
+	}
+	c.pid = pid
 	c.logger.Info("postgres started", "dir", c.dir, "socket_dir", c.sockDir)
 	return nil
 }

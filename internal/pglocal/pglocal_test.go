@@ -232,3 +232,83 @@ func TestURLQuoting(t *testing.T) {
 		t.Errorf("parsed %+v", cfg)
 	}
 }
+
+func postmasterPID(t *testing.T, c *Cluster) int {
+	t.Helper()
+	pid, err := readPID(filepath.Join(c.dataDir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestOpenStartsClusterWhenNothingRuns(t *testing.T) {
+	dir := tempDir(t)
+	for range 2 { // first on an empty folder, then on a stopped cluster
+		c, err := Open(t.Context(), dir, testLogger(t))
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		if got := queryString(t, open(t, c, "postgres"), "SELECT 1::text"); got != "1" {
+			t.Errorf("SELECT 1 = %q", got)
+		}
+		if err := c.Stop(t.Context()); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if running, err := c.running(); err != nil || running {
+			t.Errorf("after Stop of a cluster Open started: running %v, %v", running, err)
+		}
+		if pids := processesOf(c.dataDir); len(pids) > 0 {
+			t.Errorf("postgres processes left after Stop: %v", pids)
+		}
+	}
+}
+
+func TestOpenSharesRunningCluster(t *testing.T) {
+	dir := tempDir(t)
+	site := startCluster(t, dir)
+	if err := site.CreateDatabase(t.Context(), "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, site, "app").ExecContext(t.Context(), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('persisted')"); err != nil {
+		t.Fatal(err)
+	}
+	sitePID := postmasterPID(t, site)
+
+	tool, err := Open(t.Context(), dir, testLogger(t))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if tool.URL("app") != site.URL("app") {
+		t.Errorf("Open URL %q, Start URL %q", tool.URL("app"), site.URL("app"))
+	}
+	assertKept(t, tool)
+	if err := tool.CreateDatabase(t.Context(), "app"); err != nil {
+		t.Errorf("create database through the shared cluster: %v", err)
+	}
+	if err := tool.Stop(t.Context()); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if pid := postmasterPID(t, site); pid != sitePID {
+		t.Fatalf("postmaster pid %d after Open's Stop, want the site's %d still running", pid, sitePID)
+	}
+	assertKept(t, site)
+}
+
+// A Cluster whose server a later Start took over, as when a tool's cluster
+// is taken over by the site starting, must not stop the new server.
+func TestStopLeavesServerOfLaterStart(t *testing.T) {
+	dir := tempDir(t)
+	first := startCluster(t, dir)
+	second := startCluster(t, dir)
+	secondPID := postmasterPID(t, second)
+	if err := first.Stop(t.Context()); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if pid := postmasterPID(t, second); pid != secondPID {
+		t.Fatalf("postmaster pid %d after the first Cluster's Stop, want %d still running", pid, secondPID)
+	}
+	if got := queryString(t, open(t, second, "postgres"), "SELECT 1::text"); got != "1" {
+		t.Errorf("SELECT 1 = %q", got)
+	}
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// defaults is the configuration of a bare `aistat serve`.
+var defaults = Config{
+	Addr:            "127.0.0.1:8080",
+	DataDir:         "./.data",
+	Demo:            true,
+	SessionLifetime: 336 * time.Hour,
+	SessionMaxAge:   720 * time.Hour,
+	SessionRefresh:  time.Hour,
+	// The stream limits of the live-events issue.
+	MaxStreamsPerUser: 100,
+	MaxStreams:        20000,
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseConfig(t *testing.T) {
+	allEnv := map[string]string{
+		"AISTAT_ADDR":                 "0.0.0.0:9000",
+		"DATABASE_URL":                "postgres://env@db/aistat",
+		"AISTAT_DATA_DIR":             "/srv/env",
+		"AISTAT_DEMO":                 "true",
+		"AISTAT_SECURE_COOKIES":       "true",
+		"AISTAT_SESSION_LIFETIME":     "48h",
+		"AISTAT_SESSION_MAX_AGE":      "96h",
+		"AISTAT_SESSION_REFRESH":      "30m",
+		"AISTAT_LISTEN_DATABASE_URL":  "postgres://env@db-direct/aistat",
+		"AISTAT_TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.1/32",
+		"AISTAT_MAX_STREAMS_PER_USER": "7",
+		"AISTAT_MAX_STREAMS":          "70",
+	}
+	fromEnv := Config{
+		Addr:              "0.0.0.0:9000",
+		DatabaseURL:       "postgres://env@db/aistat",
+		DataDir:           "/srv/env",
+		Demo:              true,
+		SecureCookies:     true,
+		SessionLifetime:   48 * time.Hour,
+		SessionMaxAge:     96 * time.Hour,
+		SessionRefresh:    30 * time.Minute,
+		ListenDatabaseURL: "postgres://env@db-direct/aistat",
+		TrustedProxies:    []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")},
+		MaxStreamsPerUser: 7,
+		MaxStreams:        70,
+	}
+	allFlags := []string{
+		"--addr", "127.0.0.1:0",
+		"--database-url", "postgres://flag@db/aistat",
+		"--data-dir", "/srv/flag",
+		"--demo=false",
+		"--secure-cookies=false",
+		"--session-lifetime", "2h",
+		"--session-max-age", "3h",
+		"--session-refresh", "1m",
+		"--listen-database-url", "postgres://flag@db-direct/aistat",
+		"--trusted-proxies", "fd00::/8",
+		"--max-streams-per-user", "3",
+		"--max-streams", "30",
+	}
+	fromFlags := Config{
+		Addr:              "127.0.0.1:0",
+		DatabaseURL:       "postgres://flag@db/aistat",
+		DataDir:           "/srv/flag",
+		SessionLifetime:   2 * time.Hour,
+		SessionMaxAge:     3 * time.Hour,
+		SessionRefresh:    time.Minute,
+		ListenDatabaseURL: "postgres://flag@db-direct/aistat",
+		TrustedProxies:    []netip.Prefix{netip.MustParsePrefix("fd00::/8")},
+		MaxStreamsPerUser: 3,
+		MaxStreams:        30,
+	}
+	with := func(change func(*Config)) Config {
+		c := defaults
+		change(&c)
+		return c
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want Config
+	}{
+		{name: "defaults", want: defaults},
+		{
+			name: "database url turns the demo off",
+			env:  map[string]string{"DATABASE_URL": "postgres://db/aistat"},
+			want: with(func(c *Config) { c.DatabaseURL, c.Demo = "postgres://db/aistat", false }),
+		},
+		{
+			name: "demo flag off for the embedded database",
+			args: []string{"--demo=false"},
+			want: with(func(c *Config) { c.Demo = false }),
+		},
+		{
+			name: "demo environment on with a database url",
+			env:  map[string]string{"DATABASE_URL": "postgres://db/aistat", "AISTAT_DEMO": "true"},
+			want: with(func(c *Config) { c.DatabaseURL, c.Demo = "postgres://db/aistat", true }),
+		},
+		{name: "environment fallback for every flag", env: allEnv, want: fromEnv},
+		{name: "flags beat the environment", args: allFlags, env: allEnv, want: fromFlags},
+		{
+			name: "a flag replaces a bad environment value",
+			args: []string{"--session-lifetime", "2h", "--secure-cookies"},
+			env:  map[string]string{"AISTAT_SESSION_LIFETIME": "soon", "AISTAT_SECURE_COOKIES": "maybe"},
+			want: with(func(c *Config) { c.SessionLifetime, c.SecureCookies = 2*time.Hour, true }),
+		},
+		{
+			name: "empty trusted proxies entries are skipped",
+			args: []string{"--trusted-proxies", " , 127.0.0.1/32,"},
+			want: with(func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} }),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(tt.args, envOf(tt.env), io.Discard)
+			if err != nil {
+				t.Fatalf("parseConfig: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // the flag or variable the error must name
+	}{
+		{name: "bad duration in environment", env: map[string]string{"AISTAT_SESSION_LIFETIME": "soon"}, want: "AISTAT_SESSION_LIFETIME"},
+		{name: "bad duration flag", args: []string{"--session-max-age", "soon"}, want: "session-max-age"},
+		{name: "bad secure cookies environment", env: map[string]string{"AISTAT_SECURE_COOKIES": "maybe"}, want: "AISTAT_SECURE_COOKIES"},
+		{name: "bad secure cookies flag", args: []string{"--secure-cookies=maybe"}, want: "secure-cookies"},
+		{name: "bad demo flag", args: []string{"--demo=perhaps"}, want: "--demo"},
+		{name: "bad stream limit environment", env: map[string]string{"AISTAT_MAX_STREAMS": "many"}, want: "AISTAT_MAX_STREAMS"},
+		{name: "zero stream limit flag", args: []string{"--max-streams-per-user", "0"}, want: "--max-streams-per-user"},
+		{name: "negative stream limit environment", env: map[string]string{"AISTAT_MAX_STREAMS": "-1"}, want: "AISTAT_MAX_STREAMS"},
+		{name: "bad demo environment", env: map[string]string{"AISTAT_DEMO": "perhaps"}, want: "AISTAT_DEMO"},
+		{name: "bad trusted proxy flag", args: []string{"--trusted-proxies=not-a-cidr"}, want: "--trusted-proxies"},
+		{name: "bad trusted proxy environment", env: map[string]string{"AISTAT_TRUSTED_PROXIES": "10.0.0.0/8,10.1.2.3"}, want: "AISTAT_TRUSTED_PROXIES"},
+		{name: "refresh as long as lifetime", args: []string{"--session-refresh", "2h", "--session-lifetime", "2h"}, want: "--session-refresh"},
+		{name: "refresh longer than lifetime", env: map[string]string{"AISTAT_SESSION_REFRESH": "400h"}, want: "--session-refresh"},
+		{name: "zero lifetime", args: []string{"--session-lifetime", "0"}, want: "--session-lifetime"},
+		{name: "negative max age", args: []string{"--session-max-age=-1h"}, want: "--session-max-age"},
+		{name: "zero refresh in environment", env: map[string]string{"AISTAT_SESSION_REFRESH": "0s"}, want: "AISTAT_SESSION_REFRESH"},
+		{name: "stray positional argument", args: []string{"--addr", ":0", "extra"}, want: `"extra"`},
+		{name: "unknown flag", args: []string{"--port", "80"}, want: "port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, envOf(tt.env), io.Discard)
+			if err == nil {
+				t.Fatal("parseConfig succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMaskURL(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"", "(embedded default)"},
+		{"postgres://app:s3cret@db.example.com:5432/aistat?sslmode=require", "postgres://app:xxxxx@db.example.com:5432/aistat?sslmode=require"},
+		{"postgresql://app@db/aistat", "postgresql://app@db/aistat"},
+		{"postgres://app@db/aistat?sslmode=disable&password=s3cret", "postgres://app@db/aistat?password=xxxxx&sslmode=disable"},
+		{"postgres://app:s3cret@db/%zz", "(unparsable URL hidden)"},
+		{"host=db user=app password=s3cret dbname=aistat", "host=db user=app password=xxxxx dbname=aistat"},
+		{"host=db password = s3cret user=app", "host=db password=xxxxx user=app"},
+		{`host=db password='s3 cr\'et' user=app`, "host=db password=xxxxx user=app"},
+		{`host='/run/my dir' user=app`, `host='/run/my dir' user=app`},
+		{"host=db password='s3cret", "(unparsable connection string hidden)"},
+		{"host=db s3cret", "(unparsable connection string hidden)"},
+	}
+	for _, tt := range tests {
+		got := maskURL(tt.dsn)
+		if got != tt.want {
+			t.Errorf("maskURL(%q) = %q, want %q", tt.dsn, got, tt.want)
+		}
+		if strings.Contains(got, "s3") {
+			t.Errorf("maskURL(%q) = %q shows the password", tt.dsn, got)
+		}
+	}
+}
