@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +114,31 @@ func TestProcess(t *testing.T) {
 			}
 			assertNoPostgres(t, dir)
 		}
+	})
+
+	t.Run("SIGTERM with 100 open event streams", func(t *testing.T) {
+		t.Parallel()
+		dir := dataDir(t)
+		p := startProcess(t, bin, dir)
+		editor := signIn(t, p.base, "editor@ai-stat.ru", "editor123")
+		for range 100 {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, p.base+"/api/events", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := editor.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { res.Body.Close() })
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /api/events = %d", res.StatusCode)
+			}
+		}
+		if err := p.signal(t, syscall.SIGTERM, 5*time.Second); err != nil {
+			t.Fatalf("after SIGTERM with open streams: %v, want exit status 0", err)
+		}
+		assertNoPostgres(t, dir)
 	})
 
 	t.Run("crash and tools", func(t *testing.T) {
