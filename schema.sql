@@ -41,6 +41,8 @@ CREATE OR REPLACE FUNCTION aistat_notify_user() RETURNS trigger LANGUAGE plpgsql
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM pg_notify('aistat_events', json_build_object('kind', 'user_deleted', 'user', OLD.id)::text);
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM pg_notify('aistat_events', json_build_object('kind', 'user_created', 'user', NEW.id)::text);
     ELSE
         PERFORM pg_notify('aistat_events', json_build_object('kind', 'user', 'user', NEW.id)::text);
     END IF;

@@ -260,7 +260,7 @@ func (h *Hub) Run(ctx context.Context) {
 // dispatch sends one change to the streams it concerns.
 func (h *Hub) dispatch(ctx context.Context, msg notification) {
 	switch msg.Kind {
-	case "user":
+	case "user", "user_created":
 		u, err := h.users.ByID(ctx, msg.User)
 		if aistat.ErrorCode(err) == aistat.ENOTFOUND {
 			h.userDeleted(msg.User)
@@ -270,7 +270,7 @@ func (h *Hub) dispatch(ctx context.Context, msg notification) {
 			h.resync(ctx)
 			return
 		}
-		h.userChanged(u)
+		h.userChanged(u, msg.Kind == "user_created")
 	case "user_deleted":
 		h.userDeleted(msg.User)
 	case "sessions_ended":
@@ -278,7 +278,9 @@ func (h *Hub) dispatch(ctx context.Context, msg notification) {
 	}
 }
 
-func (h *Hub) userChanged(u *aistat.User) {
+// userChanged sends the user's fresh profile to their own streams (a new
+// user has none yet) and to every staff stream.
+func (h *Hub) userChanged(u *aistat.User, created bool) {
 	data, err := json.Marshal(u)
 	if err != nil {
 		h.logger.Error("live: encode user", "err", err)
@@ -286,13 +288,15 @@ func (h *Hub) userChanged(u *aistat.User) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.byUser[u.ID] {
-		if u.Disabled {
-			s.logout()
-			continue
+	if !created {
+		for s := range h.byUser[u.ID] {
+			if u.Disabled {
+				s.logout()
+				continue
+			}
+			s.staff = u.IsStaff()
+			s.send(Event{Name: "profile", Data: data})
 		}
-		s.staff = u.IsStaff()
-		s.send(Event{Name: "profile", Data: data})
 	}
 	for s := range h.streams {
 		if s.staff {
