@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -56,6 +57,10 @@ type errorBody struct {
 // everything else. Internal errors are logged and shown only as "Internal
 // error."
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody is left to answer.
+		return
+	}
 	status, msg, fields := http.StatusInternalServerError, aistat.ErrorMessage(err), aistat.ErrorFields(err)
 	var reqErr *requestError
 	if errors.As(err, &reqErr) {

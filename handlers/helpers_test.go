@@ -94,6 +94,11 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		cancel()
 		<-done
 	})
+	select {
+	case <-e.hub.Ready():
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the live hub did not start listening")
+	}
 	srv, err := handlers.New(handlers.Config{
 		DB:       db,
 		Users:    e.users,

@@ -1,5 +1,6 @@
 // ai-stat — progressive enhancement. Every page works without this script;
-// it localises times, hides broken avatars, and saves the profile in place.
+// it localises times, hides broken avatars, saves the profile in place, and
+// gives live.js the functions that show a change on the page.
 (function () {
   'use strict';
 
@@ -124,6 +125,19 @@
     }
   }
 
+  // setRoleBadge shows role in a .role badge: its label and its colour.
+  function setRoleBadge(el, role) {
+    el.textContent = ROLE_LABELS[role] || role;
+    Array.from(el.classList)
+      .filter((name) => name.startsWith('role-'))
+      .forEach((name) => el.classList.remove(name));
+    el.classList.add('role', 'role-' + role);
+  }
+
+  // syncProfileForm is set on the settings page: it brings the profile form
+  // up to date with a change made elsewhere.
+  let syncProfileForm = null;
+
   // applyUser updates every place the page shows the signed-in user, from
   // the user's JSON form: {id, email, name, role, avatarUrl}.
   function applyUser(user) {
@@ -144,16 +158,15 @@
       el.textContent = label;
     });
     document.querySelectorAll('[data-user-role]').forEach((el) => {
-      el.textContent = label;
-      Array.from(el.classList)
-        .filter((name) => name.startsWith('role-'))
-        .forEach((name) => el.classList.remove(name));
-      el.classList.add('role', 'role-' + role);
+      setRoleBadge(el, role);
     });
     document.querySelectorAll('[data-user-avatar]').forEach((wrapper) => {
       setAvatar(wrapper, user.avatarUrl, initials);
     });
     setAdminLink(STAFF_ROLES.has(role));
+    if (syncProfileForm) {
+      syncProfileForm(user);
+    }
   }
 
   // Settings ----------------------------------------------------------------
@@ -217,6 +230,31 @@
       }
     }
 
+    // showSaved puts the saved profile into the fields and makes it their
+    // default value, so that a later difference marks the user's own edits.
+    function showSaved(user) {
+      inputs.name.defaultValue = user.name;
+      inputs.name.value = user.name;
+      inputs.avatar_url.defaultValue = user.avatarUrl || '';
+      inputs.avatar_url.value = user.avatarUrl || '';
+    }
+
+    // isEditing reports work in progress that a change pushed from elsewhere
+    // must not overwrite: a save under way, a focused field, a field that
+    // differs from what was last saved or received, or one still in error.
+    function isEditing() {
+      return saving || Object.values(inputs).some((input) => input === document.activeElement ||
+        input.value !== input.defaultValue || input.getAttribute('aria-invalid') === 'true');
+    }
+
+    syncProfileForm = (user) => {
+      if (isEditing()) {
+        return;
+      }
+      showSaved(user);
+      updatePreview(user.name, user.avatarUrl);
+    };
+
     inputs.name.addEventListener('input', () => {
       updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
     });
@@ -253,8 +291,7 @@
       if (response.status === 200 && body && body.user) {
         const user = body.user;
         clearErrors();
-        inputs.name.value = user.name;
-        inputs.avatar_url.value = user.avatarUrl || '';
+        showSaved(user);
         applyUser(user);
         updatePreview(user.name, user.avatarUrl);
         setStatus('Profile saved.', 'success');
@@ -312,15 +349,163 @@
     });
   }
 
+  // Admin -------------------------------------------------------------------
+
+  // usersTable is the admin page's table of users, or null on other pages.
+  function usersTable() {
+    const caption = document.getElementById('users-caption');
+    return caption ? caption.closest('table') : null;
+  }
+
+  function countUsers(table) {
+    table.caption.textContent = 'All users (' + table.querySelectorAll('tbody tr[data-user-id]').length + ')';
+  }
+
+  function userRow(table, id) {
+    return table.querySelector('tbody tr[data-user-id="' + Number(id) + '"]');
+  }
+
+  // updateUserRow shows a changed user in their row of the admin table. A
+  // user without a row is new: the table is loaded again.
+  function updateUserRow(user) {
+    const table = usersTable();
+    if (!table || !user) {
+      return;
+    }
+    const row = userRow(table, user.id);
+    if (!row) {
+      refreshUsers();
+      return;
+    }
+    const role = String(user.role || '');
+    const name = row.querySelector('.user-meta-name > span:first-child');
+    if (name) {
+      name.textContent = user.name;
+    }
+    const email = row.querySelector('.user-meta-email');
+    if (email) {
+      email.textContent = user.email;
+    }
+    const avatar = row.querySelector('.user-cell .avatar');
+    if (avatar) {
+      setAvatar(avatar, user.avatarUrl, initialsOf(user.name));
+    }
+    const badge = row.querySelector('td .role');
+    if (badge) {
+      setRoleBadge(badge, role);
+    }
+    // The hidden texts name the user for screen readers, as the page does.
+    const label = row.querySelector('label[for="role-' + Number(user.id) + '"]');
+    if (label) {
+      label.textContent = 'Role for ' + user.name;
+    }
+    const roleButton = row.querySelector('form[action$="/role"] button .visually-hidden');
+    if (roleButton) {
+      roleButton.textContent = ' for ' + user.name;
+    }
+    const revokeButton = row.querySelector('form[action$="/revoke"] button .visually-hidden');
+    if (revokeButton) {
+      revokeButton.textContent = ' (' + user.name + ')';
+    }
+    // A role the admin is choosing right now stays as they left it.
+    const select = row.querySelector('select[name="role"]');
+    const chosen = select && Array.from(select.options).find((option) => option.defaultSelected);
+    if (select && select !== document.activeElement && (!chosen || select.value === chosen.value)) {
+      Array.from(select.options).forEach((option) => {
+        option.defaultSelected = option.value === role;
+      });
+      select.value = role;
+    }
+  }
+
+  // removeUserRow takes a deleted user out of the admin table.
+  function removeUserRow(id) {
+    const table = usersTable();
+    const row = table && userRow(table, id);
+    if (row) {
+      row.remove();
+      countUsers(table);
+    }
+  }
+
+  let refreshing = null;
+  let refreshAgain = false;
+
+  // refreshUsers loads the admin table again from the server, when changes
+  // may have been missed or a new user appeared. Calls made while a load is
+  // under way are served by one more load after it.
+  function refreshUsers() {
+    if (!usersTable() || typeof window.fetch !== 'function') {
+      return Promise.resolve();
+    }
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
+    }
+    refreshing = (async () => {
+      try {
+        do {
+          refreshAgain = false;
+          await loadUsers();
+        } while (refreshAgain);
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
+  async function loadUsers() {
+    let response;
+    let html;
+    try {
+      response = await fetch('/admin', { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+      html = await response.text();
+    } catch {
+      return;
+    }
+    // Signed out (sent to the sign-in page) or no longer allowed (403): the
+    // server's own answer to this page is what the person must see now.
+    if (response.status === 403 || new URL(response.url).pathname !== '/admin') {
+      window.location.reload();
+      return;
+    }
+    if (!response.ok) {
+      return;
+    }
+    const caption = new DOMParser().parseFromString(html, 'text/html').getElementById('users-caption');
+    const fresh = caption && caption.closest('table');
+    const table = usersTable();
+    if (!fresh || !fresh.tBodies[0] || !table || !table.tBodies[0]) {
+      return;
+    }
+    const body = document.adoptNode(fresh.tBodies[0]);
+    table.tBodies[0].replaceWith(body);
+    countUsers(table);
+    localizeTimes(body);
+  }
+
+  // Sign-in -----------------------------------------------------------------
+
+  // showSignedOut tells someone sent to the sign-in page by a live logout
+  // (login?signed_out=1) why they are there.
+  function showSignedOut() {
+    const message = document.getElementById('signed-out');
+    if (message && new URLSearchParams(window.location.search).get('signed_out') === '1') {
+      message.hidden = false;
+    }
+  }
+
   // Start-up ----------------------------------------------------------------
 
   function init() {
     watchBrokenAvatars();
     localizeTimes(document);
     initProfileForm();
+    showSignedOut();
   }
 
-  window.aistat = { applyUser };
+  window.aistat = { applyUser, updateUserRow, removeUserRow, refreshUsers };
 
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);

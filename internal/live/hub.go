@@ -59,6 +59,9 @@ type Hub struct {
 	cfg       Config
 	logger    *slog.Logger
 
+	// ready is closed once the first LISTEN is in place.
+	ready chan struct{}
+
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
 	byUser  map[int64]map[*Stream]struct{}
@@ -74,10 +77,15 @@ func New(users *aistat.Users, store *sessions.Store, listenURL string, cfg Confi
 		listenURL: listenURL,
 		cfg:       cfg,
 		logger:    logger,
+		ready:     make(chan struct{}),
 		streams:   make(map[*Stream]struct{}),
 		byUser:    make(map[int64]map[*Stream]struct{}),
 	}
 }
+
+// Ready is closed once the hub listens: changes committed after it are
+// seen.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
 // Stream is one open event stream of a signed-in session.
 type Stream struct {
@@ -228,9 +236,13 @@ func (h *Hub) Run(ctx context.Context) {
 	})
 	defer l.Close()
 	go func() {
-		if err := l.Listen(Channel); err != nil && ctx.Err() == nil {
-			h.logger.Error("live: listen", "err", err)
+		if err := l.Listen(Channel); err != nil {
+			if ctx.Err() == nil {
+				h.logger.Error("live: listen", "err", err)
+			}
+			return
 		}
+		close(h.ready)
 	}()
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
@@ -264,6 +276,8 @@ func (h *Hub) dispatch(ctx context.Context, msg notification) {
 		u, err := h.users.ByID(ctx, msg.User)
 		if aistat.ErrorCode(err) == aistat.ENOTFOUND {
 			h.userDeleted(msg.User)
+			return
+		} else if ctx.Err() != nil {
 			return
 		} else if err != nil {
 			h.logger.Error("live: load user", "user_id", msg.User, "err", err)
@@ -374,7 +388,9 @@ func (h *Hub) check(ctx context.Context, streams []*Stream) {
 	}
 	live, err := h.store.Live(ctx, ids)
 	if err != nil {
-		h.logger.Error("live: check sessions", "err", err)
+		if ctx.Err() == nil {
+			h.logger.Error("live: check sessions", "err", err)
+		}
 		return
 	}
 	h.mu.Lock()

@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"aistat"
+	"aistat/internal/pgtest"
+)
+
+// TestLive_RenameWithoutReload saves the profile on /settings: the header
+// follows at once, and the page is never loaded again.
+func TestLive_RenameWithoutReload(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	tb := newBrowser(t, "browser").newTab("settings")
+	tb.signIn(s, "editor@example.com", password)
+	tb.open(s.URL + "/settings")
+
+	navigations := tb.countNavigations()
+	tb.markPage()
+	avatar := s.URL + avatarPath
+	tb.fill("#name", "Ivan")
+	tb.fill("#avatar_url", avatar)
+	tb.click("#profile-form button[type=submit]")
+
+	tb.waitFor("the status says the profile is saved",
+		`document.getElementById('profile-status').textContent === 'Profile saved.'`, liveWithin)
+	if got := tb.headerName(); got != "Ivan" {
+		t.Errorf("header name = %q, want %q", got, "Ivan")
+	}
+	// The image loads from the test server, so it must show, not the
+	// initials behind it.
+	tb.waitFor("the header shows the new avatar", fmt.Sprintf(`(() => {
+		const img = document.querySelector('header [data-user-avatar] img');
+		return img && img.getAttribute('src') === %q && img.complete && img.naturalWidth > 0 && !img.hidden;
+	})()`, avatar), liveWithin)
+	if got := eval[string](tb, `document.querySelector('header [data-user-initials]').textContent`); got != "I" {
+		t.Errorf("header initials = %q, want %q", got, "I")
+	}
+	if !tb.hasMark() {
+		t.Error("the page was loaded again: its window lost the mark")
+	}
+	if n := navigations.Load(); n != 0 {
+		t.Errorf("page loads after Save = %d, want 0", n)
+	}
+}
+
+// TestLive_EightTabsOneStream opens eight tabs of one browser: they share a
+// single event stream (a stream per tab would use up the six connections a
+// browser allows per host, and the seventh tab would not load), and a rename
+// from another device shows in every one of them.
+func TestLive_EightTabsOneStream(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	b := newBrowser(t, "browser")
+	tabs := []*tab{b.newTab("tab1")}
+	tabs[0].signIn(s, "editor@example.com", password)
+	for i := 2; i <= 8; i++ {
+		tb := b.newTab(fmt.Sprintf("tab%d", i))
+		tb.open(s.URL + "/")
+		tabs = append(tabs, tb)
+	}
+	for _, tb := range tabs {
+		tb.waitFor("the header shows the user", `document.querySelector('header [data-user-name]') !== null`, actionTimeout)
+	}
+	last := tabs[len(tabs)-1]
+	if got := eval[string](last, `document.readyState`); got != "complete" {
+		t.Errorf("eighth tab: document.readyState = %q, want complete", got)
+	}
+	if got := last.headerName(); got != "Сара Чен" {
+		t.Errorf("eighth tab: header name = %q, want %q", got, "Сара Чен")
+	}
+	s.waitStreams(t, 1, liveWithin)
+	for _, tb := range tabs {
+		tb.markPage()
+	}
+
+	other := signIn(t, s, "editor@example.com")
+	other.send(http.MethodPut, "/api/profile", "application/json", `{"name": "Ivan Petrov", "avatarUrl": ""}`, http.StatusOK)
+	deadline := time.Now().Add(liveWithin)
+	for _, tb := range tabs {
+		tb.waitFor("the header shows the new name", `document.querySelector('header [data-user-name]').textContent === 'Ivan Petrov'`,
+			max(time.Until(deadline), 0))
+	}
+	for _, tb := range tabs {
+		if !tb.hasMark() {
+			t.Errorf("%s: the page was loaded again", tb.name)
+		}
+	}
+	if got := s.streams.stats(); got.open != 1 || got.max != 1 {
+		t.Errorf("event streams: %d open, at most %d at once; want 1 and 1", got.open, got.max)
+	}
+}
+
+// TestLive_TwoInstances has two devices on two instances of the app that
+// share a database: a rename on one device through one instance shows on
+// the other device, served by the other instance, without a reload.
+func TestLive_TwoInstances(t *testing.T) {
+	dsn := pgtest.URL(t)
+	siteA, siteB := startSite(t, dsn), startSite(t, dsn)
+	siteA.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+
+	laptop := newBrowser(t, "laptop").newTab("settings")
+	laptop.signIn(siteA, "editor@example.com", password)
+	laptop.open(siteA.URL + "/settings")
+	phone := newBrowser(t, "phone").newTab("home")
+	phone.signIn(siteB, "editor@example.com", password)
+	siteA.waitStreams(t, 1, liveWithin)
+	siteB.waitStreams(t, 1, liveWithin)
+	phone.markPage()
+
+	laptop.fill("#name", "Ivan")
+	laptop.click("#profile-form button[type=submit]")
+	start := time.Now()
+	phone.waitFor("the other device shows the new name",
+		`document.querySelector('header [data-user-name]').textContent === 'Ivan'`, liveWithin)
+	t.Logf("the other instance's page showed the rename after %v", time.Since(start).Round(time.Millisecond))
+	if got := phone.headerName(); got != "Ivan" {
+		t.Errorf("phone header = %q, want Ivan", got)
+	}
+	if !phone.hasMark() {
+		t.Error("phone: the page was loaded again")
+	}
+}
+
+// TestLive_DemoteAndRevoke: an admin demotes an editor, whose open page
+// loses its Admin link, then signs them out everywhere, which sends the page
+// to the sign-in form with a message.
+func TestLive_DemoteAndRevoke(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
+	editor := s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	tb := newBrowser(t, "browser").newTab("settings")
+	tb.signIn(s, "editor@example.com", password)
+	tb.open(s.URL + "/settings")
+	tb.waitFor("the header has an Admin link", `document.querySelector('[data-admin-link]').checkVisibility()`, actionTimeout)
+	s.waitStreams(t, 1, liveWithin)
+	tb.markPage()
+
+	admin := signIn(t, s, "admin@example.com")
+	admin.postForm(userPath(editor, "role"), url.Values{"role": {"viewer"}})
+	tb.waitFor("the Admin link is gone",
+		`(() => { const a = document.querySelector('[data-admin-link]'); return !a || !a.checkVisibility(); })()`, liveWithin)
+	if got := eval[string](tb, `document.querySelector('header [data-user-role]').textContent`); got != "Viewer" {
+		t.Errorf("role badge = %q, want Viewer", got)
+	}
+	if !tb.hasMark() {
+		t.Error("the page was loaded again on the role change")
+	}
+
+	admin.postForm(userPath(editor, "revoke"), nil)
+	tb.waitFor("the page is the sign-in form saying why",
+		`location.pathname === '/login' && document.getElementById('signed-out').checkVisibility()`, liveWithin)
+	if got := eval[string](tb, `document.getElementById('signed-out').textContent`); got != "You have been signed out." {
+		t.Errorf("message = %q, want %q", got, "You have been signed out.")
+	}
+}
+
+// TestLive_LeaderTabCloses closes the tab that holds the browser's event
+// stream: another tab opens it again, and changes keep arriving.
+func TestLive_LeaderTabCloses(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	b := newBrowser(t, "browser")
+	b.newTab("sign-in").signIn(s, "editor@example.com", password)
+	// The browser's first tab cannot be closed alone: it steps aside, so
+	// that the next tab leads.
+	b.tabs[0].open("about:blank")
+	leader := b.newTab("leader")
+	leader.open(s.URL + "/")
+	s.waitStreamsFunc(t, "the leader's stream (the second) open alone", liveWithin, func(got streamStats) bool {
+		return got.total == 2 && got.open == 1
+	})
+	follower := b.newTab("follower")
+	follower.open(s.URL + "/")
+	follower.waitFor("the header shows the user", `document.querySelector('header [data-user-name]') !== null`, actionTimeout)
+	follower.markPage()
+
+	b.closeTab(leader)
+	s.waitStreamsFunc(t, "a third stream replacing the closed one", liveWithin, func(got streamStats) bool {
+		return got.total == 3 && got.open == 1
+	})
+	other := signIn(t, s, "editor@example.com")
+	other.send(http.MethodPut, "/api/profile", "application/json", `{"name": "Ivan", "avatarUrl": ""}`, http.StatusOK)
+	follower.waitFor("the remaining tab shows the new name",
+		`document.querySelector('header [data-user-name]').textContent === 'Ivan'`, liveWithin)
+	if !follower.hasMark() {
+		t.Error("the remaining tab was loaded again")
+	}
+}
+
+// TestLive_SettingsForm renames the user elsewhere while two tabs show the
+// settings form: the untouched form follows, the one being edited keeps the
+// draft, and both headers follow.
+func TestLive_SettingsForm(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	b := newBrowser(t, "browser")
+	clean := b.newTab("clean")
+	clean.signIn(s, "editor@example.com", password)
+	clean.open(s.URL + "/settings")
+	draft := b.newTab("draft")
+	draft.open(s.URL + "/settings")
+	draft.fill("#name", "Draft")
+	s.waitStreams(t, 1, liveWithin)
+
+	avatar := s.URL + avatarPath
+	other := signIn(t, s, "editor@example.com")
+	other.send(http.MethodPut, "/api/profile", "application/json", fmt.Sprintf(`{"name": "Ivan", "avatarUrl": %q}`, avatar), http.StatusOK)
+	for _, tb := range []*tab{clean, draft} {
+		tb.waitFor("the header shows the new name", `document.querySelector('header [data-user-name]').textContent === 'Ivan'`, liveWithin)
+	}
+	clean.waitFor("the untouched form shows the new profile", fmt.Sprintf(`document.getElementById('name').value === 'Ivan' &&
+		document.getElementById('avatar_url').value === %q &&
+		document.querySelector('[data-preview-name]').textContent === 'Ivan'`, avatar), liveWithin)
+	if got := eval[string](draft, `document.getElementById('name').value`); got != "Draft" {
+		t.Errorf("the form being edited: name = %q, want the draft kept", got)
+	}
+	if got := eval[string](draft, `document.querySelector('[data-preview-name]').textContent`); got != "Draft" {
+		t.Errorf("the form being edited: preview = %q, want the draft kept", got)
+	}
+}
+
+// TestLive_AdminTable keeps the admin page open while users change, appear
+// and go: the table follows without a reload.
+func TestLive_AdminTable(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
+	editor := s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	tb := newBrowser(t, "browser").newTab("admin")
+	tb.signIn(s, "admin@example.com", password)
+	tb.open(s.URL + "/admin")
+	s.waitStreams(t, 1, liveWithin)
+	tb.markPage()
+	row := fmt.Sprintf(`document.querySelector('tr[data-user-id="%d"]')`, editor.ID)
+
+	signIn(t, s, "editor@example.com").send(http.MethodPut, "/api/profile", "application/json",
+		`{"name": "Ivan Petrov", "avatarUrl": ""}`, http.StatusOK)
+	tb.waitFor("the row shows the new name and initials", row+`.querySelector('.user-meta-name > span').textContent === 'Ivan Petrov' &&
+		`+row+`.querySelector('.avatar-initials').textContent === 'IP'`, liveWithin)
+
+	signIn(t, s, "admin@example.com").postForm(userPath(editor, "role"), url.Values{"role": {"viewer"}})
+	tb.waitFor("the row shows the new role", row+`.querySelector('td .role').textContent === 'Viewer' &&
+		`+row+`.querySelector('td .role').classList.contains('role-viewer') &&
+		`+row+`.querySelector('select[name="role"]').value === 'viewer'`, liveWithin)
+
+	added := s.createUser(t, "new@example.com", "New Person", aistat.RoleViewer)
+	tb.waitFor("the new user has a row", fmt.Sprintf(`document.querySelector('tr[data-user-id="%d"]') !== null &&
+		document.getElementById('users-caption').textContent === 'All users (3)'`, added.ID), liveWithin)
+
+	if _, err := s.db.ExecContext(t.Context(), `DELETE FROM users WHERE id = $1`, added.ID); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitFor("the deleted user's row is gone", fmt.Sprintf(`document.querySelector('tr[data-user-id="%d"]') === null &&
+		document.getElementById('users-caption').textContent === 'All users (2)'`, added.ID), liveWithin)
+	if !tb.hasMark() {
+		t.Error("the admin page was loaded again")
+	}
+}

@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"aistat"
+	"aistat/handlers"
+	"aistat/internal/live"
+	"aistat/internal/pgtest"
+	"aistat/sessions"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// password is every test user's password; it satisfies the password rule.
+const password = "correct horse battery"
+
+// avatarPath is an image the test server serves beside the site, so that an
+// avatar URL loads without leaving the machine.
+const avatarPath = "/e2e/avatar.png"
+
+// site is one running instance of the app: the real handlers, sessions and
+// live hub on a database that other instances may share.
+type site struct {
+	URL   string
+	db    *sql.DB
+	users *aistat.Users
+	// streams counts the event streams this instance serves.
+	streams streamCounter
+}
+
+// startSite starts an instance on the database dsn (from pgtest.URL),
+// applying the schema first, and stops it when the test ends.
+func startSite(t *testing.T, dsn string) *site {
+	t.Helper()
+	// Every site here is for a browser: without one, skip before starting
+	// anything.
+	chromePath(t)
+	logger := testLogger(t)
+	db, err := aistat.OpenDB(dsn, nil)
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := aistat.Migrate(t.Context(), db); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	users := aistat.NewUsers(db)
+	users.SetHashCost(bcrypt.MinCost)
+	manager := sessions.New(db, sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour})
+
+	// The limits are those aistat serve starts with.
+	hub := live.New(users, manager.Store(), dsn, live.Config{MaxStreamsPerUser: 100, MaxStreams: 20000}, logger)
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		hub.Run(hubCtx)
+	}()
+	t.Cleanup(func() {
+		stopHub()
+		<-hubDone
+	})
+	select {
+	case <-hub.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live hub did not start listening")
+	}
+
+	srv, err := handlers.New(handlers.Config{DB: db, Users: users, Sessions: manager, Live: hub, Logger: logger})
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	s := &site{db: db, users: users}
+	ts := httptest.NewServer(s.instrument(srv))
+	s.URL = ts.URL
+	t.Cleanup(func() {
+		// Open streams would hold up Close, as a real server's shutdown.
+		hub.Close()
+		ts.Close()
+	})
+	return s
+}
+
+// instrument wraps the site's handler: it counts the event streams and
+// serves the test avatar.
+func (s *site) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case avatarPath:
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write(avatarPNG())
+		case "/api/events":
+			sw := &streamWriter{ResponseWriter: w, counter: &s.streams}
+			defer sw.finish()
+			next.ServeHTTP(sw, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// createUser adds a user with the test password.
+func (s *site) createUser(t *testing.T, email, name string, role aistat.Role) *aistat.User {
+	t.Helper()
+	u, err := s.users.Create(t.Context(), aistat.NewUser{Email: email, Name: name, Role: role, Password: password})
+	if err != nil {
+		t.Fatalf("create user %s: %v", email, err)
+	}
+	return u
+}
+
+// waitStreams waits until the instance serves exactly want open event
+// streams.
+func (s *site) waitStreams(t *testing.T, want int, within time.Duration) {
+	t.Helper()
+	s.waitStreamsFunc(t, fmt.Sprintf("%d open", want), within, func(got streamStats) bool { return got.open == want })
+}
+
+// waitStreamsFunc waits until ok accepts the instance's event streams.
+func (s *site) waitStreamsFunc(t *testing.T, what string, within time.Duration, ok func(streamStats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := s.streams.stats()
+		if ok(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event streams after %v: %+v, want %s", within, got, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// streamStats is a snapshot of a streamCounter.
+type streamStats struct {
+	// open is how many streams are open now, max the most at any time,
+	// total how many were ever opened. A stream is open from its 200
+	// response until its handler returns.
+	open, max, total int
+}
+
+// streamCounter counts the event streams of one instance.
+type streamCounter struct {
+	mu sync.Mutex
+	s  streamStats
+}
+
+func (c *streamCounter) stats() streamStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.s
+}
+
+func (c *streamCounter) add(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.s.open += n
+	if n > 0 {
+		c.s.total += n
+		c.s.max = max(c.s.max, c.s.open)
+	}
+}
+
+// streamWriter counts its response as an open stream once the handler
+// accepts it with 200; a refusal (401, 429) is no stream.
+type streamWriter struct {
+	http.ResponseWriter
+	counter *streamCounter
+	wrote   bool
+	open    bool
+}
+
+func (w *streamWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.wrote = true
+		if status == http.StatusOK {
+			w.open = true
+			w.counter.add(1)
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *streamWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection to flush and
+// set deadlines.
+func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *streamWriter) finish() {
+	if w.open {
+		w.counter.add(-1)
+	}
+}
+
+// avatarPNG is a small gradient image for avatars.
+var avatarPNG = sync.OnceValue(func() []byte {
+	const size = 64
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for y := range size {
+		for x := range size {
+			img.Set(x, y, color.RGBA{R: uint8(240 - 2*y), G: uint8(120 + x), B: uint8(60 + 2*x), A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+})
+
+// testLogger logs the site's warnings and errors into the test's output,
+// which shows them when the test fails. Lines arriving after the test ended
+// are dropped: testing forbids logging then.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct {
+	mu      sync.Mutex
+	t       *testing.T
+	stopped bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+}
+
+// client is a signed-in HTTP client: another device of a user, or an admin
+// at work, beside the browser under test.
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+// signIn signs email in to s with the test password.
+func signIn(t *testing.T, s *site, email string) *client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, base: s.URL, http: &http.Client{
+		Jar:     jar,
+		Timeout: 10 * time.Second,
+		// The tests check the redirects themselves.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+	c.send(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+		url.Values{"email": {email}, "password": {password}}.Encode(), http.StatusSeeOther)
+	return c
+}
+
+// send makes a request and fails the test unless the status is want.
+func (c *client) send(method, path, contentType, body string, want int) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	got, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		c.t.Fatalf("%s %s: status %d, want %d; body: %.300s", method, path, res.StatusCode, want, got)
+	}
+}
+
+// postForm posts an HTML form as the page's form would and expects the 303
+// that follows success.
+func (c *client) postForm(path string, form url.Values) {
+	c.t.Helper()
+	c.send(http.MethodPost, path, "application/x-www-form-urlencoded", form.Encode(), http.StatusSeeOther)
+}
+
+// userPath is the admin path of a user's action, such as "role".
+func userPath(u *aistat.User, action string) string {
+	return "/admin/users/" + strconv.FormatInt(u.ID, 10) + "/" + action
+}

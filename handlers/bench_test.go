@@ -1,0 +1,70 @@
+package handlers_test
+
+import (
+	"net/http"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"aistat"
+	"aistat/internal/live"
+)
+
+// BenchmarkEventLatency measures the time from a profile PUT's response on
+// instance A to the profile event on a stream of instance B; both share
+// one database and talk through LISTEN/NOTIFY.
+func BenchmarkEventLatency(b *testing.B) {
+	a := mustOpenEnv(b)
+	other := mustOpenEnvConfig(b, envConfig{dsn: a.dsn})
+	mustCreateUser(b, a, "latency@example.com", "Latency", aistat.RoleViewer)
+	ca, cb := newClient(b, a), newClient(b, other)
+	ca.login("latency@example.com")
+	cb.login("latency@example.com")
+	s := cb.openStream()
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		res := ca.putJSON("/api/profile", `{"name": "Name `+itoa(int64(i))+`", "avatarUrl": ""}`)
+		done := time.Now()
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("PUT: %d", res.StatusCode)
+		}
+		s.want("profile")
+		lat = append(lat, time.Since(done))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkStreamMemory opens 1,000 streams and reports the heap and stack
+// they hold, per stream. Client and server share the process, so the figure
+// includes the test client's reader of each stream: an upper bound.
+func BenchmarkStreamMemory(b *testing.B) {
+	const streams = 1000
+	e := mustOpenEnvConfig(b, envConfig{live: live.Config{MaxStreamsPerUser: streams, MaxStreams: streams}})
+	mustCreateUser(b, e, "memory@example.com", "Memory", aistat.RoleViewer)
+	c := newClient(b, e)
+	c.login("memory@example.com")
+	for b.Loop() {
+		before := memInUse()
+		open := make([]*sse, streams)
+		for i := range open {
+			open[i] = c.openStream()
+		}
+		after := memInUse()
+		b.ReportMetric(float64(after-before)/streams/1024, "KiB/stream")
+		for _, s := range open {
+			s.close()
+		}
+	}
+}
+
+func memInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}

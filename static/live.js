@@ -1,0 +1,204 @@
+// ai-stat — live updates. Every open page of a signed-in user follows
+// changes to their profile and role, and the admin page follows every user,
+// without a reload. Pages work without this script.
+//
+// Browsers open at most six HTTP/1.1 connections to one host, so one event
+// stream per tab would keep a seventh tab from loading. One tab of the
+// browser, the leader, holds the Web Lock "aistat-events", opens the one
+// stream and relays its events to the other tabs over a BroadcastChannel;
+// when it closes, the lock and the stream pass to another tab.
+(function () {
+  'use strict';
+
+  const NAME = 'aistat-events';
+  const SIGNED_OUT = '/login?signed_out=1';
+  // The events the server sends; "resync" stays with the leader, which
+  // turns it into the events below.
+  const SERVER_EVENTS = ['profile', 'user', 'user_deleted', 'logout', 'resync'];
+  // EventSource reconnects by itself after a network error, but gives up on
+  // an error status (401, 429, 503): the leader then tries again with these
+  // delays, doubling.
+  const RETRY_FIRST_MS = 5000;
+  const RETRY_MAX_MS = 60000;
+
+  const aistat = window.aistat;
+  if (!aistat || typeof window.EventSource !== 'function' || typeof window.fetch !== 'function' ||
+    !document.querySelector('[data-user-name]')) {
+    return;
+  }
+
+  const onAdminPage = window.location.pathname === '/admin';
+  const pageRole = renderedRole();
+  let leaving = false;
+
+  // renderedRole is the role the server rendered this page for, read from
+  // the header's role badge (class role-<role>).
+  function renderedRole() {
+    const badge = document.querySelector('[data-user-role]');
+    const name = badge && Array.from(badge.classList).find((c) => c.startsWith('role-'));
+    return name ? name.slice('role-'.length) : '';
+  }
+
+  function leave(go) {
+    leaving = true;
+    go();
+  }
+
+  // show applies one event to this page. Besides the server's events it
+  // gets "stale": events may have been missed, lists must be loaded again.
+  function show(type, data) {
+    if (leaving || !data) {
+      return;
+    }
+    switch (type) {
+      case 'profile':
+        aistat.applyUser(data);
+        // The admin page differs by role (editors read, admins act, others
+        // may not see it): the server renders it again for the new role.
+        if (onAdminPage && data.role !== pageRole) {
+          leave(() => window.location.reload());
+        }
+        break;
+      case 'user':
+        aistat.updateUserRow(data);
+        break;
+      case 'user_deleted':
+        aistat.removeUserRow(data.id);
+        break;
+      case 'stale':
+        aistat.refreshUsers();
+        break;
+      case 'logout':
+        leave(() => window.location.assign(SIGNED_OUT));
+        break;
+    }
+  }
+
+  let syncing = false;
+  let syncAgain = false;
+
+  // resync asks the server for the current user once, after events may have
+  // been lost, and sends what it learns as events.
+  async function resync(send) {
+    if (syncing) {
+      syncAgain = true;
+      return;
+    }
+    syncing = true;
+    try {
+      do {
+        syncAgain = false;
+        let response;
+        let body = null;
+        try {
+          response = await fetch('/api/session', {
+            credentials: 'same-origin',
+            cache: 'no-store',
+            headers: { Accept: 'application/json' },
+          });
+          body = await response.json();
+        } catch {
+          // Offline: the stream's reconnect brings another resync.
+          return;
+        }
+        if (response.status === 401) {
+          send('logout', {});
+          return;
+        }
+        if (response.ok && body && body.user) {
+          send('profile', body.user);
+          send('stale', {});
+        }
+      } while (syncAgain);
+    } finally {
+      syncing = false;
+    }
+  }
+
+  // connect opens the event stream and hands its events to send. After the
+  // first opening, or from the start when this tab takes over from another
+  // leader, every opening resyncs: events may have been missed meanwhile.
+  function connect(send, takingOver) {
+    let opened = takingOver;
+    let delay = RETRY_FIRST_MS;
+
+    function open() {
+      if (leaving) {
+        return;
+      }
+      const source = new EventSource('/api/events');
+      source.addEventListener('open', () => {
+        delay = RETRY_FIRST_MS;
+        if (opened) {
+          resync(send);
+        }
+        opened = true;
+      });
+      SERVER_EVENTS.forEach((type) => {
+        source.addEventListener(type, (event) => {
+          let data;
+          try {
+            data = JSON.parse(event.data);
+          } catch {
+            return;
+          }
+          if (type === 'resync') {
+            resync(send);
+            return;
+          }
+          if (type === 'logout') {
+            source.close();
+          }
+          send(type, data);
+        });
+      });
+      source.addEventListener('error', () => {
+        if (source.readyState !== EventSource.CLOSED) {
+          return;
+        }
+        // Refused: a 401 shows as a logout through the resync; anything
+        // else (too many streams, a restarting server) is tried again later.
+        resync(send);
+        window.setTimeout(open, delay);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      });
+    }
+    open();
+  }
+
+  if (!navigator.locks || typeof window.BroadcastChannel !== 'function') {
+    connect(show, false);
+    return;
+  }
+
+  const channel = new BroadcastChannel(NAME);
+  channel.addEventListener('message', (event) => {
+    const message = event.data;
+    if (message && typeof message.type === 'string') {
+      show(message.type, message.data);
+    }
+  });
+
+  // relay passes an event to the other tabs first, since showing it here may
+  // leave the page.
+  function relay(type, data) {
+    channel.postMessage({ type, data });
+    show(type, data);
+  }
+
+  // lead opens the stream for the whole browser; the promise it returns never
+  // settles, so the lock is held for as long as this page lives.
+  function lead(takingOver) {
+    connect(relay, takingOver);
+    return new Promise(() => {});
+  }
+
+  navigator.locks.request(NAME, { ifAvailable: true }, (lock) => {
+    if (lock) {
+      return lead(false);
+    }
+    // Another tab leads; this one waits in line to take over.
+    navigator.locks.request(NAME, () => lead(true));
+    return undefined;
+  });
+})();
