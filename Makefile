@@ -23,3 +23,12 @@ lint:
 .PHONY: screenshots
 screenshots:
 	go test ./e2e -run '^TestScreenshots$$' -count=1 -screenshots=$(CURDIR)/docs
+
+# Not part of make test: three instances of the built binary on one
+# database under mixed traffic for SOAK_DURATION (at least 10m for the real
+# thing; e.g. SOAK_DURATION=1m for a quick check), with PostgreSQL restarted
+# once in the middle. Prints a summary with counts.
+SOAK_DURATION ?= 10m
+.PHONY: soak
+soak:
+	go test ./cmd/aistat -run '^TestSoak$$' -count=1 -v -timeout 60m -soak=$(SOAK_DURATION)

@@ -18,24 +18,34 @@ var schema string
 // instances starting at the same moment.
 const schemaLockID = 7_316_240_101
 
+// defaultConnectTimeout bounds opening a connection, the handshake
+// included, when dsn sets no connect_timeout: a server that accepts
+// connections but does not answer must not hold up a request for long.
+const defaultConnectTimeout = 2 * time.Second
+
 // OpenDB opens a connection pool on dsn (a URL or a key/value string).
 // binary_parameters is forced on: without it lib/pq sends every query with
 // parameters in two network round trips, and the request path has a budget
-// of one. A nil dialer uses lib/pq's own.
-func OpenDB(dsn string, dialer pq.Dialer) (*sql.DB, error) {
+// of one. Every connection gives up on a server that stops answering as soon
+// as the context of the call using it ends. A nil dialer uses lib/pq's own.
+func OpenDB(dsn string, d pq.Dialer) (*sql.DB, error) {
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.BinaryParameters = true
-	connector, err := pq.NewConnectorConfig(cfg)
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
+	inner, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database connector: %w", err)
 	}
-	if dialer != nil {
-		connector.Dialer(dialer)
+	if d == nil {
+		d = &netDialer{}
 	}
-	db := sql.OpenDB(connector)
+	inner.Dialer(dialer{inner: d})
+	db := sql.OpenDB(&connector{inner: inner})
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -3,15 +3,18 @@ package aistat
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to one HTTP status in the handlers' error writer.
 const (
 	ECONFLICT     = "conflict"
 	EFORBIDDEN    = "forbidden"
+	EGONE         = "gone"
 	EINTERNAL     = "internal"
 	EINVALID      = "invalid"
 	ENOTFOUND     = "not_found"
+	ETOOMANY      = "too_many"
 	EUNAUTHORIZED = "unauthorized"
 	EUNAVAILABLE  = "unavailable"
 )
@@ -24,6 +27,8 @@ type Error struct {
 	// Fields names the inputs that broke a rule, keyed by their JSON name,
 	// with a message for each.
 	Fields map[string]string
+	// RetryAfter is how long to wait before trying again, for ETOOMANY.
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.
@@ -69,4 +74,14 @@ func ErrorFields(err error) map[string]string {
 		return e.Fields
 	}
 	return nil
+}
+
+// ErrorRetryAfter is how long the client should wait before trying again
+// when err is an *Error that says so, 0 otherwise.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -124,6 +124,17 @@ func (s *Users) dummy() []byte {
 // Create adds an account after checking every input rule, the password rule
 // included.
 func (s *Users) Create(ctx context.Context, nu NewUser) (*User, error) {
+	nu, err := nu.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return s.insert(ctx, nu.Email, nu.Name, nu.Role, nu.Password)
+}
+
+// normalize trims the new account's values and checks every input rule, the
+// password rule included; a broken rule is an EINVALID *Error naming each
+// field.
+func (nu NewUser) normalize() (NewUser, error) {
 	fields := map[string]string{}
 	email, msg := normalizeEmail(nu.Email)
 	if msg != "" {
@@ -140,19 +151,38 @@ func (s *Users) Create(ctx context.Context, nu NewUser) (*User, error) {
 		fields["password"] = msg
 	}
 	if len(fields) > 0 {
-		return nil, invalid(fields)
+		return nu, invalid(fields)
 	}
-	return s.insert(ctx, email, name, nu.Role, nu.Password)
+	return NewUser{Email: email, Name: name, Role: nu.Role, Password: nu.Password}, nil
 }
 
 func (s *Users) insert(ctx context.Context, email, name string, role Role, password string) (*User, error) {
+	hash, err := s.hash(password)
+	if err != nil {
+		return nil, err
+	}
+	return insertUser(ctx, s.db, email, name, role, hash)
+}
+
+// hash is the bcrypt hash of a new password. Callers hash before they open a
+// transaction, so that no lock is held for the time it takes.
+func (s *Users) hash(password string) (string, error) {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return "", fmt.Errorf("hash password: %w", err)
 	}
-	u, err := scanUser(s.db.QueryRowContext(ctx,
+	return string(hash), nil
+}
+
+// queryRower is a *sql.DB or a *sql.Tx.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func insertUser(ctx context.Context, q queryRower, email, name string, role Role, hash string) (*User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx,
 		`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
-		 RETURNING `+userColumns, email, name, role, string(hash)))
+		 RETURNING `+userColumns, email, name, role, hash))
 	if err != nil {
 		return nil, conflictOrErr(fmt.Errorf("create user: %w", err), "A user with this email already exists.")
 	}
@@ -216,14 +246,15 @@ func (s *Users) SetRole(ctx context.Context, actorID, targetID int64, role Role)
 			return fmt.Errorf("set role of user %d: %w", target.ID, err)
 		}
 		updated = u
-		return nil
+		return audit(ctx, tx, actorID, AuditRoleChange, target, target.Role.Label()+" → "+role.Label())
 	})
 	return updated, err
 }
 
 // SetDisabled disables or re-enables the target user on behalf of actor,
-// under the same rules as SetRole. A disabled user's sessions stop working on
-// their next request.
+// under the same rules as SetRole. Disabling ends every session of the user,
+// so that re-enabling does not bring back a device that was signed in (or a
+// stolen cookie); their open pages sign out at once.
 func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabled bool) (*User, error) {
 	var updated *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
@@ -238,7 +269,14 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 			return fmt.Errorf("set disabled of user %d: %w", target.ID, err)
 		}
 		updated = u
-		return nil
+		if !disabled {
+			return audit(ctx, tx, actorID, AuditEnable, target, "")
+		}
+		n, err := endSessions(ctx, tx, target.ID)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, actorID, AuditDisable, target, sessionsEnded(n))
 	})
 	return updated, err
 }
@@ -258,16 +296,7 @@ func (s *Users) Authorize(ctx context.Context, actorID, targetID int64) (*User, 
 // re-reading actor and target inside it: the checks and the change see the
 // same state, whatever other admins do at the same moment.
 func (s *Users) adminChange(ctx context.Context, actorID, targetID int64, change func(*sql.Tx, *User) error) error {
-	return inTx(ctx, s.db, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, adminLockID); err != nil {
-			return fmt.Errorf("admin lock: %w", err)
-		}
-		actor, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, actorID))
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && (actor.Role != RoleAdmin || actor.Disabled)) {
-			return Errorf(EFORBIDDEN, "Only an admin can do this.")
-		} else if err != nil {
-			return fmt.Errorf("load actor %d: %w", actorID, err)
-		}
+	return s.adminTx(ctx, actorID, func(tx *sql.Tx) error {
 		if actorID == targetID {
 			return Errorf(EFORBIDDEN, "You cannot change your own account here.")
 		}
@@ -278,6 +307,23 @@ func (s *Users) adminChange(ctx context.Context, actorID, targetID int64, change
 			return fmt.Errorf("load user %d: %w", targetID, err)
 		}
 		return change(tx, target)
+	})
+}
+
+// adminTx runs fn in a transaction holding the admin lock, once it has
+// checked inside it that actor is an enabled admin.
+func (s *Users) adminTx(ctx context.Context, actorID int64, fn func(*sql.Tx) error) error {
+	return inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, adminLockID); err != nil {
+			return fmt.Errorf("admin lock: %w", err)
+		}
+		actor, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, actorID))
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (actor.Role != RoleAdmin || actor.Disabled)) {
+			return Errorf(EFORBIDDEN, "Only an admin can do this.")
+		} else if err != nil {
+			return fmt.Errorf("load actor %d: %w", actorID, err)
+		}
+		return fn(tx)
 	})
 }
 
@@ -294,35 +340,4 @@ func ensureAnotherAdmin(ctx context.Context, tx *sql.Tx, userID int64) error {
 		return Errorf(ECONFLICT, "The site must keep at least one enabled admin.")
 	}
 	return nil
-}
-
-// Summaries lists every user with their active sessions, in the order they
-// were created.
-func (s *Users) Summaries(ctx context.Context) ([]UserSummary, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at,
-		       count(s.token), max(s.last_active)
-		FROM users u
-		LEFT JOIN sessions s ON s.user_id = u.id AND s.expiry > now()
-		GROUP BY u.id
-		ORDER BY u.id`)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var list []UserSummary
-	for rows.Next() {
-		var sum UserSummary
-		var last sql.NullTime
-		u, err := scanUser(rows, &sum.ActiveSessions, &last)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		sum.User, sum.LastActive = *u, last.Time
-		list = append(list, sum)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return list, nil
 }

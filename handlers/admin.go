@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/julienschmidt/httprouter"
@@ -11,31 +12,139 @@ import (
 	"aistat/sessions"
 )
 
-// handleAdminShow lists every user; editors see the list, only admins get
-// the controls.
+// Page sizes of the admin pages.
+const (
+	adminPageSize  = 50
+	adminAuditSize = 20
+)
+
+// handleAdminShow lists one page of users, searched by email or name;
+// editors see the list, only admins get the controls.
 func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) {
-	list, err := s.users.Summaries(r.Context())
+	q, err := userQuery(r.URL.Query())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "admin", adminPage{
+	s.renderAdmin(w, r, http.StatusOK, q, userForm{Role: aistat.RoleViewer})
+}
+
+// renderAdmin renders the admin page: the users q selects, the latest
+// audit entries and the create-user form as form says.
+func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, q aistat.UserQuery, form userForm) {
+	ctx := r.Context()
+	list, err := s.users.List(ctx, q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	recent, err := s.users.AuditLog(ctx, aistat.AuditQuery{Limit: adminAuditSize})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.render(w, r, status, "admin", adminPage{
 		Page:    s.page(r, "Admin"),
-		Users:   list,
+		Users:   list.Users,
 		Roles:   aistat.Roles,
-		CanEdit: sessions.User(r.Context()).IsAdmin(),
+		CanEdit: sessions.User(ctx).IsAdmin(),
+		Search:  q.Search,
+		Caption: usersCaption(q.Search, list),
+		PrevURL: adminURL(q.Search, list.Prev),
+		NextURL: adminURL(q.Search, list.Next),
+		Back:    adminURL(q.Search, &q.Cursor),
+		Audit:   recent.Entries,
+		New:     form,
 	})
+}
+
+// userQuery reads the admin page's search (q) and page position (after or
+// before an id) from its URL. A value it cannot use is a 400 that names it.
+func userQuery(v url.Values) (aistat.UserQuery, error) {
+	cursor, err := cursorQuery(v)
+	if err != nil {
+		return aistat.UserQuery{}, err
+	}
+	search, err := aistat.NormalizeSearch(v.Get("q"))
+	if err != nil {
+		return aistat.UserQuery{}, badRequest(http.StatusBadRequest, aistat.ErrorMessage(err))
+	}
+	return aistat.UserQuery{Search: search, Cursor: cursor, Limit: adminPageSize}, nil
+}
+
+// cursorQuery reads a page position: after or before an id, or neither for
+// the first page.
+func cursorQuery(v url.Values) (aistat.Cursor, error) {
+	var c aistat.Cursor
+	for _, p := range []struct {
+		name string
+		dest *int64
+	}{{"after", &c.After}, {"before", &c.Before}} {
+		raw := v.Get(p.name)
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n <= 0 {
+			return c, badRequest(http.StatusBadRequest, fmt.Sprintf("The page position %q must be a positive whole number.", p.name))
+		}
+		*p.dest = n
+	}
+	if c.After > 0 && c.Before > 0 {
+		return c, badRequest(http.StatusBadRequest, `Give the page position "after" or "before", not both.`)
+	}
+	return c, nil
+}
+
+// adminURL is the address of the admin page with search and cursor; "" for
+// a nil cursor, which is no page.
+func adminURL(search string, c *aistat.Cursor) string {
+	if c == nil {
+		return ""
+	}
+	v := url.Values{}
+	if search != "" {
+		v.Set("q", search)
+	}
+	if c.After > 0 {
+		v.Set("after", strconv.FormatInt(c.After, 10))
+	}
+	if c.Before > 0 {
+		v.Set("before", strconv.FormatInt(c.Before, 10))
+	}
+	if len(v) == 0 {
+		return "/admin"
+	}
+	return "/admin?" + v.Encode()
+}
+
+// usersCaption names the list on the page. The count that follows it is of
+// the rows shown, so a list in pages is not called "All users".
+func usersCaption(search string, list *aistat.UserPage) string {
+	switch {
+	case search != "":
+		return "Users matching “" + search + "”"
+	case list.Prev != nil || list.Next != nil:
+		return "Users"
+	}
+	return "All users"
+}
+
+// adminBack is where an admin action returns to: the admin page it was
+// taken on, with its search and page, or else the first page.
+func adminBack(raw string) string {
+	back := localPath(raw)
+	if u, err := url.Parse(back); err == nil && u.Path == "/admin" {
+		return back
+	}
+	return "/admin"
 }
 
 // handleUserRoleUpdate changes a user's role. Their sessions stay: their
 // next request reads the new role.
 func (s *Server) handleUserRoleUpdate(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err == nil {
-		err = parseForm(w, r)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.targetForm(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -45,29 +154,42 @@ func (s *Server) handleUserRoleUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.PutFlash(ctx, fmt.Sprintf("%s is now %s.", user.Name, user.Role.Label()))
-	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
 // handleUserSessionsRevoke signs a user out on every device.
 func (s *Server) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	id, ok := s.targetForm(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	user, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	user, n, err := s.users.EndSessions(ctx, sessions.User(ctx).ID, id)
+	if err == nil {
+		// The user sees it among their security events; the admin's own
+		// address and browser are none of their business.
+		err = s.users.RecordEvent(ctx, id, aistat.EventSessionsRevoked, aistat.Client{})
 	}
-	n, err := s.sessions.RevokeUser(ctx, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.sessions.PutFlash(ctx, fmt.Sprintf("%s is signed out everywhere (%d %s ended).", user.Name, n, plural(n, "session", "sessions")))
-	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
+}
+
+// targetForm reads the :id of an admin action on a user and its form; when
+// either is bad it has answered, and returns false.
+func (s *Server) targetForm(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := userID(r)
+	if err == nil {
+		err = parseForm(w, r)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return 0, false
+	}
+	return id, true
 }
 
 // userID is the :id of the path; anything but a positive integer names no

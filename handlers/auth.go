@@ -15,7 +15,11 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", loginPage{Page: s.page(r, "Sign in"), Next: next})
+	data := loginPage{Page: s.page(r, "Sign in"), Next: next}
+	if r.URL.Query().Get("reset") == "1" {
+		data.Notice = "Your password is changed and every session of your account has ended. Sign in with the new password."
+	}
+	s.render(w, r, http.StatusOK, "login", data)
 }
 
 // handleLoginCreate signs a user in with a new session token and sends them
@@ -33,12 +37,19 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, "login", data)
 		return
 	}
-	user, err := s.users.Authenticate(r.Context(), email, password)
-	if aistat.ErrorCode(err) == aistat.EUNAUTHORIZED {
+	user, err := s.users.SignIn(r.Context(), email, password, sessions.Client(r.Context()))
+	switch aistat.ErrorCode(err) {
+	case aistat.EUNAUTHORIZED:
 		data.Error = aistat.ErrorMessage(err)
 		s.render(w, r, http.StatusUnauthorized, "login", data)
 		return
-	} else if err != nil {
+	case aistat.ETOOMANY:
+		data.Error = aistat.ErrorMessage(err)
+		setRetryAfter(w, err)
+		s.render(w, r, http.StatusTooManyRequests, "login", data)
+		return
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

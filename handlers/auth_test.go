@@ -1,8 +1,6 @@
 package handlers_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"testing"
@@ -74,9 +72,8 @@ func TestServer_Login(t *testing.T) {
 		if got := c.cookie(); got == planted || got == "" {
 			t.Fatalf("cookie after sign-in = %q, want a new token", got)
 		}
-		sum := sha256.Sum256([]byte(planted))
 		var n int
-		if err := e.db.QueryRow(`SELECT count(*) FROM sessions WHERE token = $1`, hex.EncodeToString(sum[:])).Scan(&n); err != nil {
+		if err := e.db.QueryRow(`SELECT count(*) FROM sessions WHERE token = $1`, hashToken(planted)).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {
@@ -87,12 +84,13 @@ func TestServer_Login(t *testing.T) {
 	t.Run("TokenIsStoredHashed", func(t *testing.T) {
 		c := newClient(t, e)
 		c.login("editor@example.com")
-		var n int
-		if err := e.db.QueryRow(`SELECT count(*) FROM sessions WHERE token = $1`, c.cookie()).Scan(&n); err != nil {
+		var clear, hashed int
+		if err := e.db.QueryRow(`SELECT count(*) FILTER (WHERE token = $1), count(*) FILTER (WHERE token = $2) FROM sessions`,
+			c.cookie(), hashToken(c.cookie())).Scan(&clear, &hashed); err != nil {
 			t.Fatal(err)
 		}
-		if n != 0 {
-			t.Fatal("the cookie's token is stored in clear")
+		if clear != 0 || hashed != 1 {
+			t.Fatalf("rows with the token in clear: %d, hashed: %d; want 0 and 1", clear, hashed)
 		}
 	})
 

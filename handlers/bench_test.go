@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"testing"
@@ -67,4 +68,39 @@ func memInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
+}
+
+// BenchmarkRequest is the handler path of read requests, through the real
+// router on the real database, one at a time: run with -benchmem for the
+// allocations per request.
+func BenchmarkRequest(b *testing.B) {
+	e := mustOpenEnv(b)
+	mustCreateUser(b, e, "request@example.com", "Сара Чен", aistat.RoleEditor)
+	c := newClient(b, e)
+	c.login("request@example.com")
+	cookie := &http.Cookie{Name: e.manager.CookieName(), Value: c.cookie()}
+	for _, tc := range []struct {
+		name, path string
+		signed     bool
+	}{
+		{"HomeAuthenticated", "/", true},
+		{"Session", "/api/session", true},
+		{"HomeAnonymous", "/", false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+			if tc.signed {
+				req.AddCookie(cookie)
+			}
+			handler := e.server.Config.Handler
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				handler.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
 }

@@ -25,9 +25,11 @@ func badRequest(status int, msg string) error { return &requestError{status: sta
 var codeStatus = map[string]int{
 	aistat.ECONFLICT:     http.StatusConflict,
 	aistat.EFORBIDDEN:    http.StatusForbidden,
+	aistat.EGONE:         http.StatusGone,
 	aistat.EINTERNAL:     http.StatusInternalServerError,
 	aistat.EINVALID:      http.StatusUnprocessableEntity,
 	aistat.ENOTFOUND:     http.StatusNotFound,
+	aistat.ETOOMANY:      http.StatusTooManyRequests,
 	aistat.EUNAUTHORIZED: http.StatusUnauthorized,
 	aistat.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
@@ -39,6 +41,7 @@ var statusHeading = map[int]string{
 	http.StatusNotFound:              "Page not found",
 	http.StatusMethodNotAllowed:      "Method not allowed",
 	http.StatusConflict:              "Conflict",
+	http.StatusGone:                  "Link no longer valid",
 	http.StatusRequestEntityTooLarge: "Request too large",
 	http.StatusUnsupportedMediaType:  "Unsupported content type",
 	http.StatusUnprocessableEntity:   "Invalid input",
@@ -58,9 +61,13 @@ type errorBody struct {
 // error."
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		// The client went away; nobody is left to answer.
-		return
+		if !deadlinePassed(r.Context()) {
+			// The client went away; nobody is left to answer.
+			return
+		}
+		err = errDeadline
 	}
+	err = s.asUnavailable(r, err)
 	status, msg, fields := http.StatusInternalServerError, aistat.ErrorMessage(err), aistat.ErrorFields(err)
 	var reqErr *requestError
 	if errors.As(err, &reqErr) {
@@ -69,11 +76,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = codeStatus[aistat.ErrorCode(err)]
 	}
 	if status == http.StatusInternalServerError {
-		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logger.Error("internal error", "request_id", requestIDFrom(r.Context()), "method", r.Method, "path", logPath(r.URL.Path), "err", err)
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
+	setRetryAfter(w, err)
 	if wantsJSON(r) {
 		if status == http.StatusUnauthorized {
 			msg = "unauthenticated"
@@ -121,6 +129,6 @@ func (s *Server) handleCrossOrigin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePanic(w http.ResponseWriter, r *http.Request, v any) {
-	s.logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+	s.logger.Error("panic", "request_id", requestIDFrom(r.Context()), "method", r.Method, "path", logPath(r.URL.Path), "panic", v)
 	http.Error(w, "Internal error.", http.StatusInternalServerError)
 }

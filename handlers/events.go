@@ -56,6 +56,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !write("retry: %d\n: stream open\n\n", retryMillis) {
 		return
 	}
+	// The session is loaded and saved: from here on the stream lasts as
+	// long as the client stays.
+	liftDeadline(ctx)
 
 	heartbeat := time.NewTicker(heartbeatInterval)
 	defer heartbeat.Stop()
@@ -91,7 +94,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			cancel()
 			switch {
 			case err != nil:
-				s.logger.Warn("event stream: check session", "err", err)
+				s.logger.Warn("event stream: check session", "request_id", requestIDFrom(ctx), "err", err)
 				expiry.Reset(time.Minute)
 			case !next.IsZero():
 				expiry.Reset(time.Until(next))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"aistat"
 )
@@ -61,6 +62,11 @@ func decodeStrings(w http.ResponseWriter, r *http.Request, fields ...string) (ma
 	for key, v := range raw {
 		if !slices.Contains(fields, key) {
 			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Unknown field %q.", key))
+		}
+		// encoding/json would quietly replace invalid UTF-8 with U+FFFD:
+		// what was sent would not be what is stored.
+		if !utf8.Valid(v) {
+			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Field %q must be valid UTF-8.", key))
 		}
 		var s string
 		if string(v) == "null" || json.Unmarshal(v, &s) != nil {

@@ -1,13 +1,17 @@
 package handlers_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -48,6 +52,16 @@ type envConfig struct {
 	dsn      string
 	sessions sessions.Config
 	live     live.Config
+	// logs receives the server's log lines; nil discards them.
+	logs io.Writer
+	// listenDSN is where the live hub listens; empty for dsn.
+	listenDSN string
+	// secureCookies serves the site over TLS with secure cookies
+	// (__Host-session) and HSTS.
+	secureCookies bool
+	// trustedProxies are the peers whose X-Forwarded-For names the client;
+	// 127.0.0.1/32 lets a test choose its client address.
+	trustedProxies []netip.Prefix
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
@@ -68,6 +82,7 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	if cfg.dsn == "" {
 		cfg.dsn = pgtest.URL(tb)
 	}
+	cfg.sessions.SecureCookies = cfg.sessions.SecureCookies || cfg.secureCookies
 	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}}
 	dsn := cfg.dsn
 	db, err := aistat.OpenDB(dsn, e.counter)
@@ -82,8 +97,13 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	e.users = aistat.NewUsers(db)
 	e.users.SetHashCost(bcrypt.MinCost)
 	e.manager = sessions.New(db, cfg.sessions)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.hub = live.New(e.users, e.manager.Store(), dsn, cfg.live, logger)
+	logs := cfg.logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	listenDSN := cmp.Or(cfg.listenDSN, dsn)
+	e.hub = live.New(e.users, e.manager.Store(), listenDSN, cfg.live, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -105,11 +125,18 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		Sessions: e.manager,
 		Live:     e.hub,
 		Logger:   logger,
+
+		SecureCookies:  cfg.secureCookies,
+		TrustedProxies: cfg.trustedProxies,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.server = httptest.NewServer(srv)
+	if cfg.secureCookies {
+		e.server = httptest.NewTLSServer(srv)
+	} else {
+		e.server = httptest.NewServer(srv)
+	}
 	tb.Cleanup(e.server.Close)
 	return e
 }
@@ -135,6 +162,9 @@ type client struct {
 func newClient(tb testing.TB, e *env) *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{tb: tb, e: e, http: &http.Client{
+		// The server's own transport trusts its certificate when it serves
+		// TLS.
+		Transport:     e.server.Client().Transport,
 		Jar:           jar,
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -253,3 +283,10 @@ func readUserRow(tb testing.TB, e *env, id int64) userRow {
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+// hashToken is a cookie's token as the sessions table stores it: scs's
+// hash, SHA-256 in unpadded base64url.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

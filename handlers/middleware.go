@@ -28,6 +28,10 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		// Nothing is stored by caches unless its handler says so, as the
+		// static files do: answers refused before the session middleware
+		// (cross-origin requests) may name the user too.
+		h.Set("Cache-Control", "no-store")
 		if s.secureCookies {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
@@ -54,7 +58,7 @@ func (s *Server) requireUser(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !wantsJSON(r) {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(localPath(r.URL.RequestURI())), http.StatusSeeOther)
 			return
 		}
 		s.writeError(w, r, aistat.Errorf(aistat.EUNAUTHORIZED, "Please sign in to continue."))
@@ -100,21 +104,28 @@ func (rec *statusRecorder) Write(b []byte) (int, error) {
 func (rec *statusRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
 // logRequests writes one access-log line per request, tagged with a request
-// id that is also sent back in X-Request-Id.
+// id that is also sent back in X-Request-Id and that every other log line of
+// the request carries, and counts the request in the metrics. It also starts
+// the request's database deadline.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
+		r, info, finish := track(r, id)
+		defer finish()
 		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
+		s.requests.observe(r.Method, routeLabel(r.Context()), rec.status, elapsed)
 		s.logger.Info("request",
 			"request_id", id,
 			"method", r.Method,
-			"path", r.URL.Path,
+			"path", logPath(r.URL.Path),
+			"route", info.route,
 			"status", rec.status,
 			"bytes", rec.bytes,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"duration_ms", float64(elapsed.Microseconds())/1000,
 			"remote_addr", r.RemoteAddr,
 		)
 	})
@@ -126,11 +137,16 @@ func requestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// maxLocalPath bounds a redirect target taken from a request, so that a
+// long one is neither reflected into a page nor into a Location header.
+const maxLocalPath = 2048
+
 // localPath returns next when it is a path on this site and "/" otherwise,
-// so a sign-in link can never send anyone to another site.
+// so a sign-in link can never send anyone to another site. Control
+// characters are refused too: a Location header must not carry them.
 func localPath(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\\\r\n\t\x00") {
+	if next == "" || next[0] != '/' || len(next) > maxLocalPath || strings.HasPrefix(next, "//") ||
+		strings.ContainsRune(next, '\\') || strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/"
 	}
 	u, err := url.Parse(next)

@@ -28,6 +28,8 @@ type loginPage struct {
 	Email string
 	Next  string
 	Error string
+	// Notice says why the person is here, such as a password just reset.
+	Notice string
 }
 
 type settingsPage struct {
@@ -43,6 +45,35 @@ type adminPage struct {
 	Users   []aistat.UserSummary
 	Roles   []aistat.Role
 	CanEdit bool
+	// Search is the term the list is filtered by; Caption names the list.
+	Search  string
+	Caption string
+	// PrevURL and NextURL lead to the neighbouring pages, "" when none.
+	PrevURL, NextURL string
+	// Back is this page's address, where an action sends the admin back to.
+	Back string
+	// Audit is the latest entries of the audit log.
+	Audit []aistat.AuditEntry
+	// New is the create-user form.
+	New userForm
+}
+
+// sessionsPage is the user's sessions, security events and password form.
+type sessionsPage struct {
+	Page
+	Sessions []sessionRow
+	Events   []aistat.SecurityEvent
+	// Errors are the password form's field messages keyed by field name.
+	Errors map[string]string
+	// PasswordError is about the password form as a whole, such as a
+	// throttled attempt.
+	PasswordError string
+}
+
+// sessionRow is one active session; Current marks the request's own.
+type sessionRow struct {
+	aistat.ActiveSession
+	Current bool
 }
 
 type errorPage struct {
@@ -68,7 +99,7 @@ func (s *Server) page(r *http.Request, title string) Page {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := s.templates.Execute(&buf, name, data); err != nil {
-		s.logger.Error("render", "page", name, "path", r.URL.Path, "err", err)
+		s.logger.Error("render", "request_id", requestIDFrom(r.Context()), "page", name, "path", logPath(r.URL.Path), "err", err)
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}

@@ -12,7 +12,7 @@ import (
 // health check runs inside the session middleware; access rules wrap groups
 // of routes.
 func (s *Server) routes() http.Handler {
-	r := httprouter.New()
+	r := router{httprouter.New()}
 	r.RedirectTrailingSlash = true
 	r.HandleMethodNotAllowed = true
 
@@ -35,14 +35,28 @@ func (s *Server) routes() http.Handler {
 
 	r.Handler(http.MethodGet, "/settings", user(s.handleSettingsShow))
 	r.Handler(http.MethodPost, "/settings", user(s.handleSettingsUpdate))
+	r.Handler(http.MethodGet, "/settings/sessions", user(s.handleSessionsShow))
+	r.Handler(http.MethodPost, "/settings/sessions/end", user(s.handleSessionsEnd))
+	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
 	r.Handler(http.MethodGet, "/api/events", user(s.handleEvents))
 
 	r.Handler(http.MethodGet, "/admin", staff(s.handleAdminShow))
+	r.Handler(http.MethodGet, "/admin/audit", staff(s.handleAuditShow))
+	r.Handler(http.MethodPost, "/admin/users", admin(s.handleUserCreate))
 	r.Handler(http.MethodPost, "/admin/users/:id/role", admin(s.handleUserRoleUpdate))
 	r.Handler(http.MethodPost, "/admin/users/:id/revoke", admin(s.handleUserSessionsRevoke))
+	r.Handler(http.MethodPost, "/admin/users/:id/disable", admin(s.handleUserDisable))
+	r.Handler(http.MethodPost, "/admin/users/:id/enable", admin(s.handleUserEnable))
+	r.Handler(http.MethodGet, "/admin/users/:id/delete", admin(s.handleUserDeleteShow))
+	r.Handler(http.MethodPost, "/admin/users/:id/delete", admin(s.handleUserDelete))
+	r.Handler(http.MethodPost, "/admin/users/:id/reset", admin(s.handleResetLinkCreate))
+
+	// A reset link works for whoever holds it, signed in or not.
+	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))
+	r.Handler(http.MethodPost, "/reset/:token", anyone(s.handleResetUpdate))
 
 	r.NotFound = anyone(s.handleNotFound)
 	r.MethodNotAllowed = anyone(s.handleMethodNotAllowed)

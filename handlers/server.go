@@ -43,6 +43,8 @@ type Server struct {
 	secureCookies bool
 	proxies       []netip.Prefix
 	handler       http.Handler
+	requests      *requestMetrics
+	sessionCount  activeSessions
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -66,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 		templates:     tmpl,
 		secureCookies: cfg.SecureCookies,
 		proxies:       cfg.TrustedProxies,
+		requests:      newRequestMetrics(),
 	}
 	s.sessions.SetErrorFunc(s.writeError)
 	s.handler = s.routes()

@@ -3,6 +3,8 @@ package sessions
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,6 +55,7 @@ func New(db *sql.DB, cfg Config) *Manager {
 	sm := scs.New()
 	sm.Store = store
 	sm.HashTokenInStore = true
+	sm.Codec = codec{}
 	// An idle timeout in scs would write the session on every request;
 	// the sliding expiry is ours, written once per refresh interval.
 	sm.IdleTimeout = 0
@@ -140,6 +143,24 @@ func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
 	return nil
 }
 
+// Renew gives the request's session a new token, as after a password
+// change, and keeps everything else: its row and id (so its open pages stay
+// signed in), its data, its expiry. The old token stops working.
+func (m *Manager) Renew(ctx context.Context) error {
+	st := stateFrom(ctx)
+	if st == nil || st.found == nil || st.user == nil || st.login != 0 {
+		return errors.New("renew session: the request has no stored session")
+	}
+	deadline := m.scs.Deadline(ctx)
+	st.renew = true
+	if err := m.scs.RenewToken(ctx); err != nil {
+		st.renew = false
+		return fmt.Errorf("renew session: %w", err)
+	}
+	m.scs.SetDeadline(ctx, deadline)
+	return nil
+}
+
 // Logout deletes the request's session row and expires the cookie.
 func (m *Manager) Logout(ctx context.Context) error {
 	if err := m.scs.Destroy(ctx); err != nil {
@@ -165,11 +186,6 @@ func (m *Manager) PopFlash(ctx context.Context) string {
 // Expiry is when the request's session expires as stored.
 func (m *Manager) Expiry(ctx context.Context) time.Time {
 	return m.scs.Deadline(ctx)
-}
-
-// RevokeUser ends every session of the user, on every device.
-func (m *Manager) RevokeUser(ctx context.Context, userID int64) (int64, error) {
-	return m.store.DeleteUser(ctx, userID)
 }
 
 // RunCleanup deletes expired sessions every interval until ctx ends.

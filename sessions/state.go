@@ -19,6 +19,9 @@ type state struct {
 	found *found
 	// login is the user id signing in during this request, 0 when none.
 	login int64
+	// renew is set when the found session gets a new token in this request:
+	// its row is re-keyed at commit rather than deleted and inserted.
+	renew bool
 	// user is the signed-in user of this request, nil when anonymous.
 	user *aistat.User
 }
@@ -54,4 +57,13 @@ func SessionID(ctx context.Context) int64 {
 		return st.found.id
 	}
 	return 0
+}
+
+// Client is the address and user agent of the request, cleaned as the
+// sessions table stores them.
+func Client(ctx context.Context) aistat.Client {
+	if st := stateFrom(ctx); st != nil {
+		return aistat.Client{IP: st.ip, UserAgent: st.userAgent}
+	}
+	return aistat.Client{}
 }

@@ -357,8 +357,12 @@
     return caption ? caption.closest('table') : null;
   }
 
+  // countUsers updates the count that ends the caption; the words before it
+  // name the list (all users, a page, a search) and stay.
   function countUsers(table) {
-    table.caption.textContent = 'All users (' + table.querySelectorAll('tbody tr[data-user-id]').length + ')';
+    const count = '(' + table.querySelectorAll('tbody tr[data-user-id]').length + ')';
+    const caption = table.caption.textContent;
+    table.caption.textContent = /\(\d+\)$/.test(caption) ? caption.replace(/\(\d+\)$/, count) : 'All users ' + count;
   }
 
   function userRow(table, id) {
@@ -459,7 +463,10 @@
     let response;
     let html;
     try {
-      response = await fetch('/admin', { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+      // The same search and page as this one; a form's answer (say, the
+      // create form's errors) has the table of the first page.
+      const url = window.location.pathname === '/admin' ? '/admin' + window.location.search : '/admin';
+      response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
       html = await response.text();
     } catch {
       return;

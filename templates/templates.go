@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -17,7 +18,10 @@ var files embed.FS
 
 // pages are the names Execute accepts; each has a file named page+".html"
 // that defines the "content" template.
-var pages = []string{"home", "login", "settings", "admin", "error"}
+var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error"}
+
+// partials are parsed with every page, for the pages that share them.
+var partials = []string{"layout.html", "header.html", "audit-log.html"}
 
 // Templates holds every page, parsed once at start-up.
 type Templates struct {
@@ -38,7 +42,7 @@ func New(assetURL func(name string) string) (*Templates, error) {
 	}
 	t := &Templates{pages: make(map[string]*template.Template, len(pages))}
 	for _, page := range pages {
-		tmpl, err := template.New(page).Funcs(funcs).ParseFS(files, "layout.html", "header.html", page+".html")
+		tmpl, err := template.New(page).Funcs(funcs).ParseFS(files, slices.Concat(partials, []string{page + ".html"})...)
 		if err != nil {
 			return nil, fmt.Errorf("templates: %s: %w", page, err)
 		}

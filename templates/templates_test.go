@@ -25,9 +25,10 @@ type basePage struct {
 
 type loginPage struct {
 	basePage
-	Email string
-	Next  string
-	Error string
+	Email  string
+	Next   string
+	Error  string
+	Notice string
 }
 
 type settingsPage struct {
@@ -39,9 +40,50 @@ type settingsPage struct {
 
 type adminPage struct {
 	basePage
-	Users   []aistat.UserSummary
-	Roles   []aistat.Role
-	CanEdit bool
+	Users            []aistat.UserSummary
+	Roles            []aistat.Role
+	CanEdit          bool
+	Search           string
+	Caption          string
+	PrevURL, NextURL string
+	Back             string
+	Audit            []aistat.AuditEntry
+	New              userForm
+}
+
+type userForm struct {
+	Email  string
+	Name   string
+	Role   aistat.Role
+	Errors map[string]string
+}
+
+type auditPage struct {
+	basePage
+	Entries            []aistat.AuditEntry
+	NewerURL, OlderURL string
+}
+
+type userDeletePage struct {
+	basePage
+	Target *aistat.User
+	Back   string
+	Error  string
+}
+
+type resetLinkPage struct {
+	basePage
+	Target  *aistat.User
+	URL     string
+	Expires time.Time
+	Back    string
+}
+
+type resetPage struct {
+	basePage
+	Token  string
+	Target *aistat.User
+	Errors map[string]string
 }
 
 type errorPage struct {
@@ -107,6 +149,10 @@ func samples() map[string]struct {
 		{User: *viewer},
 		{User: *evil, ActiveSessions: 1, LastActive: lastActive},
 	}
+	entries := []aistat.AuditEntry{
+		{ID: 2, At: lastActive, ActorID: 1, ActorEmail: admin.Email, Action: aistat.AuditRoleChange, TargetID: 4, TargetEmail: hostile, Detail: hostile},
+		{ID: 1, At: lastActive, ActorID: 1, ActorEmail: admin.Email, Action: aistat.AuditDelete, TargetID: 9, TargetEmail: "gone@example.com"},
+	}
 	out := map[string]struct {
 		page string
 		data any
@@ -142,7 +188,34 @@ func samples() map[string]struct {
 		out["admin/"+who] = struct {
 			page string
 			data any
-		}{"admin", adminPage{basePage: base("Admin", "/admin"), Users: summaries, Roles: aistat.Roles, CanEdit: u.IsAdmin()}}
+		}{"admin", adminPage{basePage: base("Admin", "/admin"), Users: summaries, Roles: aistat.Roles, CanEdit: u.IsAdmin(),
+			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
+			Back: "/admin?q=" + hostile, Audit: entries,
+			New: userForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}}
+		out["audit/"+who] = struct {
+			page string
+			data any
+		}{"audit", auditPage{basePage: base("Audit log", "/admin/audit"), Entries: entries, NewerURL: "/admin/audit?after=2", OlderURL: "/admin/audit?before=1"}}
+		out["user-delete/"+who] = struct {
+			page string
+			data any
+		}{"user-delete", userDeletePage{basePage: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}}
+		out["reset-link/"+who] = struct {
+			page string
+			data any
+		}{"reset-link", resetLinkPage{basePage: base("Reset link", "/admin/users/4/reset"), Target: evil,
+			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}}
+	}
+	for _, u := range []*aistat.User{nil, admin, evil} {
+		who := "anonymous"
+		if u != nil {
+			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
+		}
+		out["reset/"+who] = struct {
+			page string
+			data any
+		}{"reset", resetPage{basePage: basePage{Title: "Choose a new password", User: u, Flash: "Saved " + hostile}, Token: hostile, Target: evil,
+			Errors: map[string]string{"password": hostile}}}
 	}
 	return out
 }
@@ -377,6 +450,98 @@ func TestAdmin(t *testing.T) {
 	html = render(t, tmpl, "admin", data)
 	if !strings.Contains(html, "No users yet.") {
 		t.Error("empty user list has no message")
+	}
+}
+
+func TestAdminPagerFormAndAudit(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
+	data := adminPage{
+		basePage: basePage{Title: "Admin", User: admin, Path: "/admin"},
+		Users:    []aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}},
+		Roles:    aistat.Roles, CanEdit: true,
+		Search: "sara", Caption: "Users matching “sara”",
+		PrevURL: "/admin?before=2&q=sara", NextURL: "/admin?after=5&q=sara", Back: "/admin?after=1&q=sara",
+		Audit: []aistat.AuditEntry{{ID: 7, At: at, ActorEmail: "ada@example.com", Action: aistat.AuditDisable, TargetEmail: "off@example.com", Detail: "2 sessions ended"}},
+		New:   userForm{Email: "new@example.com", Name: "New", Role: aistat.RoleEditor, Errors: map[string]string{"password": "Password is too common; choose another."}},
+	}
+	html := render(t, tmpl, "admin", data)
+	for _, want := range []string{
+		`<caption id="users-caption">Users matching “sara” (2)</caption>`,
+		`<input id="q" name="q" type="search" value="sara"`,
+		`<a class="button button-secondary" href="/admin">Clear</a>`,
+		`rel="prev" href="/admin?before=2&amp;q=sara"`,
+		`rel="next" href="/admin?after=5&amp;q=sara"`,
+		`<input type="hidden" name="back" value="/admin?after=1&amp;q=sara">`,
+		`action="/admin/users/2/disable"`,
+		`action="/admin/users/5/enable"`,
+		`action="/admin/users/2/reset"`,
+		`href="/admin/users/2/delete?back=%2Fadmin%3Fafter%3D1%26q%3Dsara"`,
+		`<form class="form" method="post" action="/admin/users">`,
+		`name="email" type="email" value="new@example.com"`,
+		`<option value="editor" selected>Editor</option>`,
+		`aria-describedby="new-password-hint new-password-error" aria-invalid="true"`,
+		`<p class="field-error" id="new-password-error">Password is too common; choose another.</p>`,
+		`<p class="field-error" id="new-email-error" hidden></p>`,
+		`<time datetime="2026-11-27T07:51:00Z">2026-11-27 07:51 UTC</time>`,
+		`<td>Disabled</td>`,
+		`<td>2 sessions ended</td>`,
+		`href="/admin/audit"`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("admin page is missing %q", want)
+		}
+	}
+	if strings.Contains(html, `name="password" type="password" value=`) {
+		t.Error("the password is echoed")
+	}
+
+	data.basePage.User, data.CanEdit = editor, false
+	html = render(t, tmpl, "admin", data)
+	if strings.Contains(html, `action="/admin/users"`) || !strings.Contains(html, "Recent admin actions") {
+		t.Error("editor's page: create form shown or audit log missing")
+	}
+	data.Users = nil
+	if html = render(t, tmpl, "admin", data); !strings.Contains(html, "No users match this search.") {
+		t.Error("empty search has no message")
+	}
+}
+
+func TestResetPages(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	html := render(t, tmpl, "reset", resetPage{
+		basePage: basePage{Title: "Choose a new password", User: admin},
+		Token:    "abc_-123", Target: viewer, Errors: map[string]string{"password_confirm": "The two passwords do not match."},
+	})
+	for _, want := range []string{
+		`<form class="form" method="post" action="/reset/abc_-123">`,
+		`<strong>vic@example.com</strong>`,
+		`You are signed in as ada@example.com: this changes the password of vic@example.com, not yours.`,
+		`<p class="field-error" id="password-error" hidden></p>`,
+		`<p class="field-error" id="password_confirm-error">The two passwords do not match.</p>`,
+		`autocomplete="new-password"`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("reset page is missing %q", want)
+		}
+	}
+	html = render(t, tmpl, "reset", resetPage{basePage: basePage{Title: "Choose a new password", User: viewer}, Token: "t", Target: viewer})
+	if strings.Contains(html, "You are signed in as") {
+		t.Error("the link's own user is warned about another account")
+	}
+
+	html = render(t, tmpl, "reset-link", resetLinkPage{
+		basePage: basePage{Title: "Reset link", User: admin, Path: "/admin/users/3/reset"},
+		Target:   viewer, URL: "https://ai-stat.example/reset/tok", Expires: time.Date(2026, 11, 27, 8, 51, 0, 0, time.UTC), Back: "/admin?after=50",
+	})
+	for _, want := range []string{
+		`value="https://ai-stat.example/reset/tok" readonly`,
+		`<time datetime="2026-11-27T08:51:00Z">`,
+		`<a class="button" href="/admin?after=50">Back to users</a>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("reset link page is missing %q", want)
+		}
 	}
 }
 

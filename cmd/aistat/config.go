@@ -28,6 +28,11 @@ type Config struct {
 	TrustedProxies    []netip.Prefix
 	MaxStreamsPerUser int
 	MaxStreams        int
+	CleanupInterval   time.Duration
+	DBMaxConns        int
+	// MetricsAddr is where /metrics is served, on a listener of its own;
+	// empty serves no metrics.
+	MetricsAddr string
 }
 
 // envFlags binds flags to a flag set with defaults taken from the
@@ -66,6 +71,32 @@ func (e *envFlags) bool(p *bool, name, env string, def bool, usage string) {
 		def = b
 	}
 	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
+}
+
+// textBool is a flag that reads as a boolean on the command line (a bare
+// --demo means true) but keeps its text, so that "not given" can differ
+// from false and a bad value can be reported naming its source.
+type textBool struct{ p *string }
+
+func (b textBool) String() string {
+	if b.p == nil {
+		return ""
+	}
+	return *b.p
+}
+
+func (b textBool) Set(v string) error { *b.p = v; return nil }
+
+// IsBoolFlag lets the flag be given without a value.
+func (textBool) IsBoolFlag() bool { return true }
+
+// optionalBool binds a boolean flag whose default depends on other
+// settings: p stays "" unless the flag or its environment variable is given.
+func (e *envFlags) optionalBool(p *string, name, env, usage string) {
+	if v, ok := e.env(name, env); ok {
+		*p = v
+	}
+	e.fs.Var(textBool{p}, name, usage+" (env "+env+")")
 }
 
 func (e *envFlags) int(p *int, name, env string, def int, usage string) {
@@ -133,7 +164,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.string(&cfg.Addr, "addr", "AISTAT_ADDR", "127.0.0.1:8080", "address to listen on")
 	e.string(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty runs the embedded default database")
 	e.string(&cfg.DataDir, "data-dir", "AISTAT_DATA_DIR", "./.data", "folder of the embedded default database")
-	e.string(&demo, "demo", "AISTAT_DEMO", "", "create the demo users when missing (default: on for the embedded database)")
+	e.optionalBool(&demo, "demo", "AISTAT_DEMO", "create the demo users when missing (default: on for the embedded database)")
 	e.bool(&cfg.SecureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", false, "Secure, __Host- cookies and HSTS; turn on behind HTTPS")
 	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", 336*time.Hour, "idle timeout of a session")
 	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", 720*time.Hour, "absolute lifetime of a session")
@@ -142,6 +173,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.string(&proxies, "trusted-proxies", "AISTAT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", 100, "open live-event streams one user may hold on this instance")
 	e.int(&cfg.MaxStreams, "max-streams", "AISTAT_MAX_STREAMS", 20000, "open live-event streams on this instance")
+	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", 32, "connections the pool may open to PostgreSQL")
+	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", 10*time.Minute, "how often expired sessions are deleted")
+	e.string(&cfg.MetricsAddr, "metrics-addr", "AISTAT_METRICS_ADDR", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none)")
 	if err := e.parse(args); err != nil {
 		return cfg, err
 	}
@@ -173,6 +207,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"session-lifetime", cfg.SessionLifetime},
 		{"session-max-age", cfg.SessionMaxAge},
 		{"session-refresh", cfg.SessionRefresh},
+		{"cleanup-interval", cfg.CleanupInterval},
 	} {
 		if d.value <= 0 {
 			return cfg, fmt.Errorf("%s=%s: must be positive", e.source(d.name), d.value)
@@ -184,6 +219,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}{
 		{"max-streams-per-user", cfg.MaxStreamsPerUser},
 		{"max-streams", cfg.MaxStreams},
+		{"db-max-conns", cfg.DBMaxConns},
 	} {
 		if n.value <= 0 {
 			return cfg, fmt.Errorf("%s=%d: must be positive", e.source(n.name), n.value)

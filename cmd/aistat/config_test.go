@@ -20,6 +20,8 @@ var defaults = Config{
 	// The stream limits of the live-events issue.
 	MaxStreamsPerUser: 100,
 	MaxStreams:        20000,
+	CleanupInterval:   10 * time.Minute,
+	DBMaxConns:        32,
 }
 
 func envOf(m map[string]string) func(string) string {
@@ -40,6 +42,9 @@ func TestParseConfig(t *testing.T) {
 		"AISTAT_TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.1/32",
 		"AISTAT_MAX_STREAMS_PER_USER": "7",
 		"AISTAT_MAX_STREAMS":          "70",
+		"AISTAT_CLEANUP_INTERVAL":     "5m",
+		"AISTAT_DB_MAX_CONNS":         "12",
+		"AISTAT_METRICS_ADDR":         "127.0.0.1:9100",
 	}
 	fromEnv := Config{
 		Addr:              "0.0.0.0:9000",
@@ -54,6 +59,9 @@ func TestParseConfig(t *testing.T) {
 		TrustedProxies:    []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")},
 		MaxStreamsPerUser: 7,
 		MaxStreams:        70,
+		CleanupInterval:   5 * time.Minute,
+		DBMaxConns:        12,
+		MetricsAddr:       "127.0.0.1:9100",
 	}
 	allFlags := []string{
 		"--addr", "127.0.0.1:0",
@@ -68,6 +76,9 @@ func TestParseConfig(t *testing.T) {
 		"--trusted-proxies", "fd00::/8",
 		"--max-streams-per-user", "3",
 		"--max-streams", "30",
+		"--cleanup-interval", "1m",
+		"--db-max-conns", "6",
+		"--metrics-addr", "127.0.0.1:0",
 	}
 	fromFlags := Config{
 		Addr:              "127.0.0.1:0",
@@ -80,6 +91,9 @@ func TestParseConfig(t *testing.T) {
 		TrustedProxies:    []netip.Prefix{netip.MustParsePrefix("fd00::/8")},
 		MaxStreamsPerUser: 3,
 		MaxStreams:        30,
+		CleanupInterval:   time.Minute,
+		DBMaxConns:        6,
+		MetricsAddr:       "127.0.0.1:0",
 	}
 	with := func(change func(*Config)) Config {
 		c := defaults
@@ -97,6 +111,12 @@ func TestParseConfig(t *testing.T) {
 			name: "database url turns the demo off",
 			env:  map[string]string{"DATABASE_URL": "postgres://db/aistat"},
 			want: with(func(c *Config) { c.DatabaseURL, c.Demo = "postgres://db/aistat", false }),
+		},
+		{
+			name: "bare demo flag turns it on",
+			args: []string{"--demo"},
+			env:  map[string]string{"DATABASE_URL": "postgres://db/aistat"},
+			want: with(func(c *Config) { c.DatabaseURL, c.Demo = "postgres://db/aistat", true }),
 		},
 		{
 			name: "demo flag off for the embedded database",

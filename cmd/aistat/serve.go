@@ -107,6 +107,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"trusted_proxies", cfg.TrustedProxies,
 		"max_streams_per_user", cfg.MaxStreamsPerUser,
 		"max_streams", cfg.MaxStreams,
+		"cleanup_interval", cfg.CleanupInterval,
+		"db_max_conns", cfg.DBMaxConns,
+		"metrics_addr", cfg.MetricsAddr,
 	)
 	d, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, pglocal.Start, logger)
 	if err != nil {
@@ -114,6 +117,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer d.close()
 
+	d.db.SetMaxOpenConns(cfg.DBMaxConns)
+	d.db.SetMaxIdleConns(cfg.DBMaxConns)
 	users := aistat.NewUsers(d.db)
 	if cfg.Demo {
 		if err := users.EnsureDemoUsers(ctx); err != nil {
@@ -150,6 +155,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	metricsServer, err := listenMetrics(cfg.MetricsAddr, srv.MetricsHandler(), logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer metricsServer.close()
 	httpServer := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -167,9 +178,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		stopBackground()
 		wg.Wait()
 	}()
-	wg.Go(func() { manager.RunCleanup(background, 10*time.Minute, logger) })
+	wg.Go(func() { manager.RunCleanup(background, cfg.CleanupInterval, logger) })
+	wg.Go(func() { users.RunCleanup(background, cfg.CleanupInterval, logger) })
 	wg.Go(func() { hub.Run(background) })
+	if d.cluster != nil {
+		wg.Go(func() { d.cluster.Watch(background, time.Second) })
+	}
 
+	if metricsServer != nil {
+		fmt.Fprintf(stdout, "Metrics at http://%s/metrics\n", metricsServer.addr)
+	}
 	fmt.Fprintf(stdout, "aistat is running at http://%s\n", ln.Addr())
 	if cfg.Demo {
 		fmt.Fprintln(stdout, "Demo accounts:")

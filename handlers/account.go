@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"aistat"
+	"aistat/sessions"
+)
+
+// sessionsPath is the sessions and security page, where its forms send the
+// user back to.
+const sessionsPath = "/settings/sessions"
+
+func (s *Server) handleSessionsShow(w http.ResponseWriter, r *http.Request) {
+	s.renderSessions(w, r, http.StatusOK, nil, "")
+}
+
+// renderSessions shows the user's active sessions, their recent security
+// events and the password form, with the form's field errors and a message
+// about the form as a whole when the last change was refused.
+func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, status int, fields map[string]string, formError string) {
+	ctx := r.Context()
+	user := sessions.User(ctx)
+	list, err := s.users.ActiveSessions(ctx, user.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	events, err := s.users.SecurityEvents(ctx, user.ID, aistat.MaxSecurityEvents)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	current := sessions.SessionID(ctx)
+	rows := make([]sessionRow, len(list))
+	for i, a := range list {
+		rows[i] = sessionRow{ActiveSession: a, Current: a.ID == current}
+	}
+	s.render(w, r, status, "sessions", sessionsPage{
+		Page:          s.page(r, "Sessions and security"),
+		Sessions:      rows,
+		Events:        events,
+		Errors:        fields,
+		PasswordError: formError,
+	})
+}
+
+// handleSessionsEnd ends one session of the user, chosen by its id, or all
+// but the current one (session=others). Ending the current one signs out.
+// An id that is not one of the user's active sessions is 404 and ends
+// nothing.
+func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	user, current, client := sessions.User(ctx), sessions.SessionID(ctx), sessions.Client(ctx)
+	which := r.PostForm.Get("session")
+	if which == "others" {
+		n, err := s.users.EndOtherSessions(ctx, user.ID, current, client)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.sessions.PutFlash(ctx, fmt.Sprintf("Signed out %d other %s.", n, plural(n, "session", "sessions")))
+		http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
+		return
+	}
+	id, err := strconv.ParseInt(which, 10, 64)
+	if err != nil || id <= 0 {
+		s.writeError(w, r, aistat.Errorf(aistat.ENOTFOUND, "Session not found."))
+		return
+	}
+	if err := s.users.EndSession(ctx, user.ID, id, client); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if id == current {
+		// The row is gone already; this expires the cookie too.
+		if err := s.sessions.Logout(ctx); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	s.sessions.PutFlash(ctx, "Session ended.")
+	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
+}
+
+// handlePasswordUpdate changes the user's password. On success every other
+// session of theirs has ended and this one has a new token; a wrong current
+// password or a new one that breaks the rule shows the page again with the
+// field errors (422), a throttled attempt with the wait (429).
+func (s *Server) handlePasswordUpdate(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	n, err := s.users.ChangePassword(ctx, sessions.User(ctx).ID, sessions.SessionID(ctx),
+		r.PostForm.Get("current_password"), r.PostForm.Get("new_password"), sessions.Client(ctx))
+	switch aistat.ErrorCode(err) {
+	case "":
+	case aistat.EINVALID:
+		s.renderSessions(w, r, http.StatusUnprocessableEntity, aistat.ErrorFields(err), "")
+		return
+	case aistat.ETOOMANY:
+		setRetryAfter(w, err)
+		s.renderSessions(w, r, http.StatusTooManyRequests, nil, aistat.ErrorMessage(err))
+		return
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.sessions.Renew(ctx); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := "Password changed."
+	if n > 0 {
+		msg = "Password changed. Other devices were signed out."
+	}
+	s.sessions.PutFlash(ctx, msg)
+	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
+}

@@ -1,0 +1,183 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"aistat"
+	"aistat/sessions"
+)
+
+// userForm is the admin page's form that creates a user: what was typed
+// (never the password) and a message for each field in error.
+type userForm struct {
+	Email  string
+	Name   string
+	Role   aistat.Role
+	Errors map[string]string
+}
+
+// userDeletePage asks an admin to confirm a deletion.
+type userDeletePage struct {
+	Page
+	Target *aistat.User
+	Back   string
+	Error  string
+}
+
+// resetLinkPage shows an admin a reset link, the one time it exists in
+// clear.
+type resetLinkPage struct {
+	Page
+	Target *aistat.User
+	URL    string
+	// Expires is when the link stops working, as far as this server's
+	// clock can tell.
+	Expires time.Time
+	Back    string
+}
+
+// handleUserCreate adds an account. Invalid input (422) or an email in use
+// (409) shows the admin page again with the typed values and the messages.
+func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	f := r.PostForm
+	nu := aistat.NewUser{Email: f.Get("email"), Name: f.Get("name"), Role: aistat.Role(f.Get("role")), Password: f.Get("password")}
+	user, err := s.users.CreateAs(ctx, sessions.User(ctx).ID, nu)
+	if code := aistat.ErrorCode(err); code == aistat.EINVALID || code == aistat.ECONFLICT {
+		status, fields := http.StatusUnprocessableEntity, aistat.ErrorFields(err)
+		if code == aistat.ECONFLICT {
+			status, fields = http.StatusConflict, map[string]string{"email": aistat.ErrorMessage(err)}
+		}
+		s.renderAdmin(w, r, status, aistat.UserQuery{Limit: adminPageSize}, userForm{
+			Email:  strings.ToValidUTF8(nu.Email, "\uFFFD"),
+			Name:   strings.ToValidUTF8(nu.Name, "\uFFFD"),
+			Role:   nu.Role,
+			Errors: fields,
+		})
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.sessions.PutFlash(ctx, fmt.Sprintf("%s (%s) can now sign in as %s.", user.Name, user.Email, user.Role.Label()))
+	http.Redirect(w, r, adminBack(f.Get("back")), http.StatusSeeOther)
+}
+
+func (s *Server) handleUserDisable(w http.ResponseWriter, r *http.Request) {
+	s.setUserDisabled(w, r, true)
+}
+
+func (s *Server) handleUserEnable(w http.ResponseWriter, r *http.Request) {
+	s.setUserDisabled(w, r, false)
+}
+
+// setUserDisabled disables a user, which signs them out everywhere, or lets
+// them sign in again.
+func (s *Server) setUserDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
+	id, ok := s.targetForm(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	user, err := s.users.SetDisabled(ctx, sessions.User(ctx).ID, id, disabled)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := fmt.Sprintf("%s can sign in again.", user.Name)
+	if disabled {
+		msg = fmt.Sprintf("%s is disabled and signed out everywhere.", user.Name)
+	}
+	s.sessions.PutFlash(ctx, msg)
+	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
+}
+
+// handleUserDeleteShow is the confirmation step before a deletion, a page
+// of its own so that it works without JavaScript.
+func (s *Server) handleUserDeleteShow(w http.ResponseWriter, r *http.Request) {
+	s.renderUserDelete(w, r, http.StatusOK, adminBack(r.URL.Query().Get("back")), "")
+}
+
+func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status int, back, msg string) {
+	id, err := userID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	target, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.render(w, r, status, "user-delete", userDeletePage{
+		Page:   s.page(r, "Delete "+target.Name),
+		Target: target,
+		Back:   back,
+		Error:  msg,
+	})
+}
+
+// handleUserDelete deletes a user once confirmed (confirm=yes, sent by the
+// confirmation page); without it the confirmation page comes again (422).
+func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.targetForm(w, r)
+	if !ok {
+		return
+	}
+	back := adminBack(r.PostForm.Get("back"))
+	if r.PostForm.Get("confirm") != "yes" {
+		s.renderUserDelete(w, r, http.StatusUnprocessableEntity, back, "Confirm the deletion with the button below.")
+		return
+	}
+	ctx := r.Context()
+	user, err := s.users.Delete(ctx, sessions.User(ctx).ID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.sessions.PutFlash(ctx, fmt.Sprintf("%s (%s) is deleted.", user.Name, user.Email))
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// handleResetLinkCreate issues a password reset link and shows it to the
+// admin once. It is not stored anywhere in clear, so this response is the
+// only copy: it is rendered directly, not after a redirect, and not cached
+// (withSession).
+func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.targetForm(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	user, token, err := s.users.IssueResetLink(ctx, sessions.User(ctx).ID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.render(w, r, http.StatusOK, "reset-link", resetLinkPage{
+		Page:    s.page(r, "Reset link for "+user.Name),
+		Target:  user,
+		URL:     s.absoluteURL(r, "/reset/"+token),
+		Expires: time.Now().Add(aistat.ResetLinkLifetime),
+		Back:    adminBack(r.PostForm.Get("back")),
+	})
+}
+
+// absoluteURL is path on this site as the request reached it: its Host,
+// and https when the connection or the configuration says so.
+func (s *Server) absoluteURL(r *http.Request, path string) string {
+	scheme := "http"
+	if r.TLS != nil || s.secureCookies {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + path
+}

@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"aistat"
+)
+
+// auditPageSize is how many entries a page of the audit log shows.
+const auditPageSize = 50
+
+// auditPage is the whole audit log, a page at a time.
+type auditPage struct {
+	Page
+	Entries            []aistat.AuditEntry
+	NewerURL, OlderURL string
+}
+
+// handleAuditShow lists what admins did, newest first.
+func (s *Server) handleAuditShow(w http.ResponseWriter, r *http.Request) {
+	cursor, err := cursorQuery(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.users.AuditLog(r.Context(), aistat.AuditQuery{Cursor: cursor, Limit: auditPageSize})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "audit", auditPage{
+		Page:     s.page(r, "Audit log"),
+		Entries:  page.Entries,
+		NewerURL: auditURL(page.Newer),
+		OlderURL: auditURL(page.Older),
+	})
+}
+
+// auditURL is the address of a page of the audit log; "" for a nil cursor.
+func auditURL(c *aistat.Cursor) string {
+	if c == nil {
+		return ""
+	}
+	v := url.Values{}
+	if c.After > 0 {
+		v.Set("after", strconv.FormatInt(c.After, 10))
+	}
+	if c.Before > 0 {
+		v.Set("before", strconv.FormatInt(c.Before, 10))
+	}
+	if len(v) == 0 {
+		return "/admin/audit"
+	}
+	return "/admin/audit?" + v.Encode()
+}

@@ -1,0 +1,242 @@
+package handlers_test
+
+import (
+	"bufio"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"aistat"
+	"aistat/handlers"
+)
+
+// sample is one line of a Prometheus text exposition.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+var (
+	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	labelPair  = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+)
+
+// scrape reads /metrics and checks the text format as it goes: HELP and
+// TYPE before a family's samples, well-formed names, labels and values,
+// and histograms whose buckets add up.
+func scrape(t *testing.T, e *env) []sample {
+	t.Helper()
+	srv := e.server.Config.Handler.(*handlers.Server)
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: status %d", rec.Code)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	types := map[string]string{}
+	var samples []sample
+	sc := bufio.NewScanner(rec.Body)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "# "); ok {
+			kind, rest, _ := strings.Cut(rest, " ")
+			name, arg, _ := strings.Cut(rest, " ")
+			if !metricName.MatchString(name) || (kind != "HELP" && kind != "TYPE") {
+				t.Fatalf("line %d: bad comment %q", n, line)
+			}
+			if kind == "TYPE" {
+				if !slices.Contains([]string{"counter", "gauge", "histogram"}, arg) {
+					t.Fatalf("line %d: unknown type %q", n, arg)
+				}
+				types[name] = arg
+			}
+			continue
+		}
+		s := parseSample(t, n, line)
+		family := s.name
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(s.name, suffix); ok && types[base] == "histogram" {
+				family = base
+			}
+		}
+		if types[family] == "" {
+			t.Fatalf("line %d: sample %s before its TYPE", n, s.name)
+		}
+		samples = append(samples, s)
+	}
+	checkHistograms(t, samples, types)
+	return samples
+}
+
+func parseSample(t *testing.T, n int, line string) sample {
+	t.Helper()
+	s := sample{labels: map[string]string{}}
+	end := strings.IndexAny(line, "{ ")
+	if end < 0 {
+		t.Fatalf("line %d: no value in %q", n, line)
+	}
+	s.name, line = line[:end], line[end:]
+	if !metricName.MatchString(s.name) {
+		t.Fatalf("line %d: bad metric name %q", n, s.name)
+	}
+	if rest, ok := strings.CutPrefix(line, "{"); ok {
+		for !strings.HasPrefix(rest, "}") {
+			m := labelPair.FindStringSubmatch(rest)
+			if m == nil {
+				t.Fatalf("line %d: bad labels at %q", n, rest)
+			}
+			s.labels[m[1]] = strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, "\n").Replace(m[2])
+			rest = strings.TrimPrefix(rest[len(m[0]):], ",")
+		}
+		line = rest[1:]
+	}
+	v, err := strconv.ParseFloat(strings.TrimPrefix(line, " "), 64)
+	if err != nil || !strings.HasPrefix(line, " ") {
+		t.Fatalf("line %d: bad value %q", n, line)
+	}
+	s.value = v
+	return s
+}
+
+// checkHistograms checks that every histogram's buckets grow with le and
+// that its +Inf bucket equals its count.
+func checkHistograms(t *testing.T, samples []sample, types map[string]string) {
+	t.Helper()
+	// series names one histogram series: its name and labels but le.
+	series := func(base string, s sample) string {
+		var parts []string
+		for k, v := range s.labels {
+			if k != "le" {
+				parts = append(parts, k+"="+v)
+			}
+		}
+		slices.Sort(parts)
+		return base + "{" + strings.Join(parts, ",") + "}"
+	}
+	last := map[string]float64{} // the latest bucket of each series
+	inf := map[string]float64{}  // the +Inf bucket of each series
+	counts := map[string]float64{}
+	for _, s := range samples {
+		if base, ok := strings.CutSuffix(s.name, "_bucket"); ok && types[base] == "histogram" {
+			k := series(base, s)
+			le, err := strconv.ParseFloat(s.labels["le"], 64)
+			if err != nil {
+				t.Fatalf("%s: bad le %q", k, s.labels["le"])
+			}
+			if prev, ok := last[k]; ok && s.value < prev {
+				t.Fatalf("%s: bucket le=%v holds %v, less than the one before", k, le, s.value)
+			}
+			last[k] = s.value
+			if math.IsInf(le, 1) {
+				inf[k] = s.value
+			}
+		} else if base, ok := strings.CutSuffix(s.name, "_count"); ok && types[base] == "histogram" {
+			counts[series(base, s)] = s.value
+		}
+	}
+	if len(counts) == 0 {
+		t.Fatal("no histogram")
+	}
+	for k, n := range counts {
+		if got, ok := inf[k]; !ok || got != n {
+			t.Fatalf("%s: +Inf bucket %v, count %v", k, got, n)
+		}
+	}
+}
+
+// value is the sample with name and exactly these labels, -1 when missing.
+func value(samples []sample, name string, labels ...string) float64 {
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	for _, s := range samples {
+		if s.name != name || len(s.labels) != len(want) {
+			continue
+		}
+		match := true
+		for k, v := range want {
+			match = match && s.labels[k] == v
+		}
+		if match {
+			return s.value
+		}
+	}
+	return -1
+}
+
+func TestServer_Metrics(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	c := newClient(t, e)
+	c.login("admin@example.com")
+	wantStatus(t, c.get("/api/session"), http.StatusOK)
+	wantStatus(t, c.get("/no/such/page"), http.StatusNotFound)
+	wantStatus(t, c.postForm("/admin/users/987654/revoke", nil), http.StatusNotFound)
+	stream := c.openStream()
+
+	before := scrape(t, e)
+	session := []string{"route", "/api/session", "method", "GET", "status", "200"}
+	for _, m := range []struct {
+		name   string
+		labels []string
+	}{
+		{"aistat_http_requests_total", session},
+		{"aistat_http_request_duration_seconds_count", session},
+		{"aistat_http_requests_total", []string{"route", "unmatched", "method", "GET", "status", "404"}},
+		// The route's pattern, not the raw path.
+		{"aistat_http_requests_total", []string{"route", "/admin/users/:id/revoke", "method", "POST", "status", "404"}},
+		{"aistat_http_requests_total", []string{"route", "/login", "method", "POST", "status", "303"}},
+		{"aistat_sessions_active", nil},
+		{"aistat_db_open_connections", nil},
+		{"aistat_db_max_open_connections", nil},
+		{"go_goroutines", nil},
+	} {
+		if v := value(before, m.name, m.labels...); v < 1 {
+			t.Errorf("%s%v = %v, want at least 1", m.name, m.labels, v)
+		}
+	}
+	for _, name := range []string{"aistat_db_in_use_connections", "aistat_db_idle_connections", "aistat_db_wait_count_total", "go_memstats_heap_alloc_bytes"} {
+		if v := value(before, name); v < 0 {
+			t.Errorf("%s missing", name)
+		}
+	}
+	if v := value(before, "aistat_event_streams"); v != 1 {
+		t.Errorf("aistat_event_streams = %v, want 1", v)
+	}
+
+	t.Run("CountersIncrease", func(t *testing.T) {
+		for range 3 {
+			wantStatus(t, c.get("/api/session"), http.StatusOK)
+		}
+		after := scrape(t, e)
+		for _, name := range []string{"aistat_http_requests_total", "aistat_http_request_duration_seconds_count"} {
+			if got, want := value(after, name, session...), value(before, name, session...)+3; got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
+		if got, was := value(after, "aistat_http_request_duration_seconds_sum", session...), value(before, "aistat_http_request_duration_seconds_sum", session...); got <= was {
+			t.Errorf("latency sum %v, was %v: want it to grow", got, was)
+		}
+	})
+
+	t.Run("StreamsClosed", func(t *testing.T) {
+		stream.close()
+		for range 100 {
+			if value(scrape(t, e), "aistat_event_streams") == 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("aistat_event_streams stays above 0 after the stream closed")
+	})
+}

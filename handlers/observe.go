@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"aistat"
+)
+
+// databaseDeadline bounds the database work of one request, so that every
+// request is answered within 3 s when the database is down or has stopped
+// answering: the session lookup, the handler's queries and the session's
+// save all run on the request's context, and a connection gives up 100 ms
+// after its context ends. It counts from the start of the request, bcrypt
+// included, so it leaves a busy server room for a sign-in.
+const databaseDeadline = 2500 * time.Millisecond
+
+// errDeadline is the cause of a request's context ending at the database
+// deadline.
+var errDeadline = aistat.Errorf(aistat.EUNAVAILABLE, "The database did not answer in time. Please try again in a moment.")
+
+// errUnavailable answers every request the database could not serve.
+var errUnavailable = aistat.Errorf(aistat.EUNAVAILABLE, "The site cannot reach its database right now. Please try again in a moment.")
+
+// requestInfo is what the outermost middleware shares with the layers below
+// it about one request.
+type requestInfo struct {
+	id string
+	// route is the pattern of the route that matched, "" when none did.
+	route string
+	// timer ends the request's context at the database deadline.
+	timer *time.Timer
+}
+
+type requestInfoKey struct{}
+
+// track gives the request its id and its database deadline. The returned
+// finish must run when the request is over.
+func track(r *http.Request, id string) (*http.Request, *requestInfo, func()) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	info := &requestInfo{id: id}
+	info.timer = time.AfterFunc(databaseDeadline, func() { cancel(errDeadline) })
+	ctx = context.WithValue(ctx, requestInfoKey{}, info)
+	return r.WithContext(ctx), info, func() {
+		info.timer.Stop()
+		cancel(nil)
+	}
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
+
+// requestIDFrom is the id of the request, as logged and sent in
+// X-Request-Id; "" outside a request.
+func requestIDFrom(ctx context.Context) string {
+	if info := infoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// liftDeadline frees a request from the database deadline once it has done
+// its database work and goes on streaming for as long as the client stays.
+func liftDeadline(ctx context.Context) {
+	if info := infoFrom(ctx); info != nil {
+		info.timer.Stop()
+	}
+}
+
+// deadlinePassed reports whether the request's context ended because its
+// database work took too long, rather than because the client went away.
+func deadlinePassed(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), errDeadline)
+}
+
+// asUnavailable turns a failure to reach the database into errUnavailable,
+// logged with the request's id; every other error passes unchanged.
+func (s *Server) asUnavailable(r *http.Request, err error) error {
+	if !aistat.Unavailable(err) && !errors.Is(err, errDeadline) {
+		return err
+	}
+	s.logger.Warn("database unavailable",
+		"request_id", requestIDFrom(r.Context()),
+		"method", r.Method,
+		"route", routeLabel(r.Context()),
+		"err", err,
+	)
+	return errUnavailable
+}
+
+// router is httprouter's router that also tells each request the pattern of
+// the route it matched, so that metrics and logs name routes rather than raw
+// paths, whose variety is unbounded. Routes registered through its Handler
+// and HandlerFunc are named; the others count as unmatched.
+type router struct {
+	*httprouter.Router
+}
+
+// Handler registers h for method and path.
+func (rt router) Handler(method, path string, h http.Handler) {
+	rt.Router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = path
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// HandlerFunc registers h for method and path.
+func (rt router) HandlerFunc(method, path string, h http.HandlerFunc) {
+	rt.Handler(method, path, h)
+}
+
+// routeLabel names the request's route for metrics and logs: its pattern,
+// or "unmatched" for requests that matched none (404, 405, redirects).
+func routeLabel(ctx context.Context) string {
+	if info := infoFrom(ctx); info != nil && info.route != "" {
+		return info.route
+	}
+	return "unmatched"
+}

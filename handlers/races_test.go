@@ -1,0 +1,222 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"aistat"
+)
+
+// sessionName is the name GET /api/session shows the client.
+func sessionName(t *testing.T, c *client) string {
+	t.Helper()
+	res := c.get("/api/session")
+	wantStatus(t, res, http.StatusOK)
+	var body struct{ User aistat.User }
+	if err := json.Unmarshal([]byte(res.body), &body); err != nil {
+		t.Fatal(err)
+	}
+	return body.User.Name
+}
+
+// TestServer_RaceProfileSaves: two tabs saving the profile at once end in
+// one state, seen by both of their sessions, by a third one, and last by
+// the user's open event stream.
+func TestServer_RaceProfileSaves(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "racer@example.com", "Racer", aistat.RoleViewer)
+	tabs := []*client{newClient(t, e), newClient(t, e)}
+	third := newClient(t, e)
+	for _, c := range append(tabs, third) {
+		c.login("racer@example.com")
+	}
+	stream := third.openStream()
+
+	const saves = 25
+	var wg sync.WaitGroup
+	for i, c := range tabs {
+		wg.Go(func() {
+			for n := range saves {
+				res := c.putJSON("/api/profile", fmt.Sprintf(`{"name":"tab%d-%d","avatarUrl":""}`, i, n))
+				if res.StatusCode != http.StatusOK {
+					t.Errorf("save %d of tab %d: status %d: %s", n, i, res.StatusCode, res.body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	final := readUserRow(t, e, u.ID).Name
+	for i, c := range append(tabs, third) {
+		if got := sessionName(t, c); got != final {
+			t.Errorf("session %d sees %q, the database holds %q", i, got, final)
+		}
+	}
+	// Notifications arrive in commit order: the last one names the final
+	// state.
+	var last string
+	for events := 0; events < 2*saves; events++ {
+		last = decodeUser(t, stream.want("profile").data).Name
+	}
+	stream.wantNone(300 * time.Millisecond)
+	if last != final {
+		t.Fatalf("the stream's last profile event names %q, the database holds %q", last, final)
+	}
+}
+
+// TestServer_RaceRevokeAndSessionWrites: an admin revokes a user's sessions
+// while many requests of that session are writing it; the session stays
+// revoked and the user's next request is anonymous.
+func TestServer_RaceRevokeAndSessionWrites(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	target := mustCreateUser(t, e, "target@example.com", "Target", aistat.RoleViewer)
+	admin := newClient(t, e)
+	admin.login("admin@example.com")
+
+	for round := range 5 {
+		c := newClient(t, e)
+		c.login("target@example.com")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					// Each saves the session: a flash is put, or taken.
+					var res *response
+					if (w+n)%2 == 0 {
+						res = c.postForm("/settings", url.Values{"name": {fmt.Sprintf("T%d-%d", w, n)}, "avatar_url": {""}})
+					} else {
+						res = c.get("/settings")
+					}
+					if res.StatusCode >= 500 {
+						t.Errorf("%s %s: status %d", res.Request.Method, res.Request.URL.Path, res.StatusCode)
+					}
+				}
+			})
+		}
+		time.Sleep(time.Duration(20+10*round) * time.Millisecond)
+		wantStatus(t, admin.postForm("/admin/users/"+itoa(target.ID)+"/revoke", nil), http.StatusSeeOther)
+		time.Sleep(50 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+
+		if n := sessionCount(t, e, target.ID); n != 0 {
+			t.Fatalf("round %d: %d sessions after the revoke, want 0", round, n)
+		}
+		wantStatus(t, c.get("/api/session"), http.StatusUnauthorized)
+	}
+}
+
+// timedStatus is when a request was sent and how it was answered.
+type timedStatus struct {
+	sent   time.Time
+	status int
+}
+
+// hammer sends requests with fire from several goroutines until stop is
+// closed and returns every answer with the time its request was sent.
+func hammer(workers int, stop <-chan struct{}, fire func() int) []timedStatus {
+	var (
+		mu  sync.Mutex
+		all []timedStatus
+		wg  sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent := time.Now()
+				status := fire()
+				mu.Lock()
+				all = append(all, timedStatus{sent: sent, status: status})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return all
+}
+
+// checkAfter fails for every request sent after committed that was not
+// answered forbidden, and when the hammering missed either side of the
+// change.
+func checkAfter(t *testing.T, all []timedStatus, committed time.Time, allowed, forbidden int) {
+	t.Helper()
+	var before, after int
+	for _, a := range all {
+		if !a.sent.After(committed) {
+			if a.status == allowed {
+				before++
+			}
+			continue
+		}
+		after++
+		if a.status != forbidden {
+			t.Errorf("a request sent %v after the change committed was answered %d, want %d", a.sent.Sub(committed), a.status, forbidden)
+		}
+	}
+	if before == 0 || after == 0 {
+		t.Fatalf("%d allowed requests before the change, %d requests after: the race was not exercised", before, after)
+	}
+}
+
+// TestServer_RaceRoleChange: a role change racing with requests never lets
+// a request that starts after the change committed use the old role.
+func TestServer_RaceRoleChange(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("admin@example.com")
+
+	t.Run("EditorLosesAdminPage", func(t *testing.T) {
+		editor := mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
+		c := newClient(t, e)
+		c.login("editor@example.com")
+		stop := make(chan struct{})
+		var committed time.Time
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			wantStatus(t, admin.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"viewer"}}), http.StatusSeeOther)
+			committed = time.Now()
+			time.Sleep(200 * time.Millisecond)
+			close(stop)
+		}()
+		all := hammer(8, stop, func() int { return c.get("/admin").StatusCode })
+		checkAfter(t, all, committed, http.StatusOK, http.StatusForbidden)
+	})
+
+	t.Run("AdminLosesAdminActions", func(t *testing.T) {
+		second := mustCreateUser(t, e, "second@example.com", "Second Admin", aistat.RoleAdmin)
+		victim := mustCreateUser(t, e, "victim@example.com", "Victim", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("second@example.com")
+		stop := make(chan struct{})
+		var committed time.Time
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			wantStatus(t, admin.postForm("/admin/users/"+itoa(second.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)
+			committed = time.Now()
+			time.Sleep(200 * time.Millisecond)
+			close(stop)
+		}()
+		all := hammer(8, stop, func() int {
+			return c.postForm("/admin/users/"+itoa(victim.ID)+"/revoke", nil).StatusCode
+		})
+		checkAfter(t, all, committed, http.StatusSeeOther, http.StatusForbidden)
+	})
+}

@@ -1,0 +1,98 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"aistat"
+	"aistat/sessions"
+)
+
+// resetPage is the form that sets a new password through a reset link.
+type resetPage struct {
+	Page
+	Token  string
+	Target *aistat.User
+	// Errors are field messages keyed by form field name.
+	Errors map[string]string
+}
+
+// handleResetShow shows the form of a usable reset link, or why the link
+// cannot be used (404 for one that was never issued, 410 for one that
+// expired or was used). Anyone may open it: the link is the credential.
+func (s *Server) handleResetShow(w http.ResponseWriter, r *http.Request) {
+	token := resetToken(w, r)
+	target, err := s.users.ResetUser(r.Context(), token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.renderReset(w, r, http.StatusOK, token, target, nil)
+}
+
+// handleResetUpdate sets the new password, uses the link up and ends every
+// session of its user, then sends them to sign in.
+func (s *Server) handleResetUpdate(w http.ResponseWriter, r *http.Request) {
+	token := resetToken(w, r)
+	if err := parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	target, err := s.users.ResetUser(ctx, token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	password := r.PostForm.Get("password")
+	if password != r.PostForm.Get("password_confirm") {
+		s.renderReset(w, r, http.StatusUnprocessableEntity, token, target,
+			map[string]string{"password_confirm": "The two passwords do not match."})
+		return
+	}
+	_, err = s.users.ResetPassword(ctx, token, password, sessions.Client(ctx))
+	if aistat.ErrorCode(err) == aistat.EINVALID {
+		s.renderReset(w, r, http.StatusUnprocessableEntity, token, target,
+			map[string]string{"password": aistat.ErrorFields(err)["password"]})
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Whoever is signed in here as someone else stays signed in, and the
+	// sign-in page sends them on: the message goes with them.
+	if u := sessions.User(ctx); u != nil && u.ID != target.ID {
+		s.sessions.PutFlash(ctx, "The password of "+target.Email+" is changed.")
+	}
+	http.Redirect(w, r, "/login?reset=1", http.StatusSeeOther)
+}
+
+func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int, token string, target *aistat.User, fields map[string]string) {
+	p := s.page(r, "Choose a new password")
+	// The path holds the token: keep it out of the Sign in link.
+	p.Path = ""
+	s.render(w, r, status, "reset", resetPage{Page: p, Token: token, Target: target, Errors: fields})
+}
+
+// resetToken is the token of a /reset/ path. The page must not hand its
+// address, which is a password for an hour, to any other request.
+func resetToken(w http.ResponseWriter, r *http.Request) string {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	return httprouter.ParamsFromContext(r.Context()).ByName("token")
+}
+
+// logPath is a request path as logs may show it. Whatever follows a "reset"
+// segment is left out: a reset link's token lets anyone set a password, and
+// the router also answers paths that reach the route in other spellings
+// (letter case, extra slashes) with a redirect.
+func logPath(path string) string {
+	segments := strings.Split(path, "/")
+	for i, seg := range segments[:len(segments)-1] {
+		if strings.EqualFold(seg, "reset") {
+			return strings.Join(segments[:i+1], "/") + "/[redacted]"
+		}
+	}
+	return path
+}

@@ -1,0 +1,306 @@
+package handlers_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"aistat"
+)
+
+var resetURLPattern = regexp.MustCompile(`value="(http://[^"/]+/reset/([A-Za-z0-9_-]+))"`)
+
+// issueReset has the admin client issue a reset link for the user and
+// returns its token.
+func issueReset(tb testing.TB, admin *client, userID int64) string {
+	tb.Helper()
+	res := admin.postForm("/admin/users/"+itoa(userID)+"/reset", nil)
+	wantStatus(tb, res, http.StatusOK)
+	m := resetURLPattern.FindStringSubmatch(res.body)
+	if m == nil {
+		tb.Fatalf("no reset link on the page: %.2000s", res.body)
+	}
+	if want := admin.e.server.URL + "/reset/" + m[2]; m[1] != want {
+		tb.Fatalf("link %q, want %q", m[1], want)
+	}
+	return m[2]
+}
+
+func resetForm(password, confirm string) url.Values {
+	return url.Values{"password": {password}, "password_confirm": {confirm}}
+}
+
+// canSignIn reports whether email signs in with password.
+func canSignIn(tb testing.TB, e *env, email, password string) bool {
+	tb.Helper()
+	res := newClient(tb, e).postForm("/login", url.Values{"email": {email}, "password": {password}})
+	return res.StatusCode == http.StatusSeeOther
+}
+
+// lockedBuffer collects log lines written by the server's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServer_ResetLinks(t *testing.T) {
+	logs := &lockedBuffer{}
+	e := mustOpenEnvConfig(t, envConfig{logs: logs})
+	admin := mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	a := newClient(t, e)
+	a.login("admin@example.com")
+	var tokens []string
+
+	t.Run("OK", func(t *testing.T) {
+		u := mustCreateUser(t, e, "forgot@example.com", "Forgetful", aistat.RoleEditor)
+		phone, laptop := newClient(t, e), newClient(t, e)
+		phone.login(u.Email)
+		laptop.login(u.Email)
+		res := a.postForm("/admin/users/"+itoa(u.ID)+"/reset", nil)
+		wantStatus(t, res, http.StatusOK)
+		if got := res.Header.Get("Cache-Control"); got != "no-store" {
+			t.Fatalf("link page Cache-Control %q, want no-store", got)
+		}
+		wantBody(t, res, "Forgetful", "forgot@example.com", `<time datetime="`)
+		token := resetURLPattern.FindStringSubmatch(res.body)[2]
+		tokens = append(tokens, token)
+		wantAudit(t, e, auditRow{admin.ID, admin.Email, "reset_link", u.ID, u.Email, "valid for 60 minutes"})
+
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("token %q is not 32 bytes of base64url (%v)", token, err)
+		}
+		sum := sha256.Sum256(raw)
+		var stored []byte
+		var lifetime float64
+		if err := e.db.QueryRow(`SELECT token_hash, extract(epoch FROM expires_at - created_at) FROM password_resets WHERE user_id = $1`, u.ID).Scan(&stored, &lifetime); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(stored, sum[:]) || lifetime != 3600 {
+			t.Fatalf("stored hash %x (want %x), lifetime %vs", stored, sum, lifetime)
+		}
+
+		anon := newClient(t, e)
+		form := anon.get("/reset/" + token)
+		wantStatus(t, form, http.StatusOK)
+		wantBody(t, form, "Choose a new password", "forgot@example.com", `action="/reset/`+token+`"`)
+		if got := form.Header.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Fatalf("Referrer-Policy %q", got)
+		}
+		wantNoBody(t, form, "next=%2Freset")
+
+		res = anon.postForm("/reset/"+token, resetForm("a new passphrase", "another passphrase"))
+		wantStatus(t, res, http.StatusUnprocessableEntity)
+		wantBody(t, res, "The two passwords do not match.")
+		res = anon.postForm("/reset/"+token, resetForm("short", "short"))
+		wantStatus(t, res, http.StatusUnprocessableEntity)
+		wantBody(t, res, "Password must be at least 10 bytes.")
+		res = anon.postForm("/reset/"+token, resetForm("password1234", "password1234"))
+		wantStatus(t, res, http.StatusUnprocessableEntity)
+		wantBody(t, res, "Password is too common; choose another.")
+		wantNoBody(t, res, "password1234")
+		if sessionCount(t, e, u.ID) != 2 || !canSignIn(t, e, u.Email, testPassword) {
+			t.Fatal("a refused reset changed the password or ended sessions")
+		}
+
+		res = anon.postForm("/reset/"+token, resetForm("a new passphrase", "a new passphrase"))
+		wantStatus(t, res, http.StatusSeeOther)
+		if got := res.Header.Get("Location"); got != "/login?reset=1" {
+			t.Fatalf("Location %q", got)
+		}
+		wantBody(t, anon.get("/login?reset=1"), "Your password is changed")
+		if n := sessionCount(t, e, u.ID); n != 0 {
+			t.Fatalf("sessions left after a reset: %d", n)
+		}
+		for _, c := range []*client{phone, laptop} {
+			wantStatus(t, c.get("/api/session"), http.StatusUnauthorized)
+		}
+		if canSignIn(t, e, u.Email, testPassword) || !canSignIn(t, e, u.Email, "a new passphrase") {
+			t.Fatal("the old password works or the new one does not")
+		}
+		var changes int
+		if err := e.db.QueryRow(`SELECT count(*) FROM security_events WHERE user_id = $1 AND kind = 'password_changed'`, u.ID).Scan(&changes); err != nil || changes != 1 {
+			t.Fatalf("password_changed events: %d (%v), want 1", changes, err)
+		}
+
+		t.Run("Reused", func(t *testing.T) {
+			res := newClient(t, e).get("/reset/" + token)
+			wantStatus(t, res, http.StatusGone)
+			wantBody(t, res, "This link has expired or was already used.")
+			res = newClient(t, e).postForm("/reset/"+token, resetForm("third passphrase", "third passphrase"))
+			wantStatus(t, res, http.StatusGone)
+			if !canSignIn(t, e, u.Email, "a new passphrase") {
+				t.Fatal("a used link changed the password again")
+			}
+		})
+	})
+
+	t.Run("Expired", func(t *testing.T) {
+		u := mustCreateUser(t, e, "late@example.com", "Late", aistat.RoleViewer)
+		token := issueReset(t, a, u.ID)
+		tokens = append(tokens, token)
+		if _, err := e.db.Exec(`UPDATE password_resets SET expires_at = now() - interval '1 second' WHERE user_id = $1`, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		before := readAccount(t, e, u.ID)
+		res := newClient(t, e).get("/reset/" + token)
+		wantStatus(t, res, http.StatusGone)
+		wantBody(t, res, "This link has expired or was already used.")
+		wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("late passphrase", "late passphrase")), http.StatusGone)
+		if after := readAccount(t, e, u.ID); after != before {
+			t.Fatalf("an expired link changed %+v to %+v", before, after)
+		}
+	})
+
+	t.Run("WrongOrGarbled", func(t *testing.T) {
+		valid := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		tests := []struct {
+			name, token string
+			status      int
+			want        string
+		}{
+			{"Unknown", valid, http.StatusGone, "This link has expired or was already used."},
+			{"Short", valid[:20], http.StatusNotFound, "incomplete or mistyped"},
+			{"Long", valid + "A", http.StatusNotFound, "incomplete or mistyped"},
+			{"WrongAlphabet", strings.Repeat("!", 43), http.StatusNotFound, "incomplete or mistyped"},
+			{"PaddedBase64", strings.Repeat("A", 42) + "=", http.StatusNotFound, "incomplete or mistyped"},
+			{"NonCanonical", strings.Repeat("A", 42) + "B", http.StatusNotFound, "incomplete or mistyped"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				res := newClient(t, e).get("/reset/" + tt.token)
+				wantStatus(t, res, tt.status)
+				wantBody(t, res, tt.want)
+				res = newClient(t, e).postForm("/reset/"+tt.token, resetForm("some passphrase", "some passphrase"))
+				wantStatus(t, res, tt.status)
+			})
+		}
+	})
+
+	t.Run("NewLinkInvalidatesOld", func(t *testing.T) {
+		u := mustCreateUser(t, e, "twice@example.com", "Twice", aistat.RoleViewer)
+		first := issueReset(t, a, u.ID)
+		second := issueReset(t, a, u.ID)
+		tokens = append(tokens, first, second)
+		wantStatus(t, newClient(t, e).get("/reset/"+first), http.StatusGone)
+		wantStatus(t, newClient(t, e).postForm("/reset/"+first, resetForm("first passphrase", "first passphrase")), http.StatusGone)
+		wantStatus(t, newClient(t, e).get("/reset/"+second), http.StatusOK)
+		wantStatus(t, newClient(t, e).postForm("/reset/"+second, resetForm("second passphrase", "second passphrase")), http.StatusSeeOther)
+		if !canSignIn(t, e, u.Email, "second passphrase") {
+			t.Fatal("the newer link did not set the password")
+		}
+	})
+
+	t.Run("ConcurrentUsesOneWins", func(t *testing.T) {
+		u := mustCreateUser(t, e, "race@example.com", "Race", aistat.RoleViewer)
+		for round := range 5 {
+			token := issueReset(t, a, u.ID)
+			tokens = append(tokens, token)
+			passwords := []string{"racing passphrase one", "racing passphrase two"}
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			for i := range 2 {
+				wg.Go(func() {
+					statuses[i] = newClient(t, e).postForm("/reset/"+token, resetForm(passwords[i], passwords[i])).StatusCode
+				})
+			}
+			wg.Wait()
+			won := -1
+			for i, status := range statuses {
+				if status == http.StatusSeeOther {
+					won = i
+				}
+			}
+			if won < 0 || statuses[1-won] != http.StatusGone {
+				t.Fatalf("round %d: statuses %v, want one 303 and one 410", round, statuses)
+			}
+			if !canSignIn(t, e, u.Email, passwords[won]) || canSignIn(t, e, u.Email, passwords[1-won]) {
+				t.Fatalf("round %d: the winner's password is not the one set", round)
+			}
+		}
+	})
+
+	t.Run("SignedInAsSomeoneElse", func(t *testing.T) {
+		u := mustCreateUser(t, e, "other@example.com", "Other", aistat.RoleViewer)
+		mustCreateUser(t, e, "helper@example.com", "Helper", aistat.RoleViewer)
+		helper := newClient(t, e)
+		helper.login("helper@example.com")
+		token := issueReset(t, a, u.ID)
+		tokens = append(tokens, token)
+		page := helper.get("/reset/" + token)
+		wantStatus(t, page, http.StatusOK)
+		wantBody(t, page, "You are signed in as helper@example.com: this changes the password of other@example.com, not yours.")
+		wantStatus(t, helper.postForm("/reset/"+token, resetForm("helped passphrase", "helped passphrase")), http.StatusSeeOther)
+		if !canSignIn(t, e, u.Email, "helped passphrase") {
+			t.Fatal("the link's user did not get the new password")
+		}
+		home := helper.get("/")
+		wantBody(t, home, "Helper", "The password of other@example.com is changed.")
+	})
+
+	t.Run("SignedInAsThatUser", func(t *testing.T) {
+		u := mustCreateUser(t, e, "self@example.com", "Self", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login(u.Email)
+		token := issueReset(t, a, u.ID)
+		tokens = append(tokens, token)
+		wantStatus(t, c.get("/reset/"+token), http.StatusOK)
+		wantStatus(t, c.postForm("/reset/"+token, resetForm("my own passphrase", "my own passphrase")), http.StatusSeeOther)
+		login := c.get("/login?reset=1")
+		wantStatus(t, login, http.StatusOK)
+		wantBody(t, login, "Your password is changed")
+		if n := sessionCount(t, e, u.ID); n != 0 {
+			t.Fatalf("sessions left: %d", n)
+		}
+	})
+
+	t.Run("DeletedUsersLinkIsGone", func(t *testing.T) {
+		u := mustCreateUser(t, e, "leaving@example.com", "Leaving", aistat.RoleViewer)
+		token := issueReset(t, a, u.ID)
+		tokens = append(tokens, token)
+		wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/delete", url.Values{"confirm": {"yes"}}), http.StatusSeeOther)
+		wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusGone)
+	})
+
+	t.Run("TokenNeverLogged", func(t *testing.T) {
+		u := mustCreateUser(t, e, "logged@example.com", "Logged", aistat.RoleViewer)
+		token := issueReset(t, a, u.ID)
+		tokens = append(tokens, token)
+		c := newClient(t, e)
+		// Other spellings of the path reach the route through the router's
+		// redirects; they are logged too.
+		for _, path := range []string{"/RESET/" + token, "/reset/" + token + "/", "//reset//" + token} {
+			c.get(path)
+		}
+		wantStatus(t, c.get("/reset/"+token), http.StatusOK)
+		wantStatus(t, c.postForm("/reset/"+token, resetForm("logged passphrase", "logged passphrase")), http.StatusSeeOther)
+		wantStatus(t, c.get("/reset/"+token), http.StatusGone)
+		out := logs.String()
+		for _, tok := range tokens {
+			if strings.Contains(out, tok) {
+				t.Fatalf("a reset token is in the log: %s", out)
+			}
+		}
+		if !strings.Contains(out, "path=/reset/[redacted]") {
+			t.Fatalf("the log has no redacted reset paths:\n%s", out)
+		}
+	})
+}

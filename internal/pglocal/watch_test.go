@@ -1,0 +1,57 @@
+package pglocal
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestWatchRestartsKilledServer(t *testing.T) {
+	c := startCluster(t, tempDir(t))
+	db := open(t, c, "postgres")
+	if _, err := db.ExecContext(t.Context(), `CREATE TABLE survivor (v text); INSERT INTO survivor VALUES ('kept')`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Watch(ctx, 100*time.Millisecond) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+
+	before := c.pid
+	killPostmaster(t, c)
+	// Orphaned backends get up to orphanWait to exit before the restart, and
+	// serve the old connections until they notice their postmaster died.
+	deadline := time.Now().Add(orphanWait + 20*time.Second)
+	for {
+		c.mu.Lock()
+		after := c.pid
+		c.mu.Unlock()
+		if after != 0 && after != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed server was not started again")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		var v string
+		pingCtx, cancelPing := context.WithTimeout(t.Context(), time.Second)
+		err := db.QueryRowContext(pingCtx, `SELECT v FROM survivor`).Scan(&v)
+		cancelPing()
+		if err == nil {
+			if v != "kept" {
+				t.Fatalf("survivor = %q, want kept", v)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted server does not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

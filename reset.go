@@ -1,0 +1,138 @@
+package aistat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ResetLinkLifetime is how long a password reset link can be used.
+const ResetLinkLifetime = time.Hour
+
+// resetTokenBytes is the randomness of a reset token: 32 bytes, 43
+// characters of base64url.
+const resetTokenBytes = 32
+
+// Errors of a reset token that cannot be used.
+var (
+	errResetGarbled = Errorf(ENOTFOUND, "This reset link is incomplete or mistyped. Copy the whole link and try again.")
+	errResetGone    = Errorf(EGONE, "This link has expired or was already used.")
+)
+
+// IssueResetLink creates a one-time password reset token for the target on
+// behalf of actor, under the same rules as SetRole, and invalidates every
+// older one of that user. Only the token's SHA-256 is stored: the token
+// returned here is the one time anyone sees it.
+func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*User, string, error) {
+	raw := make([]byte, resetTokenBytes)
+	// crypto/rand never returns an error: it crashes the program instead.
+	_, _ = rand.Read(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256(raw)
+	var user *User
+	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
+		// The user's older links go, used or not, and so does every expired
+		// link of anyone: the table holds only what can still be used.
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= now()`, target.ID); err != nil {
+			return fmt.Errorf("invalidate reset links of user %d: %w", target.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO password_resets (token_hash, user_id, expires_at)
+			VALUES ($1, $2, now() + make_interval(secs => $3))`,
+			sum[:], target.ID, ResetLinkLifetime.Seconds()); err != nil {
+			return fmt.Errorf("create reset link for user %d: %w", target.ID, err)
+		}
+		user = target
+		return audit(ctx, tx, actorID, AuditResetLink, target, fmt.Sprintf("valid for %.0f minutes", ResetLinkLifetime.Minutes()))
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return user, token, nil
+}
+
+// resetTokenHash is the stored form of a token as it came in a link. A
+// token that cannot have been issued (wrong length or alphabet) is
+// ENOTFOUND.
+func resetTokenHash(token string) ([]byte, error) {
+	if len(token) != base64.RawURLEncoding.EncodedLen(resetTokenBytes) {
+		return nil, errResetGarbled
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil || len(raw) != resetTokenBytes {
+		return nil, errResetGarbled
+	}
+	sum := sha256.Sum256(raw)
+	return sum[:], nil
+}
+
+// ResetUser returns the user a reset token belongs to while the token can
+// be used: EGONE once it expired, was used or was replaced by a newer link.
+func (s *Users) ResetUser(ctx context.Context, token string) (*User, error) {
+	hash, err := resetTokenHash(token)
+	if err != nil {
+		return nil, err
+	}
+	u, err := scanUser(s.db.QueryRowContext(ctx, `
+		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at
+		FROM password_resets r
+		JOIN users u ON u.id = r.user_id
+		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errResetGone
+	} else if err != nil {
+		return nil, fmt.Errorf("find reset link: %w", err)
+	}
+	return u, nil
+}
+
+// ResetPassword sets a new password for the user of a reset token, uses the
+// token up, ends every session of that user and records the change among
+// their security events as made from c, all in one transaction. The password
+// rule applies. Of two requests racing with one token exactly one succeeds:
+// the other waits for the first's row lock and then finds the token used
+// (EGONE).
+func (s *Users) ResetPassword(ctx context.Context, token, password string, c Client) (*User, error) {
+	hash, err := resetTokenHash(token)
+	if err != nil {
+		return nil, err
+	}
+	if msg := checkPassword(password); msg != "" {
+		return nil, invalid(map[string]string{"password": msg})
+	}
+	passwordHash, err := s.hash(password)
+	if err != nil {
+		return nil, err
+	}
+	var user *User
+	err = inTx(ctx, s.db, func(tx *sql.Tx) error {
+		var userID int64
+		err := tx.QueryRowContext(ctx, `
+			UPDATE password_resets SET used_at = now()
+			WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+			RETURNING user_id`, hash).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errResetGone
+		} else if err != nil {
+			return fmt.Errorf("use reset link: %w", err)
+		}
+		u, err := scanUser(tx.QueryRowContext(ctx,
+			`UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING `+userColumns,
+			userID, passwordHash))
+		if err != nil {
+			return fmt.Errorf("set password of user %d: %w", userID, err)
+		}
+		if _, err := endSessions(ctx, tx, userID); err != nil {
+			return err
+		}
+		user = u
+		return recordEvent(ctx, tx, userID, EventPasswordChanged, c)
+	})
+	return user, err
+}

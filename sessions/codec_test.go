@@ -1,0 +1,61 @@
+package sessions
+
+import (
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+func TestCodec(t *testing.T) {
+	deadline := time.Date(2026, 11, 27, 8, 0, 0, 123, time.UTC)
+	tests := []map[string]any{
+		{},
+		{keyUserID: int64(42), keyCreated: int64(1_790_000_000)},
+		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyFlash: "Profile saved. Сохранено."},
+	}
+	for _, values := range tests {
+		b, err := codec{}.Encode(deadline, values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotDeadline, got, err := codec{}.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !gotDeadline.Equal(deadline) || len(got) != len(values) {
+			t.Fatalf("decoded %v %v, want %v %v", gotDeadline, got, deadline, values)
+		}
+		for k, v := range values {
+			if got[k] != v {
+				t.Fatalf("%s = %#v, want %#v", k, got[k], v)
+			}
+		}
+	}
+
+	t.Run("ReadsGob", func(t *testing.T) {
+		b, err := scs.GobCodec{}.Encode(deadline, map[string]any{keyUserID: int64(7)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := codec{}.Decode(b)
+		if err != nil || got[keyUserID] != int64(7) {
+			t.Fatalf("gob session decoded as %v, %v", got, err)
+		}
+	})
+
+	t.Run("RefusesOtherValues", func(t *testing.T) {
+		if _, err := (codec{}).Encode(deadline, map[string]any{"other": 1}); err == nil {
+			t.Fatal("an unknown key was encoded")
+		}
+		if _, err := (codec{}).Encode(deadline, map[string]any{keyUserID: "42"}); err == nil {
+			t.Fatal("a user id of the wrong type was encoded")
+		}
+	})
+
+	t.Run("Truncated", func(t *testing.T) {
+		if _, _, err := (codec{}).Decode([]byte{codecMarker, 1, 2}); err == nil {
+			t.Fatal("truncated data decoded")
+		}
+	})
+}
