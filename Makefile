@@ -32,3 +32,11 @@ SOAK_DURATION ?= 10m
 .PHONY: soak
 soak:
 	go test ./cmd/aistat -run '^TestSoak$$' -count=1 -v -timeout 60m -soak=$(SOAK_DURATION)
+
+# Measures the request path against PostgreSQL's own limit on a private
+# cluster with 100,000 users and 1,000,000 sessions, and writes
+# BENCHMARKS.md (about 15 minutes; needs wrk, installed when missing).
+.PHONY: bench
+bench:
+	@command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends wrk)
+	go run ./internal/bench
