@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/lib/pq"
@@ -22,6 +23,12 @@ const schemaLockID = 7_316_240_101
 // included, when dsn sets no connect_timeout: a server that accepts
 // connections but does not answer must not hold up a request for long.
 const defaultConnectTimeout = 2 * time.Second
+
+// DefaultMaxConns is the pool's size unless configured: four connections
+// per core. Measured on 2 cores with 32 clients, 8 connections served
+// 10-20% more requests than 32, with a lower p99: more connections only
+// make PostgreSQL's backends and the app take turns on the same cores.
+var DefaultMaxConns = 4 * runtime.NumCPU()
 
 // OpenDB opens a connection pool on dsn (a URL or a key/value string).
 // binary_parameters is forced on: without it lib/pq sends every query with
@@ -46,8 +53,8 @@ func OpenDB(dsn string, d pq.Dialer) (*sql.DB, error) {
 	}
 	inner.Dialer(dialer{inner: d})
 	db := sql.OpenDB(&connector{inner: inner})
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	db.SetMaxOpenConns(DefaultMaxConns)
+	db.SetMaxIdleConns(DefaultMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
 }

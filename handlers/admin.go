@@ -10,6 +10,7 @@ import (
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
 
 // Page sizes of the admin pages.
@@ -45,7 +46,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	}
 	s.render(w, r, status, "admin", adminPage{
 		Page:    s.page(r, "Admin"),
-		Users:   list.Users,
+		Rows:    templates.NewAdminRows(list.Users, sessions.User(ctx).ID),
 		Roles:   aistat.Roles,
 		CanEdit: sessions.User(ctx).IsAdmin(),
 		Search:  q.Search,

@@ -75,7 +75,11 @@ func memInUse() uint64 {
 // allocations per request.
 func BenchmarkRequest(b *testing.B) {
 	e := mustOpenEnv(b)
-	mustCreateUser(b, e, "request@example.com", "Сара Чен", aistat.RoleEditor)
+	mustCreateUser(b, e, "request@example.com", "Сара Чен", aistat.RoleAdmin)
+	if _, err := e.db.Exec(`INSERT INTO users (email, name, role, password_hash)
+		SELECT 'user' || i || '@example.com', 'User ' || i, 'viewer', 'x' FROM generate_series(1, 60) i`); err != nil {
+		b.Fatal(err)
+	}
 	c := newClient(b, e)
 	c.login("request@example.com")
 	cookie := &http.Cookie{Name: e.manager.CookieName(), Value: c.cookie()}
@@ -86,6 +90,7 @@ func BenchmarkRequest(b *testing.B) {
 		{"HomeAuthenticated", "/", true},
 		{"Session", "/api/session", true},
 		{"HomeAnonymous", "/", false},
+		{"AdminFirstPage", "/admin", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, tc.path, nil)

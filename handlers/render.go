@@ -1,11 +1,11 @@
 package handlers
 
 import (
-	"bytes"
 	"net/http"
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
 
 // Page is what every page's data embeds: the header and the flash.
@@ -42,7 +42,7 @@ type settingsPage struct {
 
 type adminPage struct {
 	Page
-	Users   []aistat.UserSummary
+	Rows    []templates.AdminRow
 	Roles   []aistat.Role
 	CanEdit bool
 	// Search is the term the list is filtered by; Caption names the list.
@@ -94,16 +94,29 @@ func (s *Server) page(r *http.Request, title string) Page {
 	return p
 }
 
-// render executes a page into a buffer first, so a template error becomes a
-// clean 500 and never half a page.
+// render writes a page. The templates render into a buffer before the first
+// byte is written, so a template error becomes a clean 500 and never half a
+// page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	var buf bytes.Buffer
-	if err := s.templates.Execute(&buf, name, data); err != nil {
+	pw := &pageWriter{w: w, status: status}
+	if err := s.templates.Execute(pw, name, data); err != nil && !pw.wrote {
 		s.logger.Error("render", "request_id", requestIDFrom(r.Context()), "page", name, "path", logPath(r.URL.Path), "err", err)
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+}
+
+// pageWriter sends the header of a page with its first byte.
+type pageWriter struct {
+	w      http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (p *pageWriter) Write(b []byte) (int, error) {
+	if !p.wrote {
+		p.wrote = true
+		p.w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		p.w.WriteHeader(p.status)
+	}
+	return p.w.Write(b)
 }

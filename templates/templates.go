@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -79,13 +80,27 @@ func (t *Templates) Execute(w io.Writer, page string, data any) error {
 	if !ok {
 		return fmt.Errorf("templates: unknown page %q", page)
 	}
-	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, "layout", data); err != nil {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		// A rare huge page would otherwise pin its memory in the pool.
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			buffers.Put(buf)
+		}
+	}()
+	if err := tmpl.ExecuteTemplate(buf, "layout", data); err != nil {
 		return fmt.Errorf("templates: %s: %w", page, err)
 	}
 	_, err := buf.WriteTo(w)
 	return err
 }
+
+// buffers are reused across renders: a page grown from an empty buffer
+// costs its size several times over in allocations.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest buffer kept for reuse.
+const maxPooledBuffer = 1 << 20
 
 // isoTime formats t as RFC 3339 in UTC, for a <time datetime> attribute.
 func isoTime(t time.Time) string {

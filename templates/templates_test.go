@@ -40,7 +40,7 @@ type settingsPage struct {
 
 type adminPage struct {
 	basePage
-	Users            []aistat.UserSummary
+	Rows             []AdminRow
 	Roles            []aistat.Role
 	CanEdit          bool
 	Search           string
@@ -188,7 +188,7 @@ func samples() map[string]struct {
 		out["admin/"+who] = struct {
 			page string
 			data any
-		}{"admin", adminPage{basePage: base("Admin", "/admin"), Users: summaries, Roles: aistat.Roles, CanEdit: u.IsAdmin(),
+		}{"admin", adminPage{basePage: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), Roles: aistat.Roles, CanEdit: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
 			New: userForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}}
@@ -407,10 +407,10 @@ func TestAdmin(t *testing.T) {
 	last := time.Date(2026, 11, 27, 7, 51, 0, 0, time.FixedZone("CET", 3600))
 	data := adminPage{
 		basePage: basePage{Title: "Admin", User: admin, Path: "/admin"},
-		Users: []aistat.UserSummary{
+		Rows: NewAdminRows([]aistat.UserSummary{
 			{User: *admin, ActiveSessions: 1, LastActive: last},
 			{User: *editor},
-		},
+		}, admin.ID),
 		Roles:   aistat.Roles,
 		CanEdit: true,
 	}
@@ -446,7 +446,7 @@ func TestAdmin(t *testing.T) {
 		t.Error("read-only admin page has actions")
 	}
 
-	data.Users = nil
+	data.Rows = nil
 	html = render(t, tmpl, "admin", data)
 	if !strings.Contains(html, "No users yet.") {
 		t.Error("empty user list has no message")
@@ -458,7 +458,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
 	data := adminPage{
 		basePage: basePage{Title: "Admin", User: admin, Path: "/admin"},
-		Users:    []aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}},
+		Rows:     NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
 		Roles:    aistat.Roles, CanEdit: true,
 		Search: "sara", Caption: "Users matching “sara”",
 		PrevURL: "/admin?before=2&q=sara", NextURL: "/admin?after=5&q=sara", Back: "/admin?after=1&q=sara",
@@ -501,7 +501,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 	if strings.Contains(html, `action="/admin/users"`) || !strings.Contains(html, "Recent admin actions") {
 		t.Error("editor's page: create form shown or audit log missing")
 	}
-	data.Users = nil
+	data.Rows = nil
 	if html = render(t, tmpl, "admin", data); !strings.Contains(html, "No users match this search.") {
 		t.Error("empty search has no message")
 	}
@@ -634,4 +634,12 @@ func TestConcurrentRender(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// uid is the id of u, 0 for an anonymous page.
+func uid(u *aistat.User) int64 {
+	if u == nil {
+		return 0
+	}
+	return u.ID
 }

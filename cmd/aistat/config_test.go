@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"aistat"
 )
 
 // defaults is the configuration of a bare `aistat serve`.
@@ -21,7 +23,7 @@ var defaults = Config{
 	MaxStreamsPerUser: 100,
 	MaxStreams:        20000,
 	CleanupInterval:   10 * time.Minute,
-	DBMaxConns:        32,
+	DBMaxConns:        aistat.DefaultMaxConns,
 }
 
 func envOf(m map[string]string) func(string) string {

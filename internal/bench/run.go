@@ -125,6 +125,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 	search := fmt.Sprintf("/admin?q=user%d", cfg.users/2)
+	later := fmt.Sprintf("/admin?after=%d", cfg.users/2)
 	scenarios := []*scenario{
 		{name: "GET / authenticated", conns: 32, measure: app("/", cookie)},
 		{name: "pgbench -S (built-in select-only)", conns: 32, measure: bench("-S", "-M", "prepared")},
@@ -134,9 +135,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		{name: "GET / anonymous", conns: 32, measure: app("/", "")},
 		{name: "GET " + search + " (admin search)", conns: 32, measure: app(search, adminCookie)},
 		{name: "GET /admin (admin, first page)", conns: 32, measure: app("/admin", adminCookie)},
+		{name: "GET " + later + " (admin, a later page)", conns: 32, measure: app(later, adminCookie)},
 		{name: "GET / authenticated", conns: 1, measure: app("/", cookie)},
 		{name: "pgbench session query, prepared", conns: 1, measure: bench("-M", "prepared", "-f", sessionScript, "-D", token)},
 		{name: "GET / anonymous", conns: 1, measure: app("/", "")},
+		{name: "GET " + search + " (admin search)", conns: 1, measure: app(search, adminCookie)},
+		{name: "GET " + later + " (admin, a later page)", conns: 1, measure: app(later, adminCookie)},
 	}
 	for round := range cfg.runs {
 		for _, sc := range scenarios {

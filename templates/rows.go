@@ -1,0 +1,61 @@
+package templates
+
+import "aistat"
+
+// AdminRow is one user of the admin table with every value ready to print:
+// a page of fifty rows spent most of its time in the templates' reflective
+// calls of methods and functions.
+type AdminRow struct {
+	ID             int64
+	Name           string
+	Email          string
+	Initials       string
+	AvatarURL      string
+	Role           aistat.Role
+	RoleLabel      string
+	RoleOptions    []RoleOption
+	Disabled       bool
+	Self           bool
+	ActiveSessions int
+	// LastActiveISO and LastActiveText are "" when no session is active.
+	LastActiveISO  string
+	LastActiveText string
+}
+
+// RoleOption is one choice of a row's role select.
+type RoleOption struct {
+	Value    aistat.Role
+	Label    string
+	Selected bool
+}
+
+// AdminRows prepares the users of a page for the table; self is the
+// signed-in admin, who gets no actions on their own row.
+func NewAdminRows(users []aistat.UserSummary, self int64) []AdminRow {
+	rows := make([]AdminRow, len(users))
+	for i, sum := range users {
+		u := &sum.User
+		row := AdminRow{
+			ID:             u.ID,
+			Name:           u.Name,
+			Email:          u.Email,
+			Initials:       u.Initials(),
+			AvatarURL:      u.AvatarURL,
+			Role:           u.Role,
+			RoleLabel:      u.Role.Label(),
+			Disabled:       u.Disabled,
+			Self:           u.ID == self,
+			ActiveSessions: sum.ActiveSessions,
+			RoleOptions:    make([]RoleOption, len(aistat.Roles)),
+		}
+		for j, role := range aistat.Roles {
+			row.RoleOptions[j] = RoleOption{Value: role, Label: role.Label(), Selected: role == u.Role}
+		}
+		if !sum.LastActive.IsZero() {
+			row.LastActiveISO = isoTime(sum.LastActive)
+			row.LastActiveText = displayTime(sum.LastActive)
+		}
+		rows[i] = row
+	}
+	return rows
+}
