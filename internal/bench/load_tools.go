@@ -14,6 +14,7 @@ import (
 
 // result is one load measurement.
 type result struct {
+	requests      int64
 	rate          float64 // requests (or transactions) per second
 	p50, p95, p99 time.Duration
 	errors        int64
@@ -56,11 +57,12 @@ func wrk(ctx context.Context, dir, url, cookie string, conns int, d time.Duratio
 		n[i], _ = strconv.ParseInt(m[i], 10, 64)
 	}
 	return result{
-		rate:   float64(n[1]) / (float64(n[6]) / 1e6),
-		errors: n[2],
-		p50:    time.Duration(n[3]) * time.Microsecond,
-		p95:    time.Duration(n[4]) * time.Microsecond,
-		p99:    time.Duration(n[5]) * time.Microsecond,
+		requests: n[1],
+		rate:     float64(n[1]) / (float64(n[6]) / 1e6),
+		errors:   n[2],
+		p50:      time.Duration(n[3]) * time.Microsecond,
+		p95:      time.Duration(n[4]) * time.Microsecond,
+		p99:      time.Duration(n[5]) * time.Microsecond,
 	}, nil
 }
 

@@ -247,7 +247,7 @@ func statementsPerRequest(ctx context.Context, db *sql.DB, dir, base, cookie str
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	reqs = int64(r.rate * 3)
+	reqs = r.requests
 	return float64(all1-all0) / float64(reqs), float64(w1-w0) / float64(reqs), reqs, nil
 }
 

@@ -48,8 +48,9 @@ type Config struct {
 }
 
 // streamBuffer is how many events may wait for a slow client before its
-// stream is ended; the browser reconnects and resynchronises.
-const streamBuffer = 64
+// stream is ended; the browser reconnects and resynchronises. Every open
+// stream holds its buffer, so it is kept small.
+const streamBuffer = 16
 
 // Hub keeps the open streams of one instance and feeds them.
 type Hub struct {
