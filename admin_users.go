@@ -143,7 +143,7 @@ func (s *Users) CreateAs(ctx context.Context, actorID int64, nu NewUser) (*User,
 	if err != nil {
 		return nil, err
 	}
-	hash, err := s.hash(nu.Password)
+	hash, err := s.hash(ctx, nu.Password)
 	if err != nil {
 		return nil, err
 	}

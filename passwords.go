@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // ChangePassword gives the user a new password once their current one is
@@ -37,7 +35,7 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 	if err != nil {
 		return 0, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
+	if !s.matches(ctx, []byte(hash), current) {
 		if err := a.fail(ctx, EventPasswordChangeFailed); err != nil {
 			return 0, err
 		}
@@ -55,7 +53,7 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		}
 		return 0, passwordFieldsError(map[string]string{"new_password": msg})
 	}
-	newHash, err := s.hash(next)
+	newHash, err := s.hash(ctx, next)
 	if err != nil {
 		a.abandon(ctx)
 		return 0, err

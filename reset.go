@@ -106,7 +106,7 @@ func (s *Users) ResetPassword(ctx context.Context, token, password string, c Cli
 	if msg := checkPassword(password); msg != "" {
 		return nil, invalid(map[string]string{"password": msg})
 	}
-	passwordHash, err := s.hash(password)
+	passwordHash, err := s.hash(ctx, password)
 	if err != nil {
 		return nil, err
 	}

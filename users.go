@@ -92,7 +92,7 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 	email = strings.TrimSpace(email)
 	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
 		// PostgreSQL text cannot hold it, so no account has it.
-		_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
+		s.matches(ctx, nil, password)
 		return nil, errBadCredentials
 	}
 	var hash []byte
@@ -100,18 +100,33 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 		`SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = lower($1)`,
 		email), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
+		s.matches(ctx, nil, password)
 		return nil, errBadCredentials
 	} else if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u.Disabled {
+	if !s.matches(ctx, hash, password) || u.Disabled {
 		return nil, errBadCredentials
 	}
 	return u, nil
 }
 
 var errBadCredentials = Errorf(EUNAUTHORIZED, "Wrong email or password.")
+
+// matches reports whether password is the one hash was made from; a nil
+// hash compares against a dummy, so that an unknown account costs the same
+// time as a known one.
+func (s *Users) matches(ctx context.Context, hash []byte, password string) bool {
+	var ok bool
+	slowWork(ctx, func() {
+		if hash == nil {
+			_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
+			return
+		}
+		ok = bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	})
+	return ok
+}
 
 // dummy is a hash compared against for unknown emails.
 func (s *Users) dummy() []byte {
@@ -157,7 +172,7 @@ func (nu NewUser) normalize() (NewUser, error) {
 }
 
 func (s *Users) insert(ctx context.Context, email, name string, role Role, password string) (*User, error) {
-	hash, err := s.hash(password)
+	hash, err := s.hash(ctx, password)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +181,10 @@ func (s *Users) insert(ctx context.Context, email, name string, role Role, passw
 
 // hash is the bcrypt hash of a new password. Callers hash before they open a
 // transaction, so that no lock is held for the time it takes.
-func (s *Users) hash(password string) (string, error) {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+func (s *Users) hash(ctx context.Context, password string) (string, error) {
+	var hash []byte
+	var err error
+	slowWork(ctx, func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) })
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}

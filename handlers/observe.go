@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -15,8 +16,9 @@ import (
 // request is answered within 3 s when the database is down or has stopped
 // answering: the session lookup, the handler's queries and the session's
 // save all run on the request's context, and a connection gives up 100 ms
-// after its context ends. It counts from the start of the request, bcrypt
-// included, so it leaves a busy server room for a sign-in.
+// after its context ends. Password hashing pauses it (aistat.Pauser): it is
+// CPU work, slow on purpose, and a busy server must not turn a sign-in into
+// a 503.
 const databaseDeadline = 2500 * time.Millisecond
 
 // errDeadline is the cause of a request's context ending at the database
@@ -32,8 +34,33 @@ type requestInfo struct {
 	id string
 	// route is the pattern of the route that matched, "" when none did.
 	route string
-	// timer ends the request's context at the database deadline.
-	timer *time.Timer
+	// timer ends the request's context at the database deadline; mu
+	// guards it, due and lifted, as pausing moves the deadline.
+	mu     sync.Mutex
+	timer  *time.Timer
+	due    time.Time
+	lifted bool
+}
+
+var _ aistat.Pauser = (*requestInfo)(nil)
+
+// Pause implements aistat.Pauser: the deadline moves later by as long as
+// the pause lasts.
+func (info *requestInfo) Pause() func() {
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	if info.lifted || !info.timer.Stop() {
+		return func() {}
+	}
+	remaining := time.Until(info.due)
+	return func() {
+		info.mu.Lock()
+		defer info.mu.Unlock()
+		if !info.lifted {
+			info.due = time.Now().Add(remaining)
+			info.timer.Reset(remaining)
+		}
+	}
 }
 
 type requestInfoKey struct{}
@@ -42,11 +69,14 @@ type requestInfoKey struct{}
 // finish must run when the request is over.
 func track(r *http.Request, id string) (*http.Request, *requestInfo, func()) {
 	ctx, cancel := context.WithCancelCause(r.Context())
-	info := &requestInfo{id: id}
+	info := &requestInfo{id: id, due: time.Now().Add(databaseDeadline)}
 	info.timer = time.AfterFunc(databaseDeadline, func() { cancel(errDeadline) })
-	ctx = context.WithValue(ctx, requestInfoKey{}, info)
+	ctx = aistat.WithPauser(context.WithValue(ctx, requestInfoKey{}, info), info)
 	return r.WithContext(ctx), info, func() {
+		info.mu.Lock()
+		info.lifted = true
 		info.timer.Stop()
+		info.mu.Unlock()
 		cancel(nil)
 	}
 }
@@ -69,6 +99,9 @@ func requestIDFrom(ctx context.Context) string {
 // its database work and goes on streaming for as long as the client stays.
 func liftDeadline(ctx context.Context) {
 	if info := infoFrom(ctx); info != nil {
+		info.mu.Lock()
+		defer info.mu.Unlock()
+		info.lifted = true
 		info.timer.Stop()
 	}
 }
