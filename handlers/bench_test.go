@@ -40,8 +40,8 @@ func BenchmarkEventLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkStreamMemory opens 1,000 streams and reports the heap and stack
-// they hold, per stream. Client and server share the process, so the figure
+// BenchmarkStreamMemory opens 1,000 streams and reports the heap and the
+// goroutine stacks they hold, per stream. Client and server share the process, so the figure
 // includes the test client's reader of each stream: an upper bound.
 func BenchmarkStreamMemory(b *testing.B) {
 	const streams = 1000
@@ -50,24 +50,26 @@ func BenchmarkStreamMemory(b *testing.B) {
 	c := newClient(b, e)
 	c.login("memory@example.com")
 	for b.Loop() {
-		before := memInUse()
+		heap0, stack0 := memInUse()
 		open := make([]*sse, streams)
 		for i := range open {
 			open[i] = c.openStream()
 		}
-		after := memInUse()
-		b.ReportMetric(float64(after-before)/streams/1024, "KiB/stream")
+		heap1, stack1 := memInUse()
+		b.ReportMetric(float64(heap1-heap0)/streams/1024, "heap-KiB/stream")
+		b.ReportMetric(float64(stack1-stack0)/streams/1024, "stack-KiB/stream")
 		for _, s := range open {
 			s.close()
 		}
 	}
 }
 
-func memInUse() uint64 {
+// memInUse is the heap and the goroutine stacks in use after a collection.
+func memInUse() (heap, stack uint64) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
+	return m.HeapInuse, m.StackInuse
 }
 
 // BenchmarkRequest is the handler path of read requests, through the real
