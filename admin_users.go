@@ -195,6 +195,11 @@ func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User
 			return err
 		}
 		user, ended = target, n
+		// The user sees it among their security events; the admin's own
+		// address and browser are none of their business.
+		if err := recordEvent(ctx, tx, target.ID, EventSessionsRevoked, Client{}); err != nil {
+			return err
+		}
 		return audit(ctx, tx, actorID, AuditRevoke, target, sessionsEnded(n))
 	})
 	return user, ended, err

@@ -81,6 +81,10 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		if err != nil {
 			return fmt.Errorf("end other sessions of user %d: %w", userID, err)
 		}
+		// A reset link issued before would undo the change it never saw.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM password_resets WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("end reset links of user %d: %w", userID, err)
+		}
 		return recordEvent(ctx, tx, userID, EventPasswordChanged, c)
 	})
 	if err != nil {

@@ -96,11 +96,6 @@ func recordEvent(ctx context.Context, q execer, userID int64, kind EventKind, c 
 	return nil
 }
 
-// RecordEvent adds an event to the user's list of security events.
-func (s *Users) RecordEvent(ctx context.Context, userID int64, kind EventKind, c Client) error {
-	return recordEvent(ctx, s.db, userID, kind, c)
-}
-
 // SecurityEvents lists the user's latest security events, newest first.
 func (s *Users) SecurityEvents(ctx context.Context, userID int64, limit int) ([]SecurityEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `

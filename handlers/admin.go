@@ -166,11 +166,6 @@ func (s *Server) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request
 	}
 	ctx := r.Context()
 	user, n, err := s.users.EndSessions(ctx, sessions.User(ctx).ID, id)
-	if err == nil {
-		// The user sees it among their security events; the admin's own
-		// address and browser are none of their business.
-		err = s.users.RecordEvent(ctx, id, aistat.EventSessionsRevoked, aistat.Client{})
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -272,6 +272,21 @@ func TestServer_ResetLinks(t *testing.T) {
 		}
 	})
 
+	t.Run("PasswordChangeEndsLinks", func(t *testing.T) {
+		u := mustCreateUser(t, e, "changer@example.com", "Changer", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login(u.Email)
+		token := issueReset(t, a, u.ID)
+		tokens = append(tokens, token)
+		res := c.postForm("/settings/password", url.Values{"current_password": {testPassword}, "new_password": {"a changed passphrase"}})
+		wantStatus(t, res, http.StatusSeeOther)
+		wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusGone)
+		wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("taken over passphrase", "taken over passphrase")), http.StatusGone)
+		if !canSignIn(t, e, u.Email, "a changed passphrase") {
+			t.Fatal("a link issued before the password change undid it")
+		}
+	})
+
 	t.Run("DeletedUsersLinkIsGone", func(t *testing.T) {
 		u := mustCreateUser(t, e, "leaving@example.com", "Leaving", aistat.RoleViewer)
 		token := issueReset(t, a, u.ID)
