@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -114,10 +115,18 @@ func (a *activeSessions) count(ctx context.Context, s *Server) (int64, bool) {
 // and their latency by route and status, active sessions, open event
 // streams, the database pool and the Go runtime. It carries no personal data
 // but should still be reachable only by the monitoring system, so the site
-// serves it on a listener of its own (--metrics-addr).
+// serves it on a listener of its own (--metrics-addr). The same listener
+// serves Go's profiles under /debug/pprof/ (go tool pprof
+// http://ADDR/debug/pprof/profile), which expose the process's internals
+// and so belong there too.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

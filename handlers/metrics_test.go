@@ -240,3 +240,22 @@ func TestServer_Metrics(t *testing.T) {
 		t.Fatal("aistat_event_streams stays above 0 after the stream closed")
 	})
 }
+
+// TestServer_Profiles: Go's profiles are served with the metrics, on their
+// private listener, and not by the site.
+func TestServer_Profiles(t *testing.T) {
+	e := mustOpenEnv(t)
+	srv := e.server.Config.Handler.(*handlers.Server)
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		rec := httptest.NewRecorder()
+		srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("metrics listener GET %s: status %d, %d bytes", path, rec.Code, rec.Body.Len())
+		}
+		rec = httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("site GET %s: status %d, want 404", path, rec.Code)
+		}
+	}
+}
