@@ -12,7 +12,7 @@ import (
 type Page struct {
 	Title string
 	// User is the signed-in user, nil when anonymous.
-	User *aistat.User
+	User *templates.Account
 	// Flash is a one-time success message.
 	Flash string
 	// Path is the current path, the Sign in link's way back.
@@ -87,7 +87,7 @@ type errorPage struct {
 // so call it once per rendered page.
 func (s *Server) page(r *http.Request, title string) Page {
 	ctx := r.Context()
-	p := Page{Title: title, User: sessions.User(ctx), Path: r.URL.Path}
+	p := Page{Title: title, User: templates.NewAccount(sessions.User(ctx)), Path: r.URL.Path}
 	if p.User != nil {
 		p.Flash = s.sessions.PopFlash(ctx)
 	}

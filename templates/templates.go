@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -30,22 +32,34 @@ type Templates struct {
 }
 
 // New parses every page together with the layout and the header partial.
-// Template code calls assetURL through the asset function to link the
-// site's static files. New fails if any page is missing or broken.
+// Template code links the site's static files with {{asset "name"}}, which
+// New replaces by assetURL(name) before parsing: the links are the same
+// for every request, and each action the templates run costs reflective
+// calls of the action and of its escapers. New fails if any page is
+// missing or broken, or links a file in any other way.
 func New(assetURL func(name string) string) (*Templates, error) {
 	if assetURL == nil {
 		return nil, errors.New("templates: nil asset URL function")
 	}
+	sources, err := readSources(assetURL)
+	if err != nil {
+		return nil, err
+	}
 	funcs := template.FuncMap{
-		"asset":       assetURL,
 		"isoTime":     isoTime,
 		"displayTime": displayTime,
 	}
 	t := &Templates{pages: make(map[string]*template.Template, len(pages))}
 	for _, page := range pages {
-		tmpl, err := template.New(page).Funcs(funcs).ParseFS(files, slices.Concat(partials, []string{page + ".html"})...)
-		if err != nil {
-			return nil, fmt.Errorf("templates: %s: %w", page, err)
+		tmpl := template.New(page).Funcs(funcs)
+		for _, file := range slices.Concat(partials, []string{page + ".html"}) {
+			src, ok := sources[file]
+			if !ok {
+				return nil, fmt.Errorf("templates: %s: no file %s", page, file)
+			}
+			if _, err := tmpl.New(file).Parse(src); err != nil {
+				return nil, fmt.Errorf("templates: %s: %w", page, err)
+			}
 		}
 		for _, name := range []string{"layout", "header", "content"} {
 			if tmpl.Lookup(name) == nil {
@@ -58,6 +72,41 @@ func New(assetURL func(name string) string) (*Templates, error) {
 		t.pages[page] = tmpl
 	}
 	return t, nil
+}
+
+// assetAction is an asset link in a template's source.
+var assetAction = regexp.MustCompile(`\{\{asset "([^"{}]+)"\}\}`)
+
+// plainAssetURL is a path on this site (not "//host") that reads the same
+// in any attribute value and URL of a page, so it can stand in the template
+// as it is.
+var plainAssetURL = regexp.MustCompile(`^/[A-Za-z0-9._~-][A-Za-z0-9/._~-]*(\?v=[A-Za-z0-9_-]+)?$`)
+
+// readSources reads every template file with its asset links resolved.
+func readSources(assetURL func(name string) string) (map[string]string, error) {
+	entries, err := fs.Glob(files, "*.html")
+	if err != nil {
+		return nil, err
+	}
+	sources := make(map[string]string, len(entries))
+	for _, name := range entries {
+		b, err := fs.ReadFile(files, name)
+		if err != nil {
+			return nil, err
+		}
+		var bad error
+		sources[name] = assetAction.ReplaceAllStringFunc(string(b), func(action string) string {
+			url := assetURL(assetAction.FindStringSubmatch(action)[1])
+			if !plainAssetURL.MatchString(url) && bad == nil {
+				bad = fmt.Errorf("templates: %s: asset URL %q has characters a page would need escaped", name, url)
+			}
+			return url
+		})
+		if bad != nil {
+			return nil, bad
+		}
+	}
+	return sources, nil
 }
 
 // escape makes html/template run its contextual escaper now rather than on

@@ -18,7 +18,7 @@ import (
 
 type basePage struct {
 	Title string
-	User  *aistat.User
+	User  *Account
 	Flash string
 	Path  string
 }
@@ -108,7 +108,7 @@ type recorder struct {
 	urls map[string]string
 }
 
-func newTemplates(t *testing.T) (*Templates, *recorder) {
+func newTemplates(t testing.TB) (*Templates, *recorder) {
 	t.Helper()
 	assets, err := static.New()
 	if err != nil {
@@ -163,7 +163,7 @@ func samples() map[string]struct {
 			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
 		}
 		base := func(title, path string) basePage {
-			return basePage{Title: title, User: u, Flash: "Saved " + hostile, Path: path}
+			return basePage{Title: title, User: NewAccount(u), Flash: "Saved " + hostile, Path: path}
 		}
 		out["home/"+who] = struct {
 			page string
@@ -214,7 +214,7 @@ func samples() map[string]struct {
 		out["reset/"+who] = struct {
 			page string
 			data any
-		}{"reset", resetPage{basePage: basePage{Title: "Choose a new password", User: u, Flash: "Saved " + hostile}, Token: hostile, Target: evil,
+		}{"reset", resetPage{basePage: basePage{Title: "Choose a new password", User: NewAccount(u), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
 			Errors: map[string]string{"password": hostile}}}
 	}
 	return out
@@ -305,7 +305,7 @@ func TestHeader(t *testing.T) {
 		}
 	}
 
-	html := render(t, tmpl, "home", basePage{Title: "Home", User: editor, Path: "/settings"})
+	html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(editor), Path: "/settings"})
 	for _, want := range []string{
 		`<span class="user-name" data-user-name>Sara Chen</span>`,
 		`<span class="role role-editor" data-user-role>Editor</span>`,
@@ -325,7 +325,7 @@ func TestHeader(t *testing.T) {
 		t.Error("user without avatar URL got an avatar image")
 	}
 
-	html = render(t, tmpl, "home", basePage{Title: "Home", User: admin, Path: "/"})
+	html = render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(admin), Path: "/"})
 	if !strings.Contains(html, `<img src="https://img.example.com/ada.png" alt="" width="32" height="32" referrerpolicy="no-referrer">`) {
 		t.Error("admin header has no avatar image")
 	}
@@ -334,7 +334,7 @@ func TestHeader(t *testing.T) {
 		user *aistat.User
 		want bool
 	}{{nil, false}, {admin, true}, {editor, true}, {viewer, false}} {
-		html := render(t, tmpl, "home", basePage{Title: "Home", User: tt.user, Path: "/admin"})
+		html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(tt.user), Path: "/admin"})
 		if got := strings.Contains(html, "data-admin-link"); got != tt.want {
 			t.Errorf("user %v: Admin link shown = %v, want %v", tt.user, got, tt.want)
 		}
@@ -368,7 +368,7 @@ func TestLogin(t *testing.T) {
 func TestSettings(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	html := render(t, tmpl, "settings", settingsPage{
-		basePage: basePage{Title: "Settings", User: editor, Path: "/settings"},
+		basePage: basePage{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
 		Name:     "", AvatarURL: "ftp://x", Errors: map[string]string{"name": "Enter your name.", "avatar_url": "Use an https address."},
 	})
 	for _, want := range []string{
@@ -389,7 +389,7 @@ func TestSettings(t *testing.T) {
 	}
 
 	html = render(t, tmpl, "settings", settingsPage{
-		basePage: basePage{Title: "Settings", User: editor, Path: "/settings"},
+		basePage: basePage{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
 		Name:     "Sara Chen",
 	})
 	if strings.Contains(html, `aria-invalid`) {
@@ -406,7 +406,7 @@ func TestAdmin(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	last := time.Date(2026, 11, 27, 7, 51, 0, 0, time.FixedZone("CET", 3600))
 	data := adminPage{
-		basePage: basePage{Title: "Admin", User: admin, Path: "/admin"},
+		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
 		Rows: NewAdminRows([]aistat.UserSummary{
 			{User: *admin, ActiveSessions: 1, LastActive: last},
 			{User: *editor},
@@ -439,7 +439,7 @@ func TestAdmin(t *testing.T) {
 		t.Error("admin may act on their own account")
 	}
 
-	data.basePage.User = editor
+	data.basePage.User = NewAccount(editor)
 	data.CanEdit = false
 	html = render(t, tmpl, "admin", data)
 	if strings.Contains(html, "<form class=\"inline-form\"") || strings.Contains(html, ">Actions</th>") {
@@ -457,7 +457,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
 	data := adminPage{
-		basePage: basePage{Title: "Admin", User: admin, Path: "/admin"},
+		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
 		Rows:     NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
 		Roles:    aistat.Roles, CanEdit: true,
 		Search: "sara", Caption: "Users matching “sara”",
@@ -496,7 +496,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		t.Error("the password is echoed")
 	}
 
-	data.basePage.User, data.CanEdit = editor, false
+	data.basePage.User, data.CanEdit = NewAccount(editor), false
 	html = render(t, tmpl, "admin", data)
 	if strings.Contains(html, `action="/admin/users"`) || !strings.Contains(html, "Recent admin actions") {
 		t.Error("editor's page: create form shown or audit log missing")
@@ -510,7 +510,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 func TestResetPages(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	html := render(t, tmpl, "reset", resetPage{
-		basePage: basePage{Title: "Choose a new password", User: admin},
+		basePage: basePage{Title: "Choose a new password", User: NewAccount(admin)},
 		Token:    "abc_-123", Target: viewer, Errors: map[string]string{"password_confirm": "The two passwords do not match."},
 	})
 	for _, want := range []string{
@@ -525,13 +525,13 @@ func TestResetPages(t *testing.T) {
 			t.Errorf("reset page is missing %q", want)
 		}
 	}
-	html = render(t, tmpl, "reset", resetPage{basePage: basePage{Title: "Choose a new password", User: viewer}, Token: "t", Target: viewer})
+	html = render(t, tmpl, "reset", resetPage{basePage: basePage{Title: "Choose a new password", User: NewAccount(viewer)}, Token: "t", Target: viewer})
 	if strings.Contains(html, "You are signed in as") {
 		t.Error("the link's own user is warned about another account")
 	}
 
 	html = render(t, tmpl, "reset-link", resetLinkPage{
-		basePage: basePage{Title: "Reset link", User: admin, Path: "/admin/users/3/reset"},
+		basePage: basePage{Title: "Reset link", User: NewAccount(admin), Path: "/admin/users/3/reset"},
 		Target:   viewer, URL: "https://ai-stat.example/reset/tok", Expires: time.Date(2026, 11, 27, 8, 51, 0, 0, time.UTC), Back: "/admin?after=50",
 	})
 	for _, want := range []string{
@@ -558,7 +558,7 @@ func TestError(t *testing.T) {
 		{403, viewer, false},
 	} {
 		html := render(t, tmpl, "error", errorPage{
-			basePage: basePage{Title: "Error", User: tt.user, Path: "/admin"},
+			basePage: basePage{Title: "Error", User: NewAccount(tt.user), Path: "/admin"},
 			Status:   tt.status, Heading: "Not here", Message: "Nothing to see.",
 		})
 		for _, want := range []string{"<h1>Not here</h1>", "<p>Nothing to see.</p>", `<a class="button" href="/">`} {
@@ -588,6 +588,13 @@ func TestNewNeedsAssetURL(t *testing.T) {
 	if _, err := New(nil); err == nil {
 		t.Error("New(nil) succeeded")
 	}
+	// Asset links are written into the pages as they are: one that would
+	// need escaping there is refused at start-up.
+	for _, url := range []string{`javascript:alert(1)`, `/static/a.css?v=1" onload="x`, `/static/a&b.css`, `//evil.example/a.css`, `static/a.css`, `/static/<a>.css`} {
+		if _, err := New(func(string) string { return url }); err == nil {
+			t.Errorf("New accepted the asset URL %q", url)
+		}
+	}
 }
 
 func TestEscapeFailsFast(t *testing.T) {
@@ -603,7 +610,7 @@ func TestEscapeFailsFast(t *testing.T) {
 
 func TestHostileAvatarURL(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	html := render(t, tmpl, "home", basePage{Title: "Home", User: evil, Path: "/"})
+	html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(evil), Path: "/"})
 	if !strings.Contains(html, `<img src="#ZgotmplZ"`) {
 		t.Error("javascript: avatar URL was not neutralised")
 	}
