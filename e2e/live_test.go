@@ -241,7 +241,8 @@ func TestLive_AdminTable(t *testing.T) {
 	signIn(t, s, "editor@example.com").send(http.MethodPut, "/api/profile", "application/json",
 		`{"name": "Ivan Petrov", "avatarUrl": ""}`, http.StatusOK)
 	tb.waitFor("the row shows the new name and initials", row+`.querySelector('.user-meta-name > span').textContent === 'Ivan Petrov' &&
-		`+row+`.querySelector('.avatar-initials').textContent === 'IP'`, liveWithin)
+		`+row+`.querySelector('.avatar-initials').textContent === 'IP' &&
+		`+row+`.querySelector('.row-actions legend').textContent === 'Ivan Petrov'`, liveWithin)
 
 	signIn(t, s, "admin@example.com").postForm(userPath(editor, "role"), url.Values{"role": {"viewer"}})
 	tb.waitFor("the row shows the new role", row+`.querySelector('td .role').textContent === 'Viewer' &&

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 
 	"aistat"
 	"aistat/internal/pgtest"
@@ -34,5 +37,44 @@ func TestNoJavaScript_Profile(t *testing.T) {
 	}
 	if got := s.streams.stats().total; got != 0 {
 		t.Errorf("event streams opened = %d, want 0", got)
+	}
+}
+
+// TestNoJavaScript_AdminActions acts on a user from the admin table with
+// JavaScript off: each row is one form whose buttons post to their own
+// action (formaction), so the browser itself must send each to its place.
+func TestNoJavaScript_AdminActions(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
+	editor := s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	tb := newBrowser(t, "browser").newTab("no-js")
+	tb.disableScripts()
+	tb.signIn(s, "admin@example.com", password)
+	tb.open(s.URL + "/admin")
+	row := fmt.Sprintf(`tr[data-user-id="%d"]`, editor.ID)
+	flash := func() string { return eval[string](tb, `(document.querySelector('.flash') || {}).textContent`) }
+
+	tb.do("choose viewer", chromedp.SetValue(chromedp.CSS(row+` select[name="role"]`), "viewer"))
+	tb.submit(row + ` button[type=submit]:not([formaction])`)
+	if got, want := flash(), "Сара Чен is now Viewer."; got != want {
+		t.Errorf("after Change role: flash %q, want %q", got, want)
+	}
+	tb.submit(row + ` button[formaction$="/disable"]`)
+	if got, want := flash(), "Сара Чен is disabled and signed out everywhere."; got != want {
+		t.Errorf("after Disable: flash %q, want %q", got, want)
+	}
+	if !eval[bool](tb, `document.querySelector('`+row+`').classList.contains('is-disabled')`) {
+		t.Error("the row does not show the user disabled")
+	}
+	tb.submit(row + ` button[formaction$="/enable"]`)
+	u, err := s.users.ByID(t.Context(), editor.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Role != aistat.RoleViewer || u.Disabled {
+		t.Errorf("user after the actions: role %s, disabled %v; want viewer, enabled", u.Role, u.Disabled)
+	}
+	if got := eval[string](tb, `location.pathname`); got != "/admin" {
+		t.Errorf("after the actions: page %q, want /admin", got)
 	}
 }

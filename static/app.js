@@ -398,18 +398,10 @@
     if (badge) {
       setRoleBadge(badge, role);
     }
-    // The hidden texts name the user for screen readers, as the page does.
-    const label = row.querySelector('label[for="role-' + Number(user.id) + '"]');
-    if (label) {
-      label.textContent = 'Role for ' + user.name;
-    }
-    const roleButton = row.querySelector('form[action$="/role"] button .visually-hidden');
-    if (roleButton) {
-      roleButton.textContent = ' for ' + user.name;
-    }
-    const revokeButton = row.querySelector('form[action$="/revoke"] button .visually-hidden');
-    if (revokeButton) {
-      revokeButton.textContent = ' (' + user.name + ')';
+    // The actions' group names the user for screen readers, as the page does.
+    const legend = row.querySelector('.row-actions legend');
+    if (legend) {
+      legend.textContent = user.name;
     }
     // A role the admin is choosing right now stays as they left it.
     const select = row.querySelector('select[name="role"]');

@@ -13,20 +13,12 @@ type AdminRow struct {
 	AvatarURL      string
 	Role           aistat.Role
 	RoleLabel      string
-	RoleOptions    []RoleOption
 	Disabled       bool
 	Self           bool
 	ActiveSessions int
 	// LastActiveISO and LastActiveText are "" when no session is active.
 	LastActiveISO  string
 	LastActiveText string
-}
-
-// RoleOption is one choice of a row's role select.
-type RoleOption struct {
-	Value    aistat.Role
-	Label    string
-	Selected bool
 }
 
 // AdminRows prepares the users of a page for the table; self is the
@@ -46,10 +38,6 @@ func NewAdminRows(users []aistat.UserSummary, self int64) []AdminRow {
 			Disabled:       u.Disabled,
 			Self:           u.ID == self,
 			ActiveSessions: sum.ActiveSessions,
-			RoleOptions:    make([]RoleOption, len(aistat.Roles)),
-		}
-		for j, role := range aistat.Roles {
-			row.RoleOptions[j] = RoleOption{Value: role, Label: role.Label(), Selected: role == u.Role}
 		}
 		if !sum.LastActive.IsZero() {
 			row.LastActiveISO = isoTime(sum.LastActive)

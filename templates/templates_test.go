@@ -423,11 +423,12 @@ func TestAdmin(t *testing.T) {
 		`<span class="badge">you</span>`,
 		`<time datetime="2026-11-27T06:51:00Z">2026-11-27 06:51 UTC</time>`,
 		`No active session`,
-		`<form class="inline-form" method="post" action="/admin/users/2/role">`,
-		`<option value="editor" selected>Editor</option>`,
-		`<option value="admin">Admin</option>`,
-		`<form class="inline-form" method="post" action="/admin/users/2/revoke">`,
-		`<label class="visually-hidden" for="role-2">`,
+		`<form class="row-actions" method="post" action="/admin/users/2/role">`,
+		`<legend class="visually-hidden">Sara Chen</legend>`,
+		`<select name="role"><option value="admin">Admin</option><option value="editor" selected>Editor</option><option value="viewer">Viewer</option></select>`,
+		`formaction="/admin/users/2/revoke">Sign out everywhere</button>`,
+		`formaction="/admin/users/2/disable">Disable</button>`,
+		`formaction="/admin/users/2/reset">Reset link</button>`,
 		`class="table-wrap"`,
 		`<a class="nav-link" href="/admin" data-admin-link aria-current="page">Admin</a>`,
 	} {
@@ -442,7 +443,7 @@ func TestAdmin(t *testing.T) {
 	data.basePage.User = NewAccount(editor)
 	data.CanEdit = false
 	html = render(t, tmpl, "admin", data)
-	if strings.Contains(html, "<form class=\"inline-form\"") || strings.Contains(html, ">Actions</th>") {
+	if strings.Contains(html, "<form class=\"row-actions\"") || strings.Contains(html, ">Actions</th>") {
 		t.Error("read-only admin page has actions")
 	}
 
