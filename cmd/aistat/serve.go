@@ -14,6 +14,7 @@ import (
 
 	"aistat"
 	"aistat/handlers"
+	"aistat/internal/gctune"
 	"aistat/internal/live"
 	"aistat/internal/pglocal"
 	"aistat/sessions"
@@ -111,6 +112,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"db_max_conns", cfg.DBMaxConns,
 		"metrics_addr", cfg.MetricsAddr,
 	)
+	if tuner := gctune.Start(gctune.DefaultMinHeap); tuner != nil {
+		defer tuner.Stop()
+		logger.Info("garbage collector", "min_heap_mib", gctune.DefaultMinHeap>>20, "note", "set GOGC to choose its pace yourself")
+	}
 	d, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, pglocal.Start, logger)
 	if err != nil {
 		return err
