@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -10,6 +11,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -183,12 +185,15 @@ func (c *streamCounter) add(n int) {
 }
 
 // streamWriter counts its response as an open stream once the handler
-// accepts it with 200; a refusal (401, 429) is no stream.
+// accepts it with 200; a refusal (401, 429) is no stream. The stream is
+// open until the handler returns or, when the handler takes the
+// connection over, until the connection is closed.
 type streamWriter struct {
 	http.ResponseWriter
-	counter *streamCounter
-	wrote   bool
-	open    bool
+	counter  *streamCounter
+	wrote    bool
+	open     bool
+	hijacked bool
 }
 
 func (w *streamWriter) WriteHeader(status int) {
@@ -213,10 +218,35 @@ func (w *streamWriter) Write(b []byte) (int, error) {
 // set deadlines.
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Hijack hands the connection over, counted as open until it is closed.
+func (w *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !w.open {
+		return conn, rw, nil
+	}
+	w.hijacked = true
+	return &countedConn{Conn: conn, counter: w.counter}, rw, nil
+}
+
 func (w *streamWriter) finish() {
-	if w.open {
+	if w.open && !w.hijacked {
 		w.counter.add(-1)
 	}
+}
+
+// countedConn is an open stream's connection, taken over from net/http.
+type countedConn struct {
+	net.Conn
+	counter *streamCounter
+	once    sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.counter.add(-1) })
+	return c.Conn.Close()
 }
 
 // avatarPNG is a small gradient image for avatars.

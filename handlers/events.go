@@ -1,10 +1,10 @@
 package handlers
 
 import (
-	"context"
 	"errors"
-	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"aistat"
@@ -12,16 +12,11 @@ import (
 	"aistat/sessions"
 )
 
-// Stream timing. Heartbeats keep proxies from closing an idle stream and
-// find clients that went away; the retry hint is how long a browser waits
-// before reconnecting.
-const (
-	heartbeatInterval = 20 * time.Second
-	retryMillis       = 2000
-	writeTimeout      = 10 * time.Second
-)
-
 // handleEvents is the Server-Sent Events stream of the signed-in session.
+// Once the response header is out, the connection is taken over from
+// net/http and the handler returns: an open stream then costs a
+// connection, a small reader and its place in the hub, where net/http would
+// keep two goroutines and their buffers for as long as it stays open.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	stream, err := s.live.Subscribe(sessions.User(ctx), sessions.SessionID(ctx))
@@ -34,71 +29,83 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, aistat.Errorf(aistat.EUNAVAILABLE, "The server is restarting."))
 		return
 	}
-	defer stream.Close()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	// LoadAndSave commits the session on the first write: the header goes
-	// out before the first flush.
+	// LoadAndSave commits the session here, before the header goes out.
 	w.WriteHeader(http.StatusOK)
-	write := func(format string, args ...any) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := fmt.Fprintf(w, format, args...); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
-	writeEvent := func(ev live.Event) bool {
-		return write("event: %s\ndata: %s\n\n", ev.Name, ev.Data)
-	}
-	if !write("retry: %d\n: stream open\n\n", retryMillis) {
+	expiry := s.sessions.Expiry(ctx)
+	rc := http.NewResponseController(w)
+	if conn, _, err := rc.Hijack(); err == nil {
+		// net/http sent the header, chunked for HTTP/1.1 as the body's
+		// length is unknown.
+		sink := &connSink{conn: conn, chunked: r.ProtoAtLeast(1, 1)}
+		stream.Start(sink, expiry)
+		go sink.watch(stream)
 		return
 	}
-	// The session is loaded and saved: from here on the stream lasts as
-	// long as the client stays.
+	// A connection that cannot be taken over (HTTP/2): the handler holds
+	// the stream for as long as it lasts.
 	liftDeadline(ctx)
-
-	heartbeat := time.NewTicker(heartbeatInterval)
-	defer heartbeat.Stop()
-	expiry := time.NewTimer(time.Until(s.sessions.Expiry(ctx)))
-	defer expiry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-stream.Events():
-			if !writeEvent(ev) {
-				return
-			}
-		case <-stream.Done():
-			for {
-				select {
-				case ev := <-stream.Events():
-					if !writeEvent(ev) {
-						return
-					}
-				default:
-					write("retry: %d\n\n", retryMillis)
-					return
-				}
-			}
-		case <-heartbeat.C:
-			if !write(": ping\n\n") {
-				return
-			}
-		case <-expiry.C:
-			checkCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			next, err := s.live.Check(checkCtx, stream)
-			cancel()
-			switch {
-			case err != nil:
-				s.logger.Warn("event stream: check session", "request_id", requestIDFrom(ctx), "err", err)
-				expiry.Reset(time.Minute)
-			case !next.IsZero():
-				expiry.Reset(time.Until(next))
-			}
-		}
+	stream.Start(&responseSink{w: w, rc: rc}, expiry)
+	select {
+	case <-stream.Done():
+	case <-ctx.Done():
+		stream.Close()
 	}
 }
+
+// connSink writes a stream to a connection taken over from net/http.
+type connSink struct {
+	conn    net.Conn
+	chunked bool
+}
+
+func (c *connSink) Write(p []byte) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(live.WriteTimeout))
+	if c.chunked {
+		framed := make([]byte, 0, len(p)+16)
+		framed = strconv.AppendInt(framed, int64(len(p)), 16)
+		framed = append(framed, "\r\n"...)
+		framed = append(framed, p...)
+		p = append(framed, "\r\n"...)
+	}
+	_, err := c.conn.Write(p)
+	return err
+}
+
+// Close ends the body properly, as far as the client still reads, and
+// closes the connection.
+func (c *connSink) Close() {
+	if c.chunked {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.conn.Write([]byte("0\r\n\r\n"))
+	}
+	_ = c.conn.Close()
+}
+
+// watch ends the stream when the client closes the connection. A client of
+// an event stream sends nothing more, so anything it sends ends it too.
+func (c *connSink) watch(stream *live.Stream) {
+	var b [1]byte
+	_, _ = c.conn.Read(b[:])
+	stream.Close()
+}
+
+// responseSink writes a stream through the response writer of a handler
+// that waits for it to end.
+type responseSink struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (r *responseSink) Write(p []byte) error {
+	_ = r.rc.SetWriteDeadline(time.Now().Add(live.WriteTimeout))
+	if _, err := r.w.Write(p); err != nil {
+		return err
+	}
+	return r.rc.Flush()
+}
+
+func (r *responseSink) Close() {}

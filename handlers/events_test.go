@@ -4,10 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -479,4 +485,153 @@ func settledGoroutines(target int) int {
 		n = m
 	}
 	return n
+}
+
+// TestServer_EventsOverHTTP2: HTTP/2 has no connection to take over, so the
+// handler holds the stream itself; the stream behaves the same.
+func TestServer_EventsOverHTTP2(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{http2: true})
+	u := mustCreateUser(t, e, "h2@example.com", "H2", aistat.RoleViewer)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	c, admin := newClient(t, e), newClient(t, e)
+	c.login("h2@example.com")
+	admin.login("admin@example.com")
+
+	s := c.openStream()
+	if s.res.ProtoMajor != 2 || !strings.HasPrefix(s.first, "retry: ") {
+		t.Fatalf("stream over HTTP/%d, first line %q", s.res.ProtoMajor, s.first)
+	}
+	wantStatus(t, c.putJSON("/api/profile", `{"name": "Renamed", "avatarUrl": ""}`), http.StatusOK)
+	if got := decodeUser(t, s.want("profile").data); got.Name != "Renamed" {
+		t.Fatalf("profile event %+v", got)
+	}
+	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
+	s.want("logout")
+	s.wantEnd()
+	waitHubLen(t, e, 0)
+
+	closed := c.openStreamAfterLogin("h2@example.com")
+	waitHubLen(t, e, 1)
+	closed.close()
+	waitHubLen(t, e, 0)
+}
+
+// TestServer_EventsRawConnection reads the stream as bytes off the
+// connection the handler takes over: chunked for HTTP/1.1 and ended with
+// the last chunk, plain for HTTP/1.0; a client that closes the connection
+// or sends anything more frees its place at once.
+func TestServer_EventsRawConnection(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "raw@example.com", "Raw", aistat.RoleViewer)
+	addr := strings.TrimPrefix(e.server.URL, "http://")
+	opening := fmt.Sprintf("retry: %d\n: stream open\n\n", live.RetryMillis)
+	ending := fmt.Sprintf("event: logout\ndata: {}\n\nretry: %d\n\n", live.RetryMillis)
+	// open signs a new client in and opens its stream on a connection of
+	// its own.
+	open := func(t *testing.T, proto string) (*client, net.Conn, *bufio.Reader, *http.Response) {
+		t.Helper()
+		c := newClient(t, e)
+		c.login("raw@example.com")
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "GET /api/events %s\r\nHost: %s\r\nCookie: %s=%s\r\n\r\n", proto, addr, e.manager.CookieName(), c.cookie())
+		r := bufio.NewReader(conn)
+		res, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", proto, res.StatusCode)
+		}
+		waitHubLen(t, e, 1)
+		return c, conn, r, res
+	}
+	readUntil := func(t *testing.T, r *bufio.Reader, want string) string {
+		t.Helper()
+		var got strings.Builder
+		for !strings.HasSuffix(got.String(), want) {
+			b, err := r.ReadByte()
+			if err != nil {
+				t.Fatalf("read %q, want %q: %v", got.String(), want, err)
+			}
+			got.WriteByte(b)
+		}
+		return got.String()
+	}
+	wantEOF := func(t *testing.T, r *bufio.Reader) {
+		t.Helper()
+		if b, err := r.ReadByte(); err != io.EOF {
+			t.Fatalf("after the end: %q, %v; want EOF", b, err)
+		}
+		waitHubLen(t, e, 0)
+	}
+
+	t.Run("HTTP11Chunked", func(t *testing.T) {
+		c, _, r, res := open(t, "HTTP/1.1")
+		if !slices.Equal(res.TransferEncoding, []string{"chunked"}) {
+			t.Fatalf("Transfer-Encoding %q, want chunked", res.TransferEncoding)
+		}
+		if got, want := readUntil(t, r, opening+"\r\n"), fmt.Sprintf("%x\r\n%s\r\n", len(opening), opening); got != want {
+			t.Fatalf("first chunk %q, want %q", got, want)
+		}
+		wantStatus(t, c.postForm("/logout", nil), http.StatusSeeOther)
+		if got, want := readUntil(t, r, "0\r\n\r\n"), fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(ending), ending); got != want {
+			t.Fatalf("end of the stream %q, want %q", got, want)
+		}
+		wantEOF(t, r)
+	})
+
+	t.Run("HTTP10Plain", func(t *testing.T) {
+		c, _, r, res := open(t, "HTTP/1.0")
+		if len(res.TransferEncoding) != 0 {
+			t.Fatalf("Transfer-Encoding %q, want none", res.TransferEncoding)
+		}
+		if got := readUntil(t, r, opening); got != opening {
+			t.Fatalf("start of the stream %q, want %q", got, opening)
+		}
+		wantStatus(t, c.postForm("/logout", nil), http.StatusSeeOther)
+		if got := readUntil(t, r, ending); got != ending {
+			t.Fatalf("end of the stream %q, want %q", got, ending)
+		}
+		wantEOF(t, r)
+	})
+
+	t.Run("ClientCloses", func(t *testing.T) {
+		_, conn, _, _ := open(t, "HTTP/1.1")
+		conn.Close()
+		waitHubLen(t, e, 0)
+	})
+
+	t.Run("ClientSendsMore", func(t *testing.T) {
+		_, conn, r, _ := open(t, "HTTP/1.1")
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		// The request the site did not read makes the close a reset.
+		if _, err := io.Copy(io.Discard, r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("after sending more: %v, want the connection closed", err)
+		}
+		waitHubLen(t, e, 0)
+	})
+}
+
+// openStreamAfterLogin signs the client in again and opens a stream.
+func (c *client) openStreamAfterLogin(email string) *sse {
+	c.tb.Helper()
+	c.login(email)
+	return c.openStream()
+}
+
+// waitHubLen waits until the hub holds want streams.
+func waitHubLen(t *testing.T, e *env, want int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for e.hub.Len() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("hub holds %d streams, want %d", e.hub.Len(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -59,6 +59,9 @@ type envConfig struct {
 	// secureCookies serves the site over TLS with secure cookies
 	// (__Host-session) and HSTS.
 	secureCookies bool
+	// http2 serves the site over TLS with HTTP/2, which has no connection
+	// to take over.
+	http2 bool
 	// trustedProxies are the peers whose X-Forwarded-For names the client;
 	// 127.0.0.1/32 lets a test choose its client address.
 	trustedProxies []netip.Prefix
@@ -132,9 +135,14 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if cfg.secureCookies {
+	switch {
+	case cfg.http2:
+		e.server = httptest.NewUnstartedServer(srv)
+		e.server.EnableHTTP2 = true
+		e.server.StartTLS()
+	case cfg.secureCookies:
 		e.server = httptest.NewTLSServer(srv)
-	} else {
+	default:
 		e.server = httptest.NewServer(srv)
 	}
 	tb.Cleanup(e.server.Close)

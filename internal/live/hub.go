@@ -47,11 +47,6 @@ type Config struct {
 	MaxStreams        int
 }
 
-// streamBuffer is how many events may wait for a slow client before its
-// stream is ended; the browser reconnects and resynchronises. Every open
-// stream holds its buffer, so it is kept small.
-const streamBuffer = 16
-
 // Hub keeps the open streams of one instance and feeds them.
 type Hub struct {
 	users     *aistat.Users
@@ -88,72 +83,6 @@ func New(users *aistat.Users, store *sessions.Store, listenURL string, cfg Confi
 // seen.
 func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
-// Stream is one open event stream of a signed-in session.
-type Stream struct {
-	hub       *Hub
-	userID    int64
-	sessionID int64
-	// staff is whether the user may see every user's changes; guarded by
-	// hub.mu, as it follows role changes.
-	staff  bool
-	events chan Event
-	done   chan struct{}
-	once   sync.Once
-}
-
-// Events delivers the stream's events in order.
-func (s *Stream) Events() <-chan Event { return s.events }
-
-// Done is closed when the stream must end: its session ended, it fell too
-// far behind, or the instance is shutting down. Events already queued are
-// still to be written.
-func (s *Stream) Done() <-chan struct{} { return s.done }
-
-// SessionID is the id of the session the stream belongs to.
-func (s *Stream) SessionID() int64 { return s.sessionID }
-
-// send queues ev without blocking; a stream that cannot take it is ended
-// (the browser reconnects and resynchronises).
-func (s *Stream) send(ev Event) {
-	select {
-	case s.events <- ev:
-	default:
-		s.end()
-	}
-}
-
-// end asks the stream's writer to finish, once.
-func (s *Stream) end() {
-	s.once.Do(func() { close(s.done) })
-}
-
-// logout queues the logout event and ends the stream; only the first call
-// does anything.
-func (s *Stream) logout() {
-	s.once.Do(func() {
-		select {
-		case s.events <- logoutEvent:
-		default:
-		}
-		close(s.done)
-	})
-}
-
-// Close removes the stream from the hub; the writer calls it when it returns.
-func (s *Stream) Close() {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.streams, s)
-	if set := h.byUser[s.userID]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(h.byUser, s.userID)
-		}
-	}
-	s.end()
-}
-
 // Subscribe opens a stream for the user's session, within the limits.
 func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
 	h.mu.Lock()
@@ -171,7 +100,6 @@ func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
 		userID:    user.ID,
 		sessionID: sessionID,
 		staff:     user.IsStaff(),
-		events:    make(chan Event, streamBuffer),
 		done:      make(chan struct{}),
 	}
 	h.streams[s] = struct{}{}
@@ -180,6 +108,19 @@ func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
 	}
 	h.byUser[user.ID][s] = struct{}{}
 	return s, nil
+}
+
+// remove forgets a stream that has ended.
+func (h *Hub) remove(s *Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.streams, s)
+	if set := h.byUser[s.userID]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.byUser, s.userID)
+		}
+	}
 }
 
 // Len is the number of open streams.
