@@ -43,18 +43,18 @@ DROP INDEX IF EXISTS sessions_user_id_idx;
 -- the life of the connection, while the app sends the call as an unnamed
 -- statement: planning the join on every request cost 100-130 µs, and named
 -- prepared statements do not survive PgBouncer's transaction pooling.
-CREATE OR REPLACE FUNCTION aistat_find_session(session_token text)
-RETURNS TABLE (data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
+CREATE OR REPLACE FUNCTION aistat_find_sessions(session_tokens text[])
+RETURNS TABLE (token text, data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
                user_id bigint, email text, name text, role text, avatar_url text,
                created_at timestamptz, updated_at timestamptz)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN QUERY
-        SELECT s.data, s.id, s.expiry, s.last_active,
+        SELECT s.token, s.data, s.id, s.expiry, s.last_active,
                u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at
         FROM sessions s
         JOIN users u ON u.id = s.user_id
-        WHERE s.token = session_token AND s.expiry > now() AND NOT u.disabled;
+        WHERE s.token = ANY (session_tokens) AND s.expiry > now() AND NOT u.disabled;
 END
 $$;
 

@@ -138,6 +138,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge(&b, "aistat_sessions_active", "Unexpired sessions in the database (refreshed at most every 15 s).", float64(n))
 	}
 	gauge(&b, "aistat_event_streams", "Open live-event streams on this instance.", float64(s.live.Len()))
+	lookups, queries := s.sessions.Store().LookupStats()
+	counter(&b, "aistat_session_lookups_total", "Sessions looked up for requests.", float64(lookups))
+	counter(&b, "aistat_session_lookup_queries_total", "Queries those lookups took: under load one query serves several requests.", float64(queries))
 
 	st := s.db.Stats()
 	gauge(&b, "aistat_db_max_open_connections", "Maximum number of open database connections.", float64(st.MaxOpenConnections))

@@ -227,6 +227,12 @@ func TestServer_Metrics(t *testing.T) {
 		if got, was := value(after, "aistat_http_request_duration_seconds_sum", session...), value(before, "aistat_http_request_duration_seconds_sum", session...); got <= was {
 			t.Errorf("latency sum %v, was %v: want it to grow", got, was)
 		}
+		// One after another, each request's lookup is a query of its own.
+		for _, name := range []string{"aistat_session_lookups_total", "aistat_session_lookup_queries_total"} {
+			if got, want := value(after, name), value(before, name)+3; got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
 	})
 
 	t.Run("StreamsClosed", func(t *testing.T) {

@@ -21,39 +21,32 @@ import (
 // the same query, records who owns each session, and never re-creates a row
 // that was deleted while a request was running.
 type Store struct {
-	db *sql.DB
+	db     *sql.DB
+	finder *finder
 }
 
 var _ scs.CtxStore = (*Store)(nil)
 
 // NewStore returns the store on db.
-func NewStore(db *sql.DB) *Store { return &Store{db: db} }
+func NewStore(db *sql.DB) *Store {
+	return &Store{db: db, finder: newFinder(db, findQueries)}
+}
 
-// FindQuery is the request path's one query: the session joined with its
-// user, in a function whose plan PostgreSQL keeps (see schema.sql).
-// Exported so that the benchmark runs exactly it through pgbench.
-const FindQuery = `SELECT * FROM aistat_find_session($1)`
+// LookupStats is how many sessions the store has looked up and in how many
+// queries: under load a query serves several requests.
+func (s *Store) LookupStats() (lookups, queries int64) {
+	return s.finder.lookups.Load(), s.finder.queries.Load()
+}
 
 // FindCtx returns the data of an unexpired session whose user is enabled,
 // and hands that user and the session's times to the request's state.
 func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	var (
-		data []byte
-		row  found
-	)
-	row.user = new(aistat.User)
-	u := row.user
-	err := s.db.QueryRowContext(ctx, FindQuery, token).Scan(
-		&data, &row.id, &row.expiry, &row.lastActive,
-		&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	} else if err != nil {
-		return nil, false, fmt.Errorf("find session: %w", err)
+	row, data, err := s.finder.find(ctx, token)
+	if err != nil || row == nil {
+		return nil, false, err
 	}
-	row.token = token
 	if st := stateFrom(ctx); st != nil {
-		st.found = &row
+		st.found = row
 	}
 	return data, true, nil
 }

@@ -14,8 +14,7 @@ import (
 // report is everything one benchmark run found.
 type report struct {
 	scenarios        []*scenario
-	stmts, writes    float64
-	reqs             int64
+	statements       []statementCount
 	costs            []handlerCost
 	rss              int64
 	streams          int
@@ -113,8 +112,12 @@ func (r *report) markdown(cfg config) string {
 	for _, c := range r.costs {
 		fmt.Fprintf(&b, "| %s | %d | %.1f | %d | %d |\n", c.name, c.roundTrips, float64(c.nsPerOp)/1000, c.allocs, c.bytes)
 	}
-	fmt.Fprintf(&b, "\nRound trips are counted at the connection (a wrapped dialer), allocations with `testing.Benchmark` on the real router in one process. "+
-		"Over %d authenticated `GET /` requests, PostgreSQL's pg_stat_statements counted %.3f statements and %.3f writes per request.\n", r.reqs, r.stmts, r.writes)
+	b.WriteString("\nRound trips are counted at the connection (a wrapped dialer), allocations with `testing.Benchmark` on the real router in one process.\n")
+	for _, st := range r.statements {
+		fmt.Fprintf(&b, "Over %d authenticated `GET /` requests at %d connections, PostgreSQL's pg_stat_statements counted %.3f statements and %.3f writes per request.\n",
+			st.reqs, st.conns, st.perRequest, st.writesPerReq)
+	}
+	b.WriteString("At one connection each request's session lookup is a query of its own; under load, lookups that arrive while a query runs share the next one.\n")
 
 	b.WriteString("\n## Memory and live events\n\n")
 	fmt.Fprintf(&b, "- Site process after the load runs: %.0f MiB resident.\n", float64(r.rss)/(1<<20))

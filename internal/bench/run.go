@@ -105,7 +105,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	sessionScript := filepath.Join(dir, "session.sql")
-	query := strings.ReplaceAll(strings.TrimSpace(sessions.FindQuery), "$1", ":token") + ";\n"
+	// One request's lookup: the app's query with a single token.
+	query := strings.ReplaceAll(strings.TrimSpace(sessions.FindQuery), "$1", "ARRAY[:token]") + ";\n"
 	if err := os.WriteFile(sessionScript, []byte(query), 0o644); err != nil {
 		return err
 	}
@@ -154,8 +155,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 
 	rep := &report{scenarios: scenarios}
-	if rep.stmts, rep.writes, rep.reqs, err = statementsPerRequest(ctx, db, dir, s.base, cookie); err != nil {
-		return err
+	for _, conns := range []int{1, 32} {
+		st, err := statementsPerRequest(ctx, db, dir, s.base, cookie, conns)
+		if err != nil {
+			return err
+		}
+		rep.statements = append(rep.statements, st)
 	}
 	if rep.costs, err = measureHandlers(ctx, dsn); err != nil {
 		return err
@@ -232,23 +237,31 @@ func raiseFileLimit() {
 	}
 }
 
+// statementCount is what pg_stat_statements counted over a few seconds of
+// authenticated GET / requests at conns connections.
+type statementCount struct {
+	conns                    int
+	reqs                     int64
+	perRequest, writesPerReq float64
+}
+
 // statementsPerRequest counts, with pg_stat_statements, the statements and
 // writes of a few seconds of authenticated GET / requests.
-func statementsPerRequest(ctx context.Context, db *sql.DB, dir, base, cookie string) (stmts, writes float64, reqs int64, err error) {
+func statementsPerRequest(ctx context.Context, db *sql.DB, dir, base, cookie string, conns int) (statementCount, error) {
 	all0, w0, err := statements(ctx, db)
 	if err != nil {
-		return 0, 0, 0, err
+		return statementCount{}, err
 	}
-	r, err := wrk(ctx, dir, base+"/", cookie, 8, 3*time.Second)
+	r, err := wrk(ctx, dir, base+"/", cookie, conns, 3*time.Second)
 	if err != nil {
-		return 0, 0, 0, err
+		return statementCount{}, err
 	}
 	all1, w1, err := statements(ctx, db)
 	if err != nil {
-		return 0, 0, 0, err
+		return statementCount{}, err
 	}
-	reqs = r.requests
-	return float64(all1-all0) / float64(reqs), float64(w1-w0) / float64(reqs), reqs, nil
+	return statementCount{conns: conns, reqs: r.requests,
+		perRequest: float64(all1-all0) / float64(r.requests), writesPerReq: float64(w1-w0) / float64(r.requests)}, nil
 }
 
 // measureStreams opens many event streams to see the site's memory per
