@@ -38,16 +38,19 @@ CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry);
 CREATE INDEX IF NOT EXISTS sessions_user_expiry_idx ON sessions (user_id, expiry);
 DROP INDEX IF EXISTS sessions_user_id_idx;
 
--- The request path's one query: a session joined with its user. It lives in
--- a PL/pgSQL function because PL/pgSQL keeps the plans of its queries for
--- the life of the connection, while the app sends the call as an unnamed
--- statement: planning the join on every request cost 100-130 µs, and named
--- prepared statements do not survive PgBouncer's transaction pooling.
+-- The request path's one query: sessions joined with their users, for a
+-- batch of tokens (one when a request is alone). It lives in a PL/pgSQL
+-- function because PL/pgSQL keeps the plans of its queries for the life of
+-- the connection, while the app sends the call as an unnamed statement:
+-- planning the join on every request cost 100-130 µs, and named prepared
+-- statements do not survive PgBouncer's transaction pooling. The generic
+-- plan is forced: for "= ANY (array)" PostgreSQL would otherwise keep
+-- re-planning for each array it sees (46 µs a call against 6 µs).
 CREATE OR REPLACE FUNCTION aistat_find_sessions(session_tokens text[])
 RETURNS TABLE (token text, data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
                user_id bigint, email text, name text, role text, avatar_url text,
                created_at timestamptz, updated_at timestamptz)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     RETURN QUERY
         SELECT s.token, s.data, s.id, s.expiry, s.last_active,

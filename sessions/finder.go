@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,10 +151,17 @@ func (f *finder) run(batch []*lookup) {
 		tokens[i] = l.token
 	}
 	results, err := f.query(ctx, tokens)
+	handed := make(map[string]bool, len(results))
 	for _, l := range batch {
 		if err != nil {
 			l.err = err
 		} else if r, ok := results[l.token]; ok {
+			// Requests of one session (a browser's tabs) can share a
+			// batch; each gets rows of its own.
+			if handed[l.token] {
+				r = r.clone()
+			}
+			handed[l.token] = true
 			l.row, l.data = r.row, r.data
 		}
 		close(l.done)
@@ -163,6 +171,12 @@ func (f *finder) run(batch []*lookup) {
 type result struct {
 	row  *found
 	data []byte
+}
+
+func (r result) clone() result {
+	row, user := *r.row, *r.row.user
+	row.user = &user
+	return result{row: &row, data: slices.Clone(r.data)}
 }
 
 func (f *finder) query(ctx context.Context, tokens []string) (map[string]result, error) {

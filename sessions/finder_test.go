@@ -131,10 +131,18 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 	for f.queries.Load() != 1 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	for _, u := range users[1:20] {
+	// users[1] twice: two tabs of one browser in one batch.
+	var mu sync.Mutex
+	var twice []*found
+	for _, u := range append([]*aistat.User{users[1]}, users[1:20]...) {
 		wg.Go(func() {
 			row, _, err := f.find(t.Context(), token(u))
 			wantUser(t, row, err, u)
+			if u == users[1] {
+				mu.Lock()
+				twice = append(twice, row)
+				mu.Unlock()
+			}
 		})
 	}
 	gone := errors.New("client went away")
@@ -144,7 +152,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 		_, _, err := f.find(ctx, token(users[20]))
 		left <- err
 	}()
-	waitQueued(t, f, 20)
+	waitQueued(t, f, 21)
 	cancel(gone)
 	select {
 	case err := <-left:
@@ -157,8 +165,11 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 
 	unlock()
 	wg.Wait()
-	if l, q := f.lookups.Load(), f.queries.Load(); l != 21 || q != 2 {
-		t.Errorf("%d lookups in %d queries, want 21 in 2", l, q)
+	if l, q := f.lookups.Load(), f.queries.Load(); l != 22 || q != 2 {
+		t.Errorf("%d lookups in %d queries, want 22 in 2", l, q)
+	}
+	if len(twice) != 2 || twice[0] == twice[1] || twice[0].user == twice[1].user {
+		t.Error("two requests of one session share their session's row")
 	}
 }
 

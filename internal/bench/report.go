@@ -122,7 +122,7 @@ func (r *report) markdown(cfg config) string {
 	b.WriteString("\n## Memory and live events\n\n")
 	fmt.Fprintf(&b, "- Site process after the load runs: %.0f MiB resident.\n", float64(r.rss)/(1<<20))
 	perStream := float64(r.streamsRSS-r.rssBeforeStreams) / float64(r.streams)
-	fmt.Fprintf(&b, "- %d open event streams: %.0f MiB resident in all (%.0f MiB before they opened), %.1f KiB per stream (target: 10,000 under 400 MB).\n",
+	fmt.Fprintf(&b, "- %d open event streams on an instance started for them: %.0f MiB resident in all (%.0f MiB before they opened), %.1f KiB per stream (target: 10,000 under 400 MB).\n",
 		r.streams, float64(r.streamsRSS)/(1<<20), float64(r.rssBeforeStreams)/(1<<20), perStream/1024)
 	if n := len(r.delivery); n > 0 {
 		fmt.Fprintf(&b, "- A profile change reaching 100 open streams of its user, over 100 changes (%d deliveries), from the PUT's start: p50 %s, p99 %s, max %s (target p99 < 50 ms).\n",

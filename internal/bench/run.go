@@ -87,8 +87,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	s, err := startSite(bin, dsn, filepath.Join(dir, "site.log"),
-		"--max-streams-per-user", "20000", "--max-streams", "20000", "--cleanup-interval", "1000h")
+	siteFlags := []string{"--max-streams-per-user", "20000", "--max-streams", "20000", "--cleanup-interval", "1000h"}
+	s, err := startSite(bin, dsn, filepath.Join(dir, "site.log"), siteFlags...)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,15 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if rep.rss, err = s.rss(); err != nil {
 		return err
 	}
-	if err := measureStreams(ctx, rep, s, cookie, cfg.streams); err != nil {
+	// The streams get an instance of their own, started for them: the
+	// first one's memory holds what the load runs left behind.
+	streamSite, err := startSite(bin, dsn, filepath.Join(dir, "streams.log"), siteFlags...)
+	if err != nil {
+		return err
+	}
+	err = measureStreams(ctx, rep, streamSite, cookie, cfg.streams)
+	streamSite.stop()
+	if err != nil {
 		return err
 	}
 	if err := measureCleanup(ctx, rep, db, dir, s.base, cookie, cfg.duration); err != nil {
