@@ -168,8 +168,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if rep.rss, err = s.rss(); err != nil {
 		return err
 	}
-	// The streams get an instance of their own, started for them: the
-	// first one's memory holds what the load runs left behind.
+	if err := measureCleanup(ctx, rep, db, dir, s.base, cookie, cfg.duration); err != nil {
+		return err
+	}
+	// The streams get an instance of their own, started for them (after the
+	// cleanup, whose rows its start-up would delete): the first one's memory
+	// holds what the load runs left behind.
 	streamSite, err := startSite(bin, dsn, filepath.Join(dir, "streams.log"), siteFlags...)
 	if err != nil {
 		return err
@@ -177,9 +181,6 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	err = measureStreams(ctx, rep, streamSite, cookie, cfg.streams)
 	streamSite.stop()
 	if err != nil {
-		return err
-	}
-	if err := measureCleanup(ctx, rep, db, dir, s.base, cookie, cfg.duration); err != nil {
 		return err
 	}
 	if rep.facts, err = machineFacts(ctx, db); err != nil {
