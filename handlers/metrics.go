@@ -152,10 +152,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	counter(&b, "aistat_db_closed_max_idle_time_total", "Connections closed for being idle too long.", float64(st.MaxIdleTimeClosed))
 
 	gauge(&b, "go_goroutines", "Goroutines that currently exist.", float64(runtime.NumGoroutine()))
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	metrics.Read(sample)
 	gauge(&b, "go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", float64(sample[0].Value.Uint64()))
 	gauge(&b, "go_memstats_sys_bytes", "Bytes of memory obtained from the operating system.", float64(sample[1].Value.Uint64()))
+	gauge(&b, "go_gc_heap_live_bytes", "Bytes of heap objects the last collection found in use: allocated bytes without the garbage the collector lets accumulate.", float64(sample[2].Value.Uint64()))
 
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

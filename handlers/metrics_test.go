@@ -205,7 +205,7 @@ func TestServer_Metrics(t *testing.T) {
 			t.Errorf("%s%v = %v, want at least 1", m.name, m.labels, v)
 		}
 	}
-	for _, name := range []string{"aistat_db_in_use_connections", "aistat_db_idle_connections", "aistat_db_wait_count_total", "go_memstats_heap_alloc_bytes"} {
+	for _, name := range []string{"aistat_db_in_use_connections", "aistat_db_idle_connections", "aistat_db_wait_count_total", "go_memstats_heap_alloc_bytes", "go_gc_heap_live_bytes"} {
 		if v := value(before, name); v < 0 {
 			t.Errorf("%s missing", name)
 		}
