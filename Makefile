@@ -35,7 +35,7 @@ soak:
 
 # Measures the request path against PostgreSQL's own limit on a private
 # cluster with 100,000 users and 1,000,000 sessions, and writes
-# BENCHMARKS.md (about 15 minutes; needs wrk, installed when missing).
+# BENCHMARKS.md (about 10 minutes; needs wrk, installed when missing).
 .PHONY: bench
 bench:
 	@command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends wrk)
