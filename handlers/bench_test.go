@@ -1,10 +1,15 @@
 package handlers_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,26 +46,54 @@ func BenchmarkEventLatency(b *testing.B) {
 }
 
 // BenchmarkStreamMemory opens 1,000 streams and reports the heap and the
-// goroutine stacks they hold, per stream. Client and server share the process, so the figure
-// includes the test client's reader of each stream: an upper bound.
+// goroutine stacks they hold, per stream. Client and server share the
+// process: the client is a bare connection per stream, with no goroutine,
+// so nearly all of the figure is the site's.
 func BenchmarkStreamMemory(b *testing.B) {
 	const streams = 1000
 	e := mustOpenEnvConfig(b, envConfig{live: live.Config{MaxStreamsPerUser: streams, MaxStreams: streams}})
 	mustCreateUser(b, e, "memory@example.com", "Memory", aistat.RoleViewer)
 	c := newClient(b, e)
 	c.login("memory@example.com")
+	addr := strings.TrimPrefix(e.server.URL, "http://")
+	request := fmt.Sprintf("GET /api/events HTTP/1.1\r\nHost: %s\r\nCookie: %s=%s\r\n\r\n", addr, e.manager.CookieName(), c.cookie())
 	for b.Loop() {
 		heap0, stack0 := memInUse()
-		open := make([]*sse, streams)
+		open := make([]net.Conn, streams)
 		for i := range open {
-			open[i] = c.openStream()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.WriteString(conn, request); err != nil {
+				b.Fatal(err)
+			}
+			res, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
+			if err != nil || res.StatusCode != http.StatusOK {
+				b.Fatalf("stream %d: %v %v", i, res, err)
+			}
+			open[i] = conn
 		}
+		waitLen(b, e, streams)
 		heap1, stack1 := memInUse()
 		b.ReportMetric(float64(heap1-heap0)/streams/1024, "heap-KiB/stream")
 		b.ReportMetric(float64(stack1-stack0)/streams/1024, "stack-KiB/stream")
-		for _, s := range open {
-			s.close()
+		for _, conn := range open {
+			conn.Close()
 		}
+		waitLen(b, e, 0)
+	}
+}
+
+// waitLen waits until the hub holds want streams.
+func waitLen(tb testing.TB, e *env, want int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.hub.Len() != want {
+		if time.Now().After(deadline) {
+			tb.Fatalf("hub holds %d streams, want %d", e.hub.Len(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

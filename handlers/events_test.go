@@ -508,12 +508,12 @@ func TestServer_EventsOverHTTP2(t *testing.T) {
 	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
 	s.want("logout")
 	s.wantEnd()
-	waitHubLen(t, e, 0)
+	waitLen(t, e, 0)
 
 	closed := c.openStreamAfterLogin("h2@example.com")
-	waitHubLen(t, e, 1)
+	waitLen(t, e, 1)
 	closed.close()
-	waitHubLen(t, e, 0)
+	waitLen(t, e, 0)
 }
 
 // TestServer_EventsRawConnection reads the stream as bytes off the
@@ -547,7 +547,7 @@ func TestServer_EventsRawConnection(t *testing.T) {
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("%s: status %d", proto, res.StatusCode)
 		}
-		waitHubLen(t, e, 1)
+		waitLen(t, e, 1)
 		return c, conn, r, res
 	}
 	readUntil := func(t *testing.T, r *bufio.Reader, want string) string {
@@ -567,7 +567,7 @@ func TestServer_EventsRawConnection(t *testing.T) {
 		if b, err := r.ReadByte(); err != io.EOF {
 			t.Fatalf("after the end: %q, %v; want EOF", b, err)
 		}
-		waitHubLen(t, e, 0)
+		waitLen(t, e, 0)
 	}
 
 	t.Run("HTTP11Chunked", func(t *testing.T) {
@@ -603,7 +603,7 @@ func TestServer_EventsRawConnection(t *testing.T) {
 	t.Run("ClientCloses", func(t *testing.T) {
 		_, conn, _, _ := open(t, "HTTP/1.1")
 		conn.Close()
-		waitHubLen(t, e, 0)
+		waitLen(t, e, 0)
 	})
 
 	t.Run("ClientSendsMore", func(t *testing.T) {
@@ -613,7 +613,7 @@ func TestServer_EventsRawConnection(t *testing.T) {
 		if _, err := io.Copy(io.Discard, r); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("after sending more: %v, want the connection closed", err)
 		}
-		waitHubLen(t, e, 0)
+		waitLen(t, e, 0)
 	})
 }
 
@@ -622,16 +622,4 @@ func (c *client) openStreamAfterLogin(email string) *sse {
 	c.tb.Helper()
 	c.login(email)
 	return c.openStream()
-}
-
-// waitHubLen waits until the hub holds want streams.
-func waitHubLen(t *testing.T, e *env, want int) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for e.hub.Len() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("hub holds %d streams, want %d", e.hub.Len(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
