@@ -249,6 +249,17 @@ func TestLive_AdminTable(t *testing.T) {
 		`+row+`.querySelector('td .role').classList.contains('role-viewer') &&
 		`+row+`.querySelector('select[name="role"]').value === 'viewer'`, liveWithin)
 
+	admin := signIn(t, s, "admin@example.com")
+	admin.postForm(userPath(editor, "disable"), nil)
+	tb.waitFor("the row shows the account disabled", row+`.classList.contains('is-disabled') &&
+		`+row+`.querySelector('.badge-muted') !== null &&
+		`+row+`.querySelector('button[formaction$="/enable"]').textContent === 'Enable' &&
+		`+row+`.querySelector('button[formaction$="/disable"]') === null`, liveWithin)
+	admin.postForm(userPath(editor, "enable"), nil)
+	tb.waitFor("the row shows the account enabled", `!`+row+`.classList.contains('is-disabled') &&
+		`+row+`.querySelector('.badge-muted') === null &&
+		`+row+`.querySelector('button[formaction$="/disable"]').textContent === 'Disable'`, liveWithin)
+
 	added := s.createUser(t, "new@example.com", "New Person", aistat.RoleViewer)
 	tb.waitFor("the new user has a row", fmt.Sprintf(`document.querySelector('tr[data-user-id="%d"]') !== null &&
 		document.getElementById('users-caption').textContent === 'All users (3)'`, added.ID), liveWithin)

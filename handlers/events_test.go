@@ -147,6 +147,18 @@ func (s *sse) wantUser(id int64) aistat.User {
 	}
 }
 
+// staffUserEvent waits for the "user" event about the user with id and
+// returns its data as sent.
+func staffUserEvent(tb testing.TB, s *sse, id int64) string {
+	tb.Helper()
+	for {
+		ev := s.want("user")
+		if decodeUser(tb, ev.data).ID == id {
+			return ev.data
+		}
+	}
+}
+
 // wantNone checks that no event arrives for a while.
 func (s *sse) wantNone(d time.Duration) {
 	s.tb.Helper()
@@ -215,7 +227,11 @@ func TestServer_Events(t *testing.T) {
 
 		wantStatus(t, laptop.putJSON("/api/profile", `{"name": "Ivan", "avatarUrl": "https://example.com/i.png"}`), http.StatusOK)
 		for _, s := range []*sse{phoneStream, laptopStream} {
-			got := decodeUser(t, s.want("profile").data)
+			ev := s.want("profile")
+			if strings.Contains(ev.data, "disabled") {
+				t.Errorf("profile event %s: the API's user has no disabled flag", ev.data)
+			}
+			got := decodeUser(t, ev.data)
 			if got.ID != u.ID || got.Name != "Ivan" || got.AvatarURL != "https://example.com/i.png" {
 				t.Fatalf("profile event %+v", got)
 			}
@@ -279,12 +295,22 @@ func TestServer_Events(t *testing.T) {
 		u := mustCreateUser(t, e, "disabled@example.com", "Disabled", aistat.RoleViewer)
 		c := newClient(t, e)
 		c.login("disabled@example.com")
-		s := c.openStream()
+		s, staff := c.openStream(), adminC.openStream()
 		if _, err := e.users.SetDisabled(context.Background(), admin.ID, u.ID, true); err != nil {
 			t.Fatal(err)
 		}
 		s.want("logout")
 		s.wantEnd()
+		// The admin table shows who is disabled: staff hear it.
+		if ev := staffUserEvent(t, staff, u.ID); !strings.Contains(ev, `"disabled":true`) {
+			t.Errorf("staff event after disabling: %s", ev)
+		}
+		if _, err := e.users.SetDisabled(context.Background(), admin.ID, u.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if ev := staffUserEvent(t, staff, u.ID); !strings.Contains(ev, `"disabled":false`) {
+			t.Errorf("staff event after enabling: %s", ev)
+		}
 	})
 
 	t.Run("RolledBackChangeEmitsNothing", func(t *testing.T) {

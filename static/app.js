@@ -403,6 +403,9 @@
     if (legend) {
       legend.textContent = user.name;
     }
+    if (typeof user.disabled === 'boolean') {
+      setDisabled(row, user.id, user.disabled);
+    }
     // A role the admin is choosing right now stays as they left it.
     const select = row.querySelector('select[name="role"]');
     const chosen = select && Array.from(select.options).find((option) => option.defaultSelected);
@@ -411,6 +414,30 @@
         option.defaultSelected = option.value === role;
       });
       select.value = role;
+    }
+  }
+
+  // setDisabled shows a row's account disabled or enabled as the page does:
+  // the row dimmed, a "Disabled" badge, and the button that does the
+  // opposite.
+  function setDisabled(row, id, disabled) {
+    row.classList.toggle('is-disabled', disabled);
+    const names = row.querySelector('.user-meta-name');
+    let badge = names && names.querySelector('.badge-muted');
+    if (disabled && names && !badge) {
+      badge = document.createElement('span');
+      badge.className = 'badge badge-muted';
+      badge.textContent = 'Disabled';
+      names.appendChild(badge);
+    } else if (!disabled && badge) {
+      badge.remove();
+    }
+    const toggle = row.querySelector('button[formaction$="/disable"], button[formaction$="/enable"]');
+    if (toggle) {
+      toggle.setAttribute('formaction', '/admin/users/' + Number(id) + (disabled ? '/enable' : '/disable'));
+      toggle.textContent = disabled ? 'Enable' : 'Disable';
+      toggle.classList.toggle('button-secondary', disabled);
+      toggle.classList.toggle('button-danger', !disabled);
     }
   }
 

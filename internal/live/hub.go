@@ -234,10 +234,22 @@ func (h *Hub) dispatch(ctx context.Context, msg notification) {
 	}
 }
 
+// staffUser is a user as staff streams receive them: the admin table also
+// shows whether the account is disabled.
+type staffUser struct {
+	*aistat.User
+	Disabled bool `json:"disabled"`
+}
+
 // userChanged sends the user's fresh profile to their own streams (a new
-// user has none yet) and to every staff stream.
+// user has none yet) and, with the disabled flag, to every staff stream.
 func (h *Hub) userChanged(u *aistat.User, created bool) {
 	data, err := json.Marshal(u)
+	if err != nil {
+		h.logger.Error("live: encode user", "err", err)
+		return
+	}
+	staffData, err := json.Marshal(staffUser{User: u, Disabled: u.Disabled})
 	if err != nil {
 		h.logger.Error("live: encode user", "err", err)
 		return
@@ -256,7 +268,7 @@ func (h *Hub) userChanged(u *aistat.User, created bool) {
 	}
 	for s := range h.streams {
 		if s.staff {
-			s.send(Event{Name: "user", Data: data})
+			s.send(Event{Name: "user", Data: staffData})
 		}
 	}
 }
