@@ -20,6 +20,8 @@ const (
 	EventSessionEnded         EventKind = "session_ended"
 	EventOtherSessionsEnded   EventKind = "other_sessions_ended"
 	EventSessionsRevoked      EventKind = "sessions_revoked"
+	EventAccountDisabled      EventKind = "account_disabled"
+	EventAccountEnabled       EventKind = "account_enabled"
 )
 
 // Label is the event as its user reads it.
@@ -39,6 +41,10 @@ func (k EventKind) Label() string {
 		return "Other sessions ended"
 	case EventSessionsRevoked:
 		return "Signed out everywhere by an admin"
+	case EventAccountDisabled:
+		return "Account disabled by an admin"
+	case EventAccountEnabled:
+		return "Account enabled again by an admin"
 	}
 	return string(k)
 }

@@ -271,7 +271,8 @@ func (s *Users) SetRole(ctx context.Context, actorID, targetID int64, role Role)
 // SetDisabled disables or re-enables the target user on behalf of actor,
 // under the same rules as SetRole. Disabling ends every session of the user,
 // so that re-enabling does not bring back a device that was signed in (or a
-// stolen cookie); their open pages sign out at once.
+// stolen cookie); their open pages sign out at once. Both are in the user's
+// security events.
 func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabled bool) (*User, error) {
 	var updated *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
@@ -287,10 +288,16 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 		}
 		updated = u
 		if !disabled {
+			if err := recordEvent(ctx, tx, target.ID, EventAccountEnabled, Client{}); err != nil {
+				return err
+			}
 			return audit(ctx, tx, actorID, AuditEnable, target, "")
 		}
 		n, err := endSessions(ctx, tx, target.ID)
 		if err != nil {
+			return err
+		}
+		if err := recordEvent(ctx, tx, target.ID, EventAccountDisabled, Client{}); err != nil {
 			return err
 		}
 		return audit(ctx, tx, actorID, AuditDisable, target, sessionsEnded(n))

@@ -277,16 +277,18 @@ func TestServer_SecurityEvents(t *testing.T) {
 	wantStatus(t, signInFrom(t, e, "203.0.113.51", "nobody@example.com", "wrong password"), http.StatusUnauthorized)
 	loginAs(t, c, "events@example.com", firefoxLinux, "198.51.100.60")
 	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
+	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/disable", nil), http.StatusSeeOther)
+	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/enable", nil), http.StatusSeeOther)
 	loginAs(t, c, "events@example.com", safariIPhone, "2001:db8::60")
 
-	want := []string{"sign_in", "sessions_revoked", "sign_in", "sign_in_failed"}
+	want := []string{"sign_in", "account_enabled", "account_disabled", "sessions_revoked", "sign_in", "sign_in_failed"}
 	if got := eventKinds(t, e, u.ID); !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 	page := c.get("/settings/sessions")
 	wantStatus(t, page, http.StatusOK)
 	wantBody(t, page, "Failed sign-in attempt", "203.0.113.50", "Signed in", "198.51.100.60", "Firefox 128 on Linux",
-		"Signed out everywhere by an admin", "Safari 17 on iOS")
+		"Signed out everywhere by an admin", "Account disabled by an admin", "Account enabled again by an admin", "Safari 17 on iOS")
 	wantNoBody(t, page, "203.0.113.51")
 
 	t.Run("Latest20", func(t *testing.T) {
