@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"database/sql"
 	"fmt"
 	"image"
@@ -22,13 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"aistat"
-	"aistat/handlers"
-	"aistat/internal/live"
 	"aistat/internal/pgtest"
-	"aistat/sessions"
+	"aistat/internal/testsite"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -57,47 +52,14 @@ func startSite(t *testing.T, dsn string) *site {
 	// Every site here is for a browser: without one, skip before starting
 	// anything.
 	chromePath(t)
-	logger := testLogger(t)
-	db, err := aistat.OpenDB(dsn, nil)
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := aistat.Migrate(t.Context(), db); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	users := aistat.NewUsers(db)
-	users.SetHashCost(bcrypt.MinCost)
-	manager := sessions.New(db, sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour})
-
 	// The limits are those aistat serve starts with.
-	hub := live.New(users, manager.Store(), dsn, live.Config{MaxStreamsPerUser: 100, MaxStreams: 20000}, logger)
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() {
-		defer close(hubDone)
-		hub.Run(hubCtx)
-	}()
-	t.Cleanup(func() {
-		stopHub()
-		<-hubDone
-	})
-	select {
-	case <-hub.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the live hub did not start listening")
-	}
-
-	srv, err := handlers.New(handlers.Config{DB: db, Users: users, Sessions: manager, Live: hub, Logger: logger})
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	s := &site{db: db, users: users}
-	ts := httptest.NewServer(s.instrument(srv))
+	st := testsite.Start(t, testsite.Config{DSN: dsn, Logger: testLogger(t)})
+	s := &site{db: st.DB, users: st.Users}
+	ts := httptest.NewServer(s.instrument(st.Handler))
 	s.URL = ts.URL
 	t.Cleanup(func() {
 		// Open streams would hold up Close, as a real server's shutdown.
-		hub.Close()
+		st.Hub.Close()
 		ts.Close()
 	})
 	return s

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -18,13 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"aistat"
-	"aistat/handlers"
 	"aistat/internal/live"
 	"aistat/internal/pgtest"
 	"aistat/internal/roundtrip"
+	"aistat/internal/testsite"
 	"aistat/sessions"
 )
 
@@ -76,65 +73,29 @@ func mustOpenEnv(tb testing.TB) *env {
 // mustOpenEnvConfig starts a site as cfg says.
 func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	tb.Helper()
-	if cfg.sessions == (sessions.Config{}) {
-		cfg.sessions = sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour}
-	}
 	if cfg.live == (live.Config{}) {
 		cfg.live = live.Config{MaxStreamsPerUser: 5, MaxStreams: 8}
 	}
 	if cfg.dsn == "" {
 		cfg.dsn = pgtest.URL(tb)
 	}
-	cfg.sessions.SecureCookies = cfg.sessions.SecureCookies || cfg.secureCookies
-	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}}
-	dsn := cfg.dsn
-	db, err := aistat.OpenDB(dsn, e.counter)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := aistat.Migrate(context.Background(), db); err != nil {
-		tb.Fatal(err)
-	}
-	e.db = db
-	e.users = aistat.NewUsers(db)
-	e.users.SetHashCost(bcrypt.MinCost)
-	e.manager = sessions.New(db, cfg.sessions)
 	logs := cfg.logs
 	if logs == nil {
 		logs = io.Discard
 	}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	listenDSN := cmp.Or(cfg.listenDSN, dsn)
-	e.hub = live.New(e.users, e.manager.Store(), listenDSN, cfg.live, logger)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.hub.Run(ctx)
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	select {
-	case <-e.hub.Ready():
-	case <-time.After(10 * time.Second):
-		tb.Fatal("the live hub did not start listening")
-	}
-	srv, err := handlers.New(handlers.Config{
-		DB:       db,
-		Users:    e.users,
-		Sessions: e.manager,
-		Live:     e.hub,
-		Logger:   logger,
-
+	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}}
+	site := testsite.Start(tb, testsite.Config{
+		DSN:            cfg.dsn,
+		ListenDSN:      cfg.listenDSN,
+		Counter:        e.counter,
+		Sessions:       cfg.sessions,
+		Live:           cfg.live,
+		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		SecureCookies:  cfg.secureCookies,
 		TrustedProxies: cfg.trustedProxies,
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	e.db, e.users, e.manager, e.hub = site.DB, site.Users, site.Manager, site.Hub
+	srv := site.Handler
 	switch {
 	case cfg.http2:
 		e.server = httptest.NewUnstartedServer(srv)
