@@ -39,8 +39,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	if conn, _, err := rc.Hijack(); err == nil {
 		// net/http sent the header, chunked for HTTP/1.1 as the body's
-		// length is unknown.
-		sink := &connSink{conn: conn, chunked: r.ProtoAtLeast(1, 1)}
+		// length is unknown. The access log has the stream's start, with
+		// this request's id; its end gets a line of its own.
+		opened, id := time.Now(), requestIDFrom(ctx)
+		sink := &connSink{conn: conn, chunked: r.ProtoAtLeast(1, 1), closed: func() {
+			s.logger.Info("event stream closed", "request_id", id,
+				"duration_ms", float64(time.Since(opened).Microseconds())/1000)
+		}}
 		stream.Start(sink, expiry)
 		go sink.watch(stream)
 		return
@@ -60,6 +65,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 type connSink struct {
 	conn    net.Conn
 	chunked bool
+	// closed runs once the connection is closed.
+	closed func()
 }
 
 func (c *connSink) Write(p []byte) error {
@@ -83,6 +90,7 @@ func (c *connSink) Close() {
 		_, _ = c.conn.Write([]byte("0\r\n\r\n"))
 	}
 	_ = c.conn.Close()
+	c.closed()
 }
 
 // watch ends the stream when the client closes the connection. A client of

@@ -547,7 +547,8 @@ func TestServer_EventsOverHTTP2(t *testing.T) {
 // the last chunk, plain for HTTP/1.0; a client that closes the connection
 // or sends anything more frees its place at once.
 func TestServer_EventsRawConnection(t *testing.T) {
-	e := mustOpenEnv(t)
+	logs := &lockedBuffer{}
+	e := mustOpenEnvConfig(t, envConfig{logs: logs})
 	mustCreateUser(t, e, "raw@example.com", "Raw", aistat.RoleViewer)
 	addr := strings.TrimPrefix(e.server.URL, "http://")
 	opening := fmt.Sprintf("retry: %d\n: stream open\n\n", live.RetryMillis)
@@ -627,9 +628,19 @@ func TestServer_EventsRawConnection(t *testing.T) {
 	})
 
 	t.Run("ClientCloses", func(t *testing.T) {
-		_, conn, _, _ := open(t, "HTTP/1.1")
+		_, conn, _, res := open(t, "HTTP/1.1")
 		conn.Close()
 		waitLen(t, e, 0)
+		// The access log has the stream's start; its end has a line of
+		// its own with the same request id.
+		want := `msg="event stream closed" request_id=` + res.Header.Get("X-Request-Id")
+		deadline := time.Now().Add(3 * time.Second)
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log has no %q", want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
 
 	t.Run("ClientSendsMore", func(t *testing.T) {
