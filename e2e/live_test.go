@@ -74,7 +74,7 @@ func TestLive_EightTabsOneStream(t *testing.T) {
 	if got := last.headerName(); got != "Сара Чен" {
 		t.Errorf("eighth tab: header name = %q, want %q", got, "Сара Чен")
 	}
-	s.waitStreams(t, 1, liveWithin)
+	s.waitStreams(t, 1)
 	for _, tb := range tabs {
 		tb.markPage()
 	}
@@ -109,8 +109,8 @@ func TestLive_TwoInstances(t *testing.T) {
 	laptop.open(siteA.URL + "/settings")
 	phone := newBrowser(t, "phone").newTab("home")
 	phone.signIn(siteB, "editor@example.com", password)
-	siteA.waitStreams(t, 1, liveWithin)
-	siteB.waitStreams(t, 1, liveWithin)
+	siteA.waitStreams(t, 1)
+	siteB.waitStreams(t, 1)
 	phone.markPage()
 
 	laptop.fill("#name", "Ivan")
@@ -138,7 +138,7 @@ func TestLive_DemoteAndRevoke(t *testing.T) {
 	tb.signIn(s, "editor@example.com", password)
 	tb.open(s.URL + "/settings")
 	tb.waitFor("the header has an Admin link", `document.querySelector('[data-admin-link]').checkVisibility()`, actionTimeout)
-	s.waitStreams(t, 1, liveWithin)
+	s.waitStreams(t, 1)
 	tb.markPage()
 
 	admin := signIn(t, s, "admin@example.com")
@@ -172,7 +172,7 @@ func TestLive_LeaderTabCloses(t *testing.T) {
 	b.tabs[0].open("about:blank")
 	leader := b.newTab("leader")
 	leader.open(s.URL + "/")
-	s.waitStreamsFunc(t, "the leader's stream (the second) open alone", liveWithin, func(got streamStats) bool {
+	s.waitStreamsFunc(t, "the leader's stream (the second) open alone", func(got streamStats) bool {
 		return got.total == 2 && got.open == 1
 	})
 	follower := b.newTab("follower")
@@ -181,7 +181,7 @@ func TestLive_LeaderTabCloses(t *testing.T) {
 	follower.markPage()
 
 	b.closeTab(leader)
-	s.waitStreamsFunc(t, "a third stream replacing the closed one", liveWithin, func(got streamStats) bool {
+	s.waitStreamsFunc(t, "a third stream replacing the closed one", func(got streamStats) bool {
 		return got.total == 3 && got.open == 1
 	})
 	other := signIn(t, s, "editor@example.com")
@@ -206,7 +206,7 @@ func TestLive_SettingsForm(t *testing.T) {
 	draft := b.newTab("draft")
 	draft.open(s.URL + "/settings")
 	draft.fill("#name", "Draft")
-	s.waitStreams(t, 1, liveWithin)
+	s.waitStreams(t, 1)
 
 	avatar := s.URL + avatarPath
 	other := signIn(t, s, "editor@example.com")
@@ -234,7 +234,7 @@ func TestLive_AdminTable(t *testing.T) {
 	tb := newBrowser(t, "browser").newTab("admin")
 	tb.signIn(s, "admin@example.com", password)
 	tb.open(s.URL + "/admin")
-	s.waitStreams(t, 1, liveWithin)
+	s.waitStreams(t, 1)
 	tb.markPage()
 	row := fmt.Sprintf(`document.querySelector('tr[data-user-id="%d"]')`, editor.ID)
 

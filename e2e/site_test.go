@@ -95,22 +95,25 @@ func (s *site) createUser(t *testing.T, email, name string, role aistat.Role) *a
 
 // waitStreams waits until the instance serves exactly want open event
 // streams.
-func (s *site) waitStreams(t *testing.T, want int, within time.Duration) {
+func (s *site) waitStreams(t *testing.T, want int) {
 	t.Helper()
-	s.waitStreamsFunc(t, fmt.Sprintf("%d open", want), within, func(got streamStats) bool { return got.open == want })
+	s.waitStreamsFunc(t, fmt.Sprintf("%d open", want), func(got streamStats) bool { return got.open == want })
 }
 
-// waitStreamsFunc waits until ok accepts the instance's event streams.
-func (s *site) waitStreamsFunc(t *testing.T, what string, within time.Duration, ok func(streamStats) bool) {
+// waitStreamsFunc waits until ok accepts the instance's event streams. A
+// stream opens and closes with its page's life (a load, a navigation, a
+// closed tab, a lock passed between tabs), which on a busy machine takes
+// as long as any other step in a tab: it has actionTimeout.
+func (s *site) waitStreamsFunc(t *testing.T, what string, ok func(streamStats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := time.Now().Add(actionTimeout)
 	for {
 		got := s.streams.stats()
 		if ok(got) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("event streams after %v: %+v, want %s", within, got, what)
+			t.Fatalf("event streams after %v: %+v, want %s", actionTimeout, got, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
