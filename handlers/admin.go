@@ -47,7 +47,6 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	s.render(w, r, status, "admin", adminPage{
 		Page:    s.page(r, "Admin"),
 		Rows:    templates.NewAdminRows(list.Users, sessions.User(ctx).ID),
-		Roles:   aistat.Roles,
 		CanEdit: sessions.User(ctx).IsAdmin(),
 		Search:  q.Search,
 		Caption: usersCaption(q.Search, list),

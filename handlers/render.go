@@ -43,7 +43,6 @@ type settingsPage struct {
 type adminPage struct {
 	Page
 	Rows    []templates.AdminRow
-	Roles   []aistat.Role
 	CanEdit bool
 	// Search is the term the list is filtered by; Caption names the list.
 	Search  string

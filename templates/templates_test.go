@@ -41,7 +41,6 @@ type settingsPage struct {
 type adminPage struct {
 	basePage
 	Rows             []AdminRow
-	Roles            []aistat.Role
 	CanEdit          bool
 	Search           string
 	Caption          string
@@ -188,7 +187,7 @@ func samples() map[string]struct {
 		out["admin/"+who] = struct {
 			page string
 			data any
-		}{"admin", adminPage{basePage: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), Roles: aistat.Roles, CanEdit: u.IsAdmin(),
+		}{"admin", adminPage{basePage: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), CanEdit: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
 			New: userForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}}
@@ -411,7 +410,6 @@ func TestAdmin(t *testing.T) {
 			{User: *admin, ActiveSessions: 1, LastActive: last},
 			{User: *editor},
 		}, admin.ID),
-		Roles:   aistat.Roles,
 		CanEdit: true,
 	}
 	html := render(t, tmpl, "admin", data)
@@ -460,8 +458,8 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 	data := adminPage{
 		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
 		Rows:     NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
-		Roles:    aistat.Roles, CanEdit: true,
-		Search: "sara", Caption: "Users matching “sara”",
+		CanEdit:  true,
+		Search:   "sara", Caption: "Users matching “sara”",
 		PrevURL: "/admin?before=2&q=sara", NextURL: "/admin?after=5&q=sara", Back: "/admin?after=1&q=sara",
 		Audit: []aistat.AuditEntry{{ID: 7, At: at, ActorEmail: "ada@example.com", Action: aistat.AuditDisable, TargetEmail: "off@example.com", Detail: "2 sessions ended"}},
 		New:   userForm{Email: "new@example.com", Name: "New", Role: aistat.RoleEditor, Errors: map[string]string{"password": "Password is too common; choose another."}},
