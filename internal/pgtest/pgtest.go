@@ -85,10 +85,13 @@ func runRemote(m *testing.M, dsn, prefix string) int {
 }
 
 func runLocal(m *testing.M, prefix string) (code int) {
+	for _, err := range sweepLeftovers(os.TempDir()) {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+	}
 	// Not t.TempDir: it sits below 0700 folders that the postgres user, to
 	// which root hands the cluster, cannot traverse; a short path also keeps
 	// the socket next to the data.
-	dir, err := os.MkdirTemp("", "pgtest-")
+	dir, err := os.MkdirTemp("", strings.TrimSuffix(folderPattern, "*"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: create cluster folder: %v\n", err)
 		return 1
@@ -100,6 +103,10 @@ func runLocal(m *testing.M, prefix string) (code int) {
 	}()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: open up cluster folder: %v\n", err)
+		return 1
+	}
+	if err := claimOwnership(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		return 1
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
