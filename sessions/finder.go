@@ -141,10 +141,10 @@ func (f *finder) take() []*lookup {
 }
 
 // run looks a batch up in one query and hands each lookup its result. The
-// query outlives any one request of the batch: a request that stops
+// query belongs to no one request of the batch: a request that stops
 // waiting leaves the others theirs.
 func (f *finder) run(batch []*lookup) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), batchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	tokens := make([]string, len(batch))
 	for i, l := range batch {

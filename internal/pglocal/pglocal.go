@@ -247,6 +247,30 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Kill ends at once every postgres process of the cluster in dir and starts
+// nothing: for a cluster whose owner died and left it running (pgtest clears
+// those of crashed test binaries). Its data is not worth a checkpoint: the
+// postmaster gets SIGQUIT, and what still runs after orphanWait SIGKILL.
+func Kill(ctx context.Context, dir string, logger *slog.Logger) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{dir: abs, dataDir: filepath.Join(abs, "postgres"), logger: logger}
+	if up, err := c.running(); err != nil {
+		return err
+	} else if up {
+		pid, _ := readPID(filepath.Join(c.dataDir, "postmaster.pid"))
+		if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("stop postgres %d: %w", pid, err)
+		}
+	}
+	return c.reapOrphans(ctx)
+}
+
 // socketDir keeps the socket next to the data when the path fits the kernel's
 // limit, and otherwise in a short folder named after the data dir so each
 // cluster still gets its own.

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
+
+	"aistat/internal/pglocal"
 )
 
 // ownerFile names, in a cluster folder, the test binary that owns it.
@@ -26,7 +28,8 @@ func claimOwnership(dir string) error {
 
 // sweepLeftovers stops the clusters of earlier test binaries that died
 // without stopping them (a panic in a test skips every deferred call) and
-// removes their folders. A folder whose owner is alive, or which names no
+// removes their folders. pglocal.Kill finds the cluster's processes by
+// their working folder, so a reused pid is never mistaken for them. A folder whose owner is alive, or which names no
 // owner, is left alone; of several binaries sweeping at once, the one whose
 // rename claims a folder sweeps it.
 func sweepLeftovers(tempDir string) []error {
@@ -36,7 +39,7 @@ func sweepLeftovers(tempDir string) []error {
 	}
 	var errs []error
 	for _, dir := range dirs {
-		owner, err := readPID(filepath.Join(dir, ownerFile))
+		owner, err := readOwner(dir)
 		if err != nil || alive(owner) || strings.HasSuffix(dir, ".stale") {
 			continue
 		}
@@ -44,7 +47,7 @@ func sweepLeftovers(tempDir string) []error {
 		if os.Rename(dir, claimed) != nil {
 			continue
 		}
-		if err := stopPostmaster(claimed, dir); err != nil {
+		if err := pglocal.Kill(context.Background(), claimed, nil); err != nil {
 			errs = append(errs, fmt.Errorf("leftover cluster %s: %w", dir, err))
 			continue
 		}
@@ -55,42 +58,15 @@ func sweepLeftovers(tempDir string) []error {
 	return errs
 }
 
-// stopPostmaster ends the postmaster of the cluster folder dir, once at
-// startedAt, at once (SIGQUIT: nothing in it is worth a checkpoint). The
-// process is checked to be that cluster's postmaster, in case its pid was
-// reused.
-func stopPostmaster(dir, startedAt string) error {
-	pid, err := readPID(filepath.Join(dir, "postgres", "postmaster.pid"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(startedAt, "postgres"))) {
-		return nil // gone, or another process now
-	}
-	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postmaster %d did not exit", pid)
-		}
-	}
-	return nil
-}
-
-// readPID reads the process id on the first line of a pid file.
-func readPID(path string) (int, error) {
-	b, err := os.ReadFile(path)
+// readOwner reads the process id in a folder's owner file.
+func readOwner(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ownerFile))
 	if err != nil {
 		return 0, err
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s: no process id", path)
+		return 0, fmt.Errorf("%s: no process id", filepath.Join(dir, ownerFile))
 	}
 	return pid, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"aistat/internal/pglocal"
@@ -43,7 +44,12 @@ func TestSweepLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	postmaster, err := readPID(filepath.Join(dead, "postgres", "postmaster.pid"))
+	pidFile, err := os.ReadFile(filepath.Join(dead, "postgres", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(pidFile), "\n")
+	postmaster, err := strconv.Atoi(first)
 	if err != nil {
 		t.Fatal(err)
 	}
