@@ -1,15 +1,11 @@
 package handlers_test
 
 import (
-	"bufio"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,24 +51,11 @@ func BenchmarkStreamMemory(b *testing.B) {
 	mustCreateUser(b, e, "memory@example.com", "Memory", aistat.RoleViewer)
 	c := newClient(b, e)
 	c.login("memory@example.com")
-	addr := strings.TrimPrefix(e.server.URL, "http://")
-	request := fmt.Sprintf("GET /api/events HTTP/1.1\r\nHost: %s\r\nCookie: %s=%s\r\n\r\n", addr, e.manager.CookieName(), c.cookie())
 	for b.Loop() {
 		heap0, stack0 := memInUse()
 		open := make([]net.Conn, streams)
 		for i := range open {
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.WriteString(conn, request); err != nil {
-				b.Fatal(err)
-			}
-			res, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
-			if err != nil || res.StatusCode != http.StatusOK {
-				b.Fatalf("stream %d: %v %v", i, res, err)
-			}
-			open[i] = conn
+			open[i], _, _ = c.rawStream("HTTP/1.1")
 		}
 		waitLen(b, e, streams)
 		heap1, stack1 := memInUse()

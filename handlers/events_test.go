@@ -559,21 +559,7 @@ func TestServer_EventsRawConnection(t *testing.T) {
 		t.Helper()
 		c := newClient(t, e)
 		c.login("raw@example.com")
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(conn, "GET /api/events %s\r\nHost: %s\r\nCookie: %s=%s\r\n\r\n", proto, addr, e.manager.CookieName(), c.cookie())
-		r := bufio.NewReader(conn)
-		res, err := http.ReadResponse(r, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("%s: status %d", proto, res.StatusCode)
-		}
+		conn, r, res := c.rawStream(proto)
 		waitLen(t, e, 1)
 		return c, conn, r, res
 	}
@@ -652,6 +638,30 @@ func TestServer_EventsRawConnection(t *testing.T) {
 		}
 		waitLen(t, e, 0)
 	})
+}
+
+// rawStream opens the client's event stream on a connection of its own,
+// speaking proto (HTTP/1.1 or HTTP/1.0) by hand, and reads the response
+// header, which must be 200. The connection closes when the test ends.
+func (c *client) rawStream(proto string) (net.Conn, *bufio.Reader, *http.Response) {
+	c.tb.Helper()
+	addr := strings.TrimPrefix(c.e.server.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	c.tb.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /api/events %s\r\nHost: %s\r\nCookie: %s=%s\r\n\r\n", proto, addr, c.e.manager.CookieName(), c.cookie())
+	r := bufio.NewReader(conn)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		c.tb.Fatalf("%s: status %d", proto, res.StatusCode)
+	}
+	return conn, r, res
 }
 
 // openStreamAfterLogin signs the client in again and opens a stream.
