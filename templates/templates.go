@@ -55,7 +55,12 @@ func New(assetURL func(name string) string) (*Templates, error) {
 	funcs := template.FuncMap{
 		"isoTime":     isoTime,
 		"displayTime": displayTime,
-		"roleOptions": func(selected aistat.Role) template.HTML { return options[selected] },
+		"roleOptions": func(selected aistat.Role) template.HTML {
+			if html, ok := options[selected]; ok {
+				return html
+			}
+			return options[""]
+		},
 	}
 	t := &Templates{pages: make(map[string]*template.Template, len(pages))}
 	for _, page := range pages {

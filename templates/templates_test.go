@@ -649,3 +649,29 @@ func uid(u *aistat.User) int64 {
 	}
 	return u.ID
 }
+
+// TestRoleOptions: every role select offers the three roles, the current
+// one selected; a role the site does not know selects none rather than
+// leaving the select empty.
+func TestRoleOptions(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	odd := aistat.User{ID: 8, Email: "odd@example.com", Name: "Odd", Role: "owner"}
+	html := render(t, tmpl, "admin", adminPage{
+		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
+		Rows:     NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID),
+		CanEdit:  true,
+		New:      userForm{},
+	})
+	none := `<option value="admin">Admin</option><option value="editor">Editor</option><option value="viewer">Viewer</option>`
+	for _, want := range []string{
+		`<select name="role"><option value="admin">Admin</option><option value="editor">Editor</option><option value="viewer" selected>Viewer</option></select>`,
+		`<select name="role">` + none + `</select>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("admin page is missing %q", want)
+		}
+	}
+	if n := strings.Count(html, none); n != 2 {
+		t.Errorf("%d selects with no role selected, want 2 (the odd row and the create form)", n)
+	}
+}
