@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"database/sql"
 	"net/http"
+	"strings"
 	"testing"
 
 	"aistat"
@@ -45,10 +47,10 @@ func TestServer_Budget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.counter.Count()
 			res := tt.c.get(tt.path)
-			got := e.counter.Count() - before
+			trips := e.counter.Since(before)
 			wantStatus(t, res, tt.status)
-			if got != tt.want {
-				t.Fatalf("GET %s: %d round trips to PostgreSQL, want %d", tt.path, got, tt.want)
+			if got := int64(len(trips)); got != tt.want {
+				t.Fatalf("GET %s: %d round trips to PostgreSQL, want %d:\n%s", tt.path, got, tt.want, strings.Join(trips, "\n"))
 			}
 			if res.Header.Get("Set-Cookie") != "" {
 				t.Fatalf("GET %s re-sent the cookie: the session was written", tt.path)
@@ -58,5 +60,31 @@ func TestServer_Budget(t *testing.T) {
 
 	if s, usr := xmins(); s != sessionBefore || usr != userBefore {
 		t.Fatalf("reads wrote rows: session xmin %s -> %s, user xmin %s -> %s", sessionBefore, s, userBefore, usr)
+	}
+}
+
+// TestServer_BudgetLiveReadsApart checks that the live hub reads what it
+// pushes through a pool of its own: a change made elsewhere and pushed to
+// an open page adds no round trip to the requests' pool, so the budget
+// above counts the requests alone, however late the hub gets to a change.
+func TestServer_BudgetLiveReadsApart(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "live@example.com", "Live", aistat.RoleAdmin)
+	stream := newClient(t, e).openStreamAfterLogin("live@example.com")
+
+	other, err := sql.Open("postgres", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	before := e.counter.Count()
+	if _, err := other.Exec(`UPDATE users SET name = 'Renamed' WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeUser(t, stream.want("profile").data); got.Name != "Renamed" {
+		t.Fatalf("profile event name %q, want Renamed", got.Name)
+	}
+	if trips := e.counter.Since(before); len(trips) != 0 {
+		t.Fatalf("pushing a change cost the requests' pool %d round trips:\n%s", len(trips), strings.Join(trips, "\n"))
 	}
 }

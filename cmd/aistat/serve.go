@@ -140,7 +140,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if listenDSN == "" {
 		listenDSN = d.dsn
 	}
-	hub := live.New(users, manager.Store(), listenDSN, live.Config{
+	hubDB, err := aistat.OpenDB(d.dsn, nil)
+	if err != nil {
+		return err
+	}
+	defer hubDB.Close()
+	hubDB.SetMaxOpenConns(live.MaxConns)
+	hub := live.New(aistat.NewUsers(hubDB), sessions.NewStore(hubDB), listenDSN, live.Config{
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
 		MaxStreams:        cfg.MaxStreams,
 	}, logger)

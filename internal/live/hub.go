@@ -41,6 +41,13 @@ var (
 	ErrClosed         = errors.New("shutting down")
 )
 
+// MaxConns is the size of the connection pool the hub's users and store
+// should read through: one of its own, so that a burst of changes queues
+// for these connections instead of taking the requests' ones. The hub
+// dispatches one notification at a time; the second connection serves the
+// streams' expiry checks meanwhile.
+const MaxConns = 2
+
 // Config limits the streams of one instance.
 type Config struct {
 	MaxStreamsPerUser int
@@ -65,7 +72,7 @@ type Hub struct {
 }
 
 // New returns a hub that listens on listenURL and reads users and sessions
-// through users and store.
+// through users and store, which should use a pool of their own (MaxConns).
 func New(users *aistat.Users, store *sessions.Store, listenURL string, cfg Config, logger *slog.Logger) *Hub {
 	return &Hub{
 		users:     users,

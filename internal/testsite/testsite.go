@@ -82,7 +82,14 @@ func Start(tb testing.TB, cfg Config) *Site {
 	s.Users.SetHashCost(bcrypt.MinCost)
 	s.Manager = sessions.New(db, cfg.Sessions)
 
-	s.Hub = live.New(s.Users, s.Manager.Store(), cmp.Or(cfg.ListenDSN, cfg.DSN), cfg.Live, cfg.Logger)
+	// The hub's pool is not counted: its reads follow changes, not requests.
+	hubDB, err := aistat.OpenDB(cfg.DSN, nil)
+	if err != nil {
+		tb.Fatalf("open database: %v", err)
+	}
+	tb.Cleanup(func() { hubDB.Close() })
+	hubDB.SetMaxOpenConns(live.MaxConns)
+	s.Hub = live.New(aistat.NewUsers(hubDB), sessions.NewStore(hubDB), cmp.Or(cfg.ListenDSN, cfg.DSN), cfg.Live, cfg.Logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
