@@ -183,7 +183,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 	}
 	for i, db := range dbs {
 		users := aistat.NewUsers(db)
-		if err := users.EnsureDemoUsers(t.Context()); err != nil {
+		if _, err := users.SeedDemoUsers(t.Context()); err != nil {
 			t.Fatalf("instance %d: %v", i, err)
 		}
 	}

@@ -16,6 +16,20 @@ CREATE TABLE IF NOT EXISTS users (
 
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (lower(email));
 
+-- One-time set-up steps done on this database, such as creating the demo
+-- accounts: each is done once and never again, whatever becomes of what it
+-- made.
+CREATE TABLE IF NOT EXISTS setup_steps (
+    name    text        PRIMARY KEY,
+    done_at timestamptz NOT NULL DEFAULT now()
+);
+-- A database that has any demo account was seeded before this table
+-- existed: a deleted demo account must not come back with it.
+INSERT INTO setup_steps (name)
+SELECT 'demo_users' WHERE EXISTS (
+    SELECT 1 FROM users WHERE lower(email) IN ('admin@ai-stat.ru', 'editor@ai-stat.ru', 'viewer@ai-stat.ru'))
+ON CONFLICT (name) DO NOTHING;
+
 -- token, data and expiry are the layout of scs's postgresstore; token is the
 -- SHA-256 of the cookie's value (unpadded base64url, scs's hash), never the
 -- value itself.

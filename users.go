@@ -206,23 +206,55 @@ func insertUser(ctx context.Context, q queryRower, email, name string, role Role
 	return u, nil
 }
 
-// EnsureDemoUsers creates each demo account that does not exist yet and
-// never touches one that does, so a renamed demo user stays renamed.
-func (s *Users) EnsureDemoUsers(ctx context.Context) error {
-	for _, d := range DemoUsers {
-		var exists bool
-		err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, d.Email).Scan(&exists)
+// SeedDemoUsers creates the demo accounts the first time it runs on a
+// database and never again: the database records that it did, so a demo
+// account that was deleted, renamed or given a new password stays as its
+// admins left it, across restarts and instances. It reports whether it
+// created them.
+func (s *Users) SeedDemoUsers(ctx context.Context) (bool, error) {
+	hashes := make([]string, len(DemoUsers))
+	for i, d := range DemoUsers {
+		h, err := s.hash(ctx, d.Password)
 		if err != nil {
-			return fmt.Errorf("demo user %s: %w", d.Email, err)
+			return false, err
 		}
-		if exists {
-			continue
-		}
-		if _, err := s.insert(ctx, d.Email, d.Name, d.Role, d.Password); err != nil && ErrorCode(err) != ECONFLICT {
-			return fmt.Errorf("demo user %s: %w", d.Email, err)
-		}
+		hashes[i] = h
 	}
-	return nil
+	var seeded bool
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		// Instances seeding at the same moment queue on this row; the
+		// later ones find it done.
+		res, err := tx.ExecContext(ctx, `INSERT INTO setup_steps (name) VALUES ('demo_users') ON CONFLICT (name) DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("record demo users: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("record demo users: %w", err)
+		}
+		if n == 0 {
+			return nil // seeded before
+		}
+		for i, d := range DemoUsers {
+			var exists bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, d.Email).Scan(&exists)
+			if err != nil {
+				return fmt.Errorf("demo user %s: %w", d.Email, err)
+			}
+			if exists {
+				continue
+			}
+			if _, err := insertUser(ctx, tx, d.Email, d.Name, d.Role, hashes[i]); err != nil {
+				return fmt.Errorf("demo user %s: %w", d.Email, err)
+			}
+		}
+		seeded = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("seed demo users: %w", err)
+	}
+	return seeded, nil
 }
 
 // UpdateProfile changes the user's name and avatar. Invalid input writes

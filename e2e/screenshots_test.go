@@ -24,7 +24,7 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startSite(t, pgtest.URL(t))
-	if err := s.users.EnsureDemoUsers(t.Context()); err != nil {
+	if _, err := s.users.SeedDemoUsers(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	tb := newBrowser(t, "browser").newTab("demo")

@@ -148,11 +148,14 @@ func TestServer_Freshness(t *testing.T) {
 	})
 }
 
+// TestUsers_DemoUsers checks that the demo accounts are created once per
+// database: a later seed, as at every start, creates nothing, even when a
+// demo account was deleted, and changes nothing of the others.
 func TestUsers_DemoUsers(t *testing.T) {
 	e := mustOpenEnv(t)
 	ctx := context.Background()
-	if err := e.users.EnsureDemoUsers(ctx); err != nil {
-		t.Fatal(err)
+	if seeded, err := e.users.SeedDemoUsers(ctx); err != nil || !seeded {
+		t.Fatalf("first seed: seeded %v, err %v; want true, nil", seeded, err)
 	}
 	var editorID int64
 	if err := e.db.QueryRow(`SELECT id FROM users WHERE email = 'editor@ai-stat.ru'`).Scan(&editorID); err != nil {
@@ -161,11 +164,11 @@ func TestUsers_DemoUsers(t *testing.T) {
 	if _, err := e.users.UpdateProfile(ctx, editorID, aistat.Profile{Name: "Ivan"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.Exec(`DELETE FROM users WHERE email = 'viewer@ai-stat.ru'`); err != nil {
+	if _, err := e.db.Exec(`DELETE FROM users WHERE email IN ('admin@ai-stat.ru', 'viewer@ai-stat.ru')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.users.EnsureDemoUsers(ctx); err != nil {
-		t.Fatal(err)
+	if seeded, err := e.users.SeedDemoUsers(ctx); err != nil || seeded {
+		t.Fatalf("second seed: seeded %v, err %v; want false, nil", seeded, err)
 	}
 	var name string
 	if err := e.db.QueryRow(`SELECT name FROM users WHERE id = $1`, editorID).Scan(&name); err != nil {
@@ -178,11 +181,30 @@ func TestUsers_DemoUsers(t *testing.T) {
 	if err := e.db.QueryRow(`SELECT count(*) FROM users WHERE email LIKE '%@ai-stat.ru'`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Fatalf("demo users = %d, want 3", n)
+	if n != 1 {
+		t.Fatalf("demo users = %d after two were deleted and the seed ran again, want 1", n)
 	}
 	c := newClient(t, e)
+	wantStatus(t, c.postForm("/login", url.Values{"email": {"admin@ai-stat.ru"}, "password": {"admin123"}}), http.StatusUnauthorized)
 	res := c.postForm("/login", url.Values{"email": {"editor@ai-stat.ru"}, "password": {"editor123"}})
 	wantStatus(t, res, http.StatusSeeOther)
 	wantBody(t, c.get("/"), "Ivan", "Editor")
+
+	t.Run("SeededBeforeTheRecord", func(t *testing.T) {
+		// A database seeded before the set-up steps were recorded: the
+		// schema records the seed from the demo accounts it finds.
+		e := mustOpenEnv(t)
+		if _, err := e.users.SeedDemoUsers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec(`DELETE FROM setup_steps; DELETE FROM users WHERE email = 'admin@ai-stat.ru'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := aistat.Migrate(ctx, e.db); err != nil {
+			t.Fatal(err)
+		}
+		if seeded, err := e.users.SeedDemoUsers(ctx); err != nil || seeded {
+			t.Fatalf("seed after migrate: seeded %v, err %v; want false, nil", seeded, err)
+		}
+	})
 }

@@ -236,16 +236,28 @@ func assertHealthy(t *testing.T, base string) {
 func signIn(t *testing.T, base, email, password string) *http.Client {
 	t.Helper()
 	c := newClient(t)
+	if code, body := postLogin(t, c, base, email, password); code != http.StatusSeeOther {
+		t.Fatalf("sign in as %s: %d, want 303\n%s", email, code, body)
+	}
+	return c
+}
+
+// signInStatus is the status a sign-in gets.
+func signInStatus(t *testing.T, base, email, password string) int {
+	t.Helper()
+	code, _ := postLogin(t, newClient(t), base, email, password)
+	return code
+}
+
+func postLogin(t *testing.T, c *http.Client, base, email, password string) (int, string) {
+	t.Helper()
 	form := url.Values{"email": {email}, "password": {password}}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if code, body := do(t, c, req); code != http.StatusSeeOther {
-		t.Fatalf("sign in as %s: %d, want 303\n%s", email, code, body)
-	}
-	return c
+	return do(t, c, req)
 }
 
 // homeShows signs in and checks that the home page names the user as want

@@ -125,8 +125,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	d.db.SetMaxOpenConns(cfg.DBMaxConns)
 	d.db.SetMaxIdleConns(cfg.DBMaxConns)
 	users := aistat.NewUsers(d.db)
+	var demoSeeded bool
 	if cfg.Demo {
-		if err := users.EnsureDemoUsers(ctx); err != nil {
+		if demoSeeded, err = users.SeedDemoUsers(ctx); err != nil {
 			return err
 		}
 	}
@@ -200,11 +201,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		fmt.Fprintf(stdout, "Metrics at http://%s/metrics\n", metricsServer.addr)
 	}
 	fmt.Fprintf(stdout, "aistat is running at http://%s\n", ln.Addr())
-	if cfg.Demo {
-		fmt.Fprintln(stdout, "Demo accounts:")
+	switch {
+	case demoSeeded:
+		fmt.Fprintln(stdout, "Demo accounts, created now, once for this database:")
 		for _, u := range aistat.DemoUsers {
 			fmt.Fprintf(stdout, "  %-20s %-10s (%s)\n", u.Email, u.Password, u.Role.Label())
 		}
+	case cfg.Demo:
+		fmt.Fprintln(stdout, "The demo accounts were created when this database was set up; they are as their admins left them.")
 	}
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 

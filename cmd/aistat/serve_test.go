@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,13 +85,34 @@ func TestServeLifecycle(t *testing.T) {
 	// With the site stopped, the tool starts the cluster itself and stops it
 	// again.
 	if _, stderr, err := runCommand(t, "a-new-password\n", "user", "add", "--data-dir", dir,
-		"--email", "new@example.com", "--name", "Newcomer", "--role", "viewer"); err != nil {
+		"--email", "new@example.com", "--name", "Newcomer", "--role", "admin"); err != nil {
 		t.Fatalf("user add: %v\n%s", err, stderr)
 	}
 	assertNoPostgres(t, dir)
 
 	s = startSite(t, dir)
 	homeShows(t, signIn(t, s.base, "editor@ai-stat.ru", "editor123"), s.base, "Ivan", "Сара Чен")
+	newcomer := signIn(t, s.base, "new@example.com", "a-new-password")
+	homeShows(t, newcomer, s.base, "Newcomer", "")
+	// Another admin deletes the demo admin, whose password is public.
+	_, demoAdmin := sessionUser(t, signIn(t, s.base, "admin@ai-stat.ru", "admin123"), s.base)
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodPost, s.base+"/admin/users/"+strconv.FormatInt(demoAdmin.ID, 10)+"/delete",
+		strings.NewReader("confirm=yes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, body := do(t, newcomer, req); code != http.StatusSeeOther {
+		t.Fatalf("delete the demo admin: %d\n%s", code, body)
+	}
+	s.stop(t)
+	assertNoPostgres(t, dir)
+
+	// The demo accounts were created once: the deleted one stays deleted.
+	s = startSite(t, dir)
+	if code := signInStatus(t, s.base, "admin@ai-stat.ru", "admin123"); code != http.StatusUnauthorized {
+		t.Fatalf("sign in as the deleted demo admin after a restart: %d, want 401", code)
+	}
 	homeShows(t, signIn(t, s.base, "new@example.com", "a-new-password"), s.base, "Newcomer", "")
 	s.stop(t)
 	assertNoPostgres(t, dir)
