@@ -62,6 +62,8 @@ type envConfig struct {
 	// trustedProxies are the peers whose X-Forwarded-For names the client;
 	// 127.0.0.1/32 lets a test choose its client address.
 	trustedProxies []netip.Prefix
+	// profiles serves Go's profiles on the metrics handler (--pprof).
+	profiles bool
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
@@ -93,6 +95,7 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		SecureCookies:  cfg.secureCookies,
 		TrustedProxies: cfg.trustedProxies,
+		Profiles:       cfg.profiles,
 	})
 	e.db, e.users, e.manager, e.hub = site.DB, site.Users, site.Manager, site.Hub
 	srv := site.Handler

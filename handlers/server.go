@@ -29,6 +29,9 @@ type Config struct {
 	SecureCookies bool
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// Profiles serves Go's profiles under /debug/pprof/ on the metrics
+	// listener (MetricsHandler); off, that listener serves /metrics alone.
+	Profiles bool
 }
 
 // Server answers every HTTP request of the site.
@@ -42,6 +45,7 @@ type Server struct {
 	templates     *templates.Templates
 	secureCookies bool
 	proxies       []netip.Prefix
+	profiles      bool
 	handler       http.Handler
 	requests      *requestMetrics
 	sessionCount  activeSessions
@@ -68,6 +72,7 @@ func New(cfg Config) (*Server, error) {
 		templates:     tmpl,
 		secureCookies: cfg.SecureCookies,
 		proxies:       cfg.TrustedProxies,
+		profiles:      cfg.Profiles,
 		requests:      newRequestMetrics(),
 	}
 	s.sessions.SetErrorFunc(s.writeError)

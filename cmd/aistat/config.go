@@ -35,6 +35,9 @@ type Config struct {
 	// MetricsAddr is where /metrics is served, on a listener of its own;
 	// empty serves no metrics.
 	MetricsAddr string
+	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
+	// listener; it needs MetricsAddr.
+	Pprof bool
 }
 
 // envFlags binds flags to a flag set with defaults taken from the
@@ -178,6 +181,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", aistat.DefaultMaxConns, "connections the pool may open to PostgreSQL (default: four per core)")
 	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", 10*time.Minute, "how often expired sessions are deleted")
 	e.string(&cfg.MetricsAddr, "metrics-addr", "AISTAT_METRICS_ADDR", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none)")
+	e.bool(&cfg.Pprof, "pprof", "AISTAT_PPROF", false, "also serve Go's profiles under /debug/pprof/ on the metrics listener, which asks for no login")
 	if err := e.parse(args); err != nil {
 		return cfg, err
 	}
@@ -226,6 +230,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		if n.value <= 0 {
 			return cfg, fmt.Errorf("%s=%d: must be positive", e.source(n.name), n.value)
 		}
+	}
+	if cfg.Pprof && cfg.MetricsAddr == "" {
+		// The profiles are served on the metrics listener only, never on the
+		// site's: without one, the flag would silently do nothing.
+		return cfg, fmt.Errorf("%s needs --metrics-addr: the profiles are served only on the metrics listener", e.source("pprof"))
 	}
 	if cfg.SessionRefresh >= cfg.SessionLifetime {
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --session-lifetime (%s)", cfg.SessionRefresh, cfg.SessionLifetime)

@@ -47,6 +47,7 @@ func TestParseConfig(t *testing.T) {
 		"AISTAT_CLEANUP_INTERVAL":     "5m",
 		"AISTAT_DB_MAX_CONNS":         "12",
 		"AISTAT_METRICS_ADDR":         "127.0.0.1:9100",
+		"AISTAT_PPROF":                "true",
 	}
 	fromEnv := Config{
 		Addr:              "0.0.0.0:9000",
@@ -64,6 +65,7 @@ func TestParseConfig(t *testing.T) {
 		CleanupInterval:   5 * time.Minute,
 		DBMaxConns:        12,
 		MetricsAddr:       "127.0.0.1:9100",
+		Pprof:             true,
 	}
 	allFlags := []string{
 		"--addr", "127.0.0.1:0",
@@ -81,6 +83,7 @@ func TestParseConfig(t *testing.T) {
 		"--cleanup-interval", "1m",
 		"--db-max-conns", "6",
 		"--metrics-addr", "127.0.0.1:0",
+		"--pprof=false",
 	}
 	fromFlags := Config{
 		Addr:              "127.0.0.1:0",
@@ -139,6 +142,17 @@ func TestParseConfig(t *testing.T) {
 			want: with(func(c *Config) { c.SessionLifetime, c.SecureCookies = 2*time.Hour, true }),
 		},
 		{
+			name: "profiles on the metrics listener",
+			args: []string{"--metrics-addr", "127.0.0.1:9100", "--pprof"},
+			want: with(func(c *Config) { c.MetricsAddr, c.Pprof = "127.0.0.1:9100", true }),
+		},
+		{
+			name: "profiles off by flag despite the environment, without metrics",
+			args: []string{"--pprof=false"},
+			env:  map[string]string{"AISTAT_PPROF": "true"},
+			want: defaults,
+		},
+		{
 			name: "empty trusted proxies entries are skipped",
 			args: []string{"--trusted-proxies", " , 127.0.0.1/32,"},
 			want: with(func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} }),
@@ -181,6 +195,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "negative max age", args: []string{"--session-max-age=-1h"}, want: "--session-max-age"},
 		{name: "zero refresh in environment", env: map[string]string{"AISTAT_SESSION_REFRESH": "0s"}, want: "AISTAT_SESSION_REFRESH"},
 		{name: "stray positional argument", args: []string{"--addr", ":0", "extra"}, want: `"extra"`},
+		{name: "profiles without metrics listener", args: []string{"--pprof"}, want: "--pprof needs --metrics-addr"},
+		{name: "profiles from environment without metrics listener", env: map[string]string{"AISTAT_PPROF": "1"}, want: "AISTAT_PPROF needs --metrics-addr"},
+		{name: "bad profiles environment", env: map[string]string{"AISTAT_PPROF": "yes"}, want: "AISTAT_PPROF"},
 		{name: "unknown flag", args: []string{"--port", "80"}, want: "port"},
 	}
 	for _, tt := range tests {

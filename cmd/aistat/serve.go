@@ -111,6 +111,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"cleanup_interval", cfg.CleanupInterval,
 		"db_max_conns", cfg.DBMaxConns,
 		"metrics_addr", cfg.MetricsAddr,
+		"pprof", cfg.Pprof,
 	)
 	if tuner := gctune.Start(gctune.DefaultMinHeap); tuner != nil {
 		defer tuner.Stop()
@@ -158,6 +159,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Logger:         logger,
 		SecureCookies:  cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies,
+		Profiles:       cfg.Pprof,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,8 @@ type Config struct {
 	Logger         *slog.Logger
 	SecureCookies  bool
 	TrustedProxies []netip.Prefix
+	// Profiles serves Go's profiles on the metrics handler (--pprof).
+	Profiles bool
 }
 
 // Site is one instance of the site, ready to serve.
@@ -114,6 +116,7 @@ func Start(tb testing.TB, cfg Config) *Site {
 		Logger:         cfg.Logger,
 		SecureCookies:  cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies,
+		Profiles:       cfg.Profiles,
 	})
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
