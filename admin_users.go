@@ -183,7 +183,10 @@ func (s *Users) Delete(ctx context.Context, actorID, targetID int64) (*User, err
 }
 
 // EndSessions signs the target out on every device on behalf of actor,
-// under the same rules as SetRole, and reports how many sessions ended.
+// under the same rules as SetRole, and reports how many sessions ended. The
+// target's reset links end with them, in the same transaction: signing
+// someone out everywhere is an answer to an account in the wrong hands, and
+// a link sent out before would let those hands back in.
 func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User, int64, error) {
 	var (
 		user  *User
@@ -194,13 +197,17 @@ func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User
 		if err != nil {
 			return err
 		}
+		links, err := endResetLinks(ctx, tx, target.ID)
+		if err != nil {
+			return err
+		}
 		user, ended = target, n
 		// The user sees it among their security events; the admin's own
 		// address and browser are none of their business.
 		if err := recordEvent(ctx, tx, target.ID, EventSessionsRevoked, Client{}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actorID, AuditRevoke, target, sessionsEnded(n))
+		return audit(ctx, tx, actorID, AuditRevoke, target, endedDetail(n, links))
 	})
 	return user, ended, err
 }
@@ -217,6 +224,15 @@ func endSessions(ctx context.Context, tx *sql.Tx, userID int64) (int64, error) {
 		return 0, fmt.Errorf("end sessions of user %d: %w", userID, err)
 	}
 	return n, nil
+}
+
+// endedDetail is the audit log's detail for n ended sessions and links
+// usable reset links cancelled with them.
+func endedDetail(n, links int64) string {
+	if l := linksEnded(links); l != "" {
+		return sessionsEnded(n) + ", " + l
+	}
+	return sessionsEnded(n)
 }
 
 // sessionsEnded is the audit log's detail for n ended sessions.

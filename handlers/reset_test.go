@@ -287,6 +287,48 @@ func TestServer_ResetLinks(t *testing.T) {
 		}
 	})
 
+	// Disabling an account and signing it out everywhere are what an admin
+	// does about an account in the wrong hands: a link sent out before must
+	// die with the sessions, and enabling the account again brings none
+	// back.
+	for _, tt := range []struct {
+		name    string
+		actions []string
+		detail  string
+	}{
+		{"DisableEndsLinks", []string{"disable", "enable"}, "1 session ended, reset link cancelled"},
+		{"RevokeEndsLinks", []string{"revoke"}, "1 session ended, reset link cancelled"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := mustCreateUser(t, e, strings.ToLower(tt.name)+"@example.com", tt.name, aistat.RoleViewer)
+			newClient(t, e).login(u.Email)
+			token := issueReset(t, a, u.ID)
+			tokens = append(tokens, token)
+			wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusOK)
+			for i, action := range tt.actions {
+				wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+action, nil), http.StatusSeeOther)
+				if i == 0 {
+					wantAudit(t, e, auditRow{admin.ID, admin.Email, action, u.ID, u.Email, tt.detail})
+				}
+			}
+			before := readAccount(t, e, u.ID)
+			if before.Disabled || before.ResetLinks != 0 {
+				t.Fatalf("account after %v: %+v, want enabled with no reset link", tt.actions, before)
+			}
+			res := newClient(t, e).get("/reset/" + token)
+			wantStatus(t, res, http.StatusGone)
+			wantBody(t, res, "This link has expired or was already used.")
+			wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("taken over passphrase", "taken over passphrase")), http.StatusGone)
+			if after := readAccount(t, e, u.ID); after != before || !canSignIn(t, e, u.Email, testPassword) {
+				t.Fatalf("a link issued before %v changed the account: %+v to %+v", tt.actions, before, after)
+			}
+			// Without a link to cancel, the audit log says nothing of links
+			// (canSignIn above left one session).
+			wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+tt.actions[0], nil), http.StatusSeeOther)
+			wantAudit(t, e, auditRow{admin.ID, admin.Email, tt.actions[0], u.ID, u.Email, "1 session ended"})
+		})
+	}
+
 	t.Run("DeletedUsersLinkIsGone", func(t *testing.T) {
 		u := mustCreateUser(t, e, "leaving@example.com", "Leaving", aistat.RoleViewer)
 		token := issueReset(t, a, u.ID)
