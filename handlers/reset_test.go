@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -360,4 +362,66 @@ func TestServer_ResetLinks(t *testing.T) {
 			t.Fatalf("the log has no redacted reset paths:\n%s", out)
 		}
 	})
+}
+
+// TestServer_ResetLinkHost: a reset link is built from the site's base URL
+// alone. A forged Host or X-Forwarded-Host, even through a trusted proxy,
+// would otherwise hand the admin a link to a site of the attacker's, which
+// receives the token when the link is opened.
+func TestServer_ResetLinkHost(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{
+		baseURL:        "https://aistat.example",
+		trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	})
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	u := mustCreateUser(t, e, "target@example.com", "Target", aistat.RoleViewer)
+	a := newClient(t, e)
+	a.login("admin@example.com")
+	link := regexp.MustCompile(`value="([^"]*/reset/[A-Za-z0-9_-]+)"`)
+	for _, tt := range []struct {
+		name    string
+		host    string
+		headers []string
+	}{
+		{"AsServed", "", nil},
+		{"ForgedHost", "evil.test", nil},
+		{"ForgedForwardedHost", "", []string{"X-Forwarded-Host", "evil.test", "X-Forwarded-Proto", "http"}},
+		{"Both", "evil.test:8443", []string{"X-Forwarded-Host", "evil.test", "Forwarded", "host=evil.test;proto=http"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, e.server.URL+"/admin/users/"+itoa(u.ID)+"/reset", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			// net/http picks the cookies by the Host sent, so the session
+			// goes along by hand.
+			req.AddCookie(&http.Cookie{Name: e.manager.CookieName(), Value: a.cookie()})
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				req.Header.Set(tt.headers[i], tt.headers[i+1])
+			}
+			res, err := (&http.Client{Transport: e.server.Client().Transport}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status %d; body: %.500s", res.StatusCode, body)
+			}
+			m := link.FindStringSubmatch(string(body))
+			if m == nil {
+				t.Fatalf("no reset link on the page: %.2000s", body)
+			}
+			if !strings.HasPrefix(m[1], "https://aistat.example/reset/") || strings.Contains(string(body), "evil.test") {
+				t.Fatalf("reset link %q, want it on https://aistat.example", m[1])
+			}
+		})
+	}
 }

@@ -13,15 +13,21 @@ import (
 	"unicode"
 
 	"aistat"
+	"aistat/handlers"
 )
 
 // Config is everything the serve command is configured with: flags, each
 // with an environment fallback.
 type Config struct {
-	Addr              string
-	DatabaseURL       string
-	DataDir           string
-	Demo              bool
+	Addr        string
+	DatabaseURL string
+	DataDir     string
+	Demo        bool
+	// BaseURL is the site's public URL, scheme and host, from which every
+	// absolute link is built (handlers.ParseBaseURL); without --base-url it
+	// is http:// and Addr.
+	BaseURL string
+	// SecureCookies defaults to on when BaseURL is https.
 	SecureCookies     bool
 	SessionLifetime   time.Duration
 	SessionMaxAge     time.Duration
@@ -165,12 +171,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("aistat serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs, getenv: getenv}
-	var proxies, demo string
+	var proxies, demo, baseURL, secureCookies string
 	e.string(&cfg.Addr, "addr", "AISTAT_ADDR", "127.0.0.1:8080", "address to listen on")
 	e.string(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty runs the embedded default database")
 	e.string(&cfg.DataDir, "data-dir", "AISTAT_DATA_DIR", "./.data", "folder of the embedded default database")
 	e.optionalBool(&demo, "demo", "AISTAT_DEMO", "create the demo users when missing (default: on for the embedded database)")
-	e.bool(&cfg.SecureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", false, "Secure, __Host- cookies and HSTS; turn on behind HTTPS")
+	e.string(&baseURL, "base-url", "AISTAT_BASE_URL", "", "public URL of the site, e.g. https://ai-stat.ru, from which links such as password reset links are built (default: http:// and --addr)")
+	e.optionalBool(&secureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", "Secure, __Host- cookies and HSTS (default: on when --base-url is https)")
 	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", 336*time.Hour, "idle timeout of a session")
 	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", 720*time.Hour, "absolute lifetime of a session")
 	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", time.Hour, "how often a session's expiry may be written")
@@ -195,6 +202,29 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("demo"), demo)
 		}
 		cfg.Demo = b
+	}
+	cfg.BaseURL = "http://" + cfg.Addr
+	if baseURL != "" {
+		u, err := handlers.ParseBaseURL(baseURL)
+		if err != nil {
+			if strings.Contains(baseURL, "@") {
+				// It may hold a password: name the flag, not the value.
+				return cfg, fmt.Errorf("%s: %v", e.source("base-url"), err)
+			}
+			return cfg, fmt.Errorf("%s=%q: %v", e.source("base-url"), baseURL, err)
+		}
+		cfg.BaseURL = u
+	}
+	// A site whose public address is https is served over HTTPS, whatever
+	// terminates it: its cookies must not travel in clear. An explicit
+	// false still wins, for a test set-up without TLS.
+	cfg.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
+	if secureCookies != "" {
+		b, err := strconv.ParseBool(secureCookies)
+		if err != nil {
+			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("secure-cookies"), secureCookies)
+		}
+		cfg.SecureCookies = b
 	}
 	for p := range strings.SplitSeq(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -100,6 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"database_url", maskURL(cfg.DatabaseURL),
 		"data_dir", cfg.DataDir,
 		"demo", cfg.Demo,
+		"base_url", cfg.BaseURL,
 		"secure_cookies", cfg.SecureCookies,
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,
@@ -158,6 +159,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Live:           hub,
 		Logger:         logger,
 		SecureCookies:  cfg.SecureCookies,
+		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.TrustedProxies,
 		Profiles:       cfg.Pprof,
 	})
