@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -203,8 +204,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		cfg.Demo = b
 	}
-	cfg.BaseURL = "http://" + cfg.Addr
-	if baseURL != "" {
+	if baseURL == "" {
+		u, err := handlers.ParseBaseURL(addrURL(cfg.Addr))
+		if err != nil {
+			return cfg, fmt.Errorf("--base-url is needed: %s=%q gives no URL of the site (%v)", e.source("addr"), cfg.Addr, err)
+		}
+		cfg.BaseURL = u
+	} else {
 		u, err := handlers.ParseBaseURL(baseURL)
 		if err != nil {
 			if strings.Contains(baseURL, "@") {
@@ -270,6 +276,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --session-lifetime (%s)", cfg.SessionRefresh, cfg.SessionLifetime)
 	}
 	return cfg, nil
+}
+
+// addrURL is the site's URL as --addr gives it, the base URL when
+// --base-url is not given: http:// and the address, an address with no host
+// (":8080", every interface) read as localhost.
+func addrURL(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("localhost", port)
+	}
+	return "http://" + addr
 }
 
 // masked replaces a password in printed connection strings.

@@ -152,6 +152,16 @@ func TestParseConfig(t *testing.T) {
 			want: with(func(c *Config) { c.Addr, c.BaseURL = "localhost:9000", "http://localhost:9000" }),
 		},
 		{
+			name: "base url of an address without host",
+			args: []string{"--addr", ":9000"},
+			want: with(func(c *Config) { c.Addr, c.BaseURL = ":9000", "http://localhost:9000" }),
+		},
+		{
+			name: "base url of an IPv6 address",
+			env:  map[string]string{"AISTAT_ADDR": "[::1]:9000"},
+			want: with(func(c *Config) { c.Addr, c.BaseURL = "[::1]:9000", "http://[::1]:9000" }),
+		},
+		{
 			name: "https base url turns secure cookies on",
 			args: []string{"--base-url", "HTTPS://ai-stat.ru/"},
 			want: with(func(c *Config) { c.BaseURL, c.SecureCookies = "https://ai-stat.ru", true }),
@@ -245,6 +255,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "base url with fragment", args: []string{"--base-url", "https://ai-stat.ru#x"}, want: "--base-url"},
 		{name: "base url with path", args: []string{"--base-url", "https://ai-stat.ru/aistat"}, want: "--base-url"},
 		{name: "base url with credentials", args: []string{"--base-url", "https://u:s3cret@ai-stat.ru"}, want: "--base-url: must not hold a user name or password"},
+		{name: "address that gives no base url", args: []string{"--addr", "a b:80"}, want: "--base-url is needed: --addr"},
 		{name: "bad base url environment", env: map[string]string{"AISTAT_BASE_URL": "//ai-stat.ru"}, want: "AISTAT_BASE_URL"},
 		{name: "profiles without metrics listener", args: []string{"--pprof"}, want: "--pprof needs --metrics-addr"},
 		{name: "profiles from environment without metrics listener", env: map[string]string{"AISTAT_PPROF": "1"}, want: "AISTAT_PPROF needs --metrics-addr"},

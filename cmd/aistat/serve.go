@@ -114,6 +114,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"metrics_addr", cfg.MetricsAddr,
 		"pprof", cfg.Pprof,
 	)
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) && cfg.BaseURL == addrURL(cfg.Addr) {
+		// Listening on every interface says nothing of the name people
+		// reach the site by.
+		logger.Warn("no --base-url: links the site hands out, such as password reset links, point at "+cfg.BaseURL, "hint", "set --base-url to the site's public URL")
+	}
 	if tuner := gctune.Start(gctune.DefaultMinHeap); tuner != nil {
 		defer tuner.Stop()
 		logger.Info("garbage collector", "min_heap_mib", gctune.DefaultMinHeap>>20, "note", "set GOGC to choose its pace yourself")
