@@ -280,7 +280,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 
 // addrURL is the site's URL as --addr gives it, the base URL when
 // --base-url is not given: http:// and the address, an address with no host
-// (":8080", every interface) read as localhost.
+// (":8080") read as localhost.
 func addrURL(addr string) string {
 	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
 		addr = net.JoinHostPort("localhost", port)
