@@ -12,11 +12,30 @@ import (
 // MaxSearchLength bounds the admin page's search, in Unicode characters.
 const MaxSearchLength = 100
 
+// UserView is how much of each user a list of users holds.
+type UserView int
+
+const (
+	// DirectoryView is the user directory editors see: each user's id,
+	// name, role and whether the account is disabled, nothing else (no
+	// email, avatar, sessions or activity). Its search matches names only,
+	// so that it cannot be used to find out whose email is what; no session
+	// is read at all.
+	DirectoryView UserView = iota
+	// AdminView is what admins see: the whole user, with the count of
+	// active sessions and the latest activity; its search matches emails
+	// too.
+	AdminView
+)
+
 // UserQuery selects a page of the admin page's list of users, in the order
 // they were created.
 type UserQuery struct {
-	// Search keeps the users whose email or name contains it, ignoring
-	// case; empty keeps everyone.
+	// View is how much of each user the page holds; the zero value is the
+	// least, DirectoryView.
+	View UserView
+	// Search keeps the users whose name (and in AdminView, email) contains
+	// it, ignoring case; empty keeps everyone.
 	Search string
 	Cursor Cursor
 	// Limit is the page size; zero means DefaultPageSize.
@@ -25,6 +44,8 @@ type UserQuery struct {
 
 // UserPage is one page of users, in the order they were created.
 type UserPage struct {
+	// Users hold, in DirectoryView, only the fields that view names: the
+	// others are zero.
 	Users []UserSummary
 	// Prev and Next are the cursors of the neighbouring pages, nil when
 	// there is none.
@@ -56,11 +77,12 @@ func NormalizeSearch(q string) (string, error) {
 // likeEscaper makes a search term match itself literally in LIKE.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// List returns a page of users with their active sessions. Both the search
-// and the page are found through indexes (trigram indexes on lower(email)
-// and lower(name), the primary key), and the sessions are counted only for
-// the users of the page, through the index on (user_id, expiry), so the
-// cost stays flat however many users and expired sessions there are.
+// List returns a page of users, in AdminView with their active sessions.
+// Both the search and the page are found through indexes (trigram indexes
+// on lower(email) and lower(name), the primary key), and the sessions are
+// counted only for the users of the page, through the index on (user_id,
+// expiry), so the cost stays flat however many users and expired sessions
+// there are.
 func (s *Users) List(ctx context.Context, q UserQuery) (*UserPage, error) {
 	search, err := NormalizeSearch(q.Search)
 	if err != nil {
@@ -73,7 +95,12 @@ func (s *Users) List(ctx context.Context, q UserQuery) (*UserPage, error) {
 	// The previous page is read downwards from Before, so that it ends
 	// next to the page it was reached from.
 	up := q.Cursor.Before == 0
-	query, args := listQuery(search, q.Cursor, limit+1)
+	query, args := directoryQuery(search, q.Cursor, limit+1)
+	scan := scanDirectoryEntry
+	if q.View == AdminView {
+		query, args = listQuery(search, q.Cursor, limit+1)
+		scan = scanUserSummary
+	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -81,13 +108,10 @@ func (s *Users) List(ctx context.Context, q UserQuery) (*UserPage, error) {
 	defer rows.Close()
 	var list []UserSummary
 	for rows.Next() {
-		var sum UserSummary
-		var last sql.NullTime
-		u, err := scanUser(rows, &sum.ActiveSessions, &last)
+		sum, err := scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
-		sum.User, sum.LastActive = *u, last.Time
 		list = append(list, sum)
 	}
 	if err := rows.Err(); err != nil {
@@ -112,8 +136,47 @@ func (s *Users) List(ctx context.Context, q UserQuery) (*UserPage, error) {
 	return page, nil
 }
 
-// listQuery is List's SQL for a normalized search term, reading limit rows
-// from the cursor: upwards from After, or downwards from Before.
+// scanUserSummary reads a row of listQuery.
+func scanUserSummary(row scanner) (UserSummary, error) {
+	var sum UserSummary
+	var last sql.NullTime
+	u, err := scanUser(row, &sum.ActiveSessions, &last)
+	if err != nil {
+		return sum, err
+	}
+	sum.User, sum.LastActive = *u, last.Time
+	return sum, nil
+}
+
+// scanDirectoryEntry reads a row of directoryQuery.
+func scanDirectoryEntry(row scanner) (UserSummary, error) {
+	var sum UserSummary
+	u := &sum.User
+	err := row.Scan(&u.ID, &u.Name, &u.Role, &u.Disabled)
+	return sum, err
+}
+
+// directoryQuery is List's SQL for DirectoryView, read as listQuery reads:
+// the users' table alone, and of it only what the view shows, so that
+// nothing else can reach an editor's page by mistake.
+func directoryQuery(search string, c Cursor, limit int) (string, []any) {
+	where, order, from := `id > $1`, `id`, c.After
+	if c.Before > 0 {
+		where, order, from = `id < $1`, `id DESC`, c.Before
+	}
+	args := []any{from, limit}
+	if search != "" {
+		where += ` AND lower(name) LIKE lower($3)`
+		args = append(args, "%"+likeEscaper.Replace(search)+"%")
+	}
+	return `SELECT id, name, role, disabled FROM (
+		SELECT id, name, role, disabled FROM users WHERE ` + where + ` ORDER BY ` + order + ` LIMIT $2) u
+		ORDER BY id`, args
+}
+
+// listQuery is List's SQL for AdminView and a normalized search term,
+// reading limit rows from the cursor: upwards from After, or downwards from
+// Before.
 func listQuery(search string, c Cursor, limit int) (string, []any) {
 	where, order, from := `id > $1`, `id`, c.After
 	if c.Before > 0 {
@@ -183,7 +246,10 @@ func (s *Users) Delete(ctx context.Context, actorID, targetID int64) (*User, err
 }
 
 // EndSessions signs the target out on every device on behalf of actor,
-// under the same rules as SetRole, and reports how many sessions ended.
+// under the same rules as SetRole, and reports how many sessions ended. The
+// target's reset links end with them, in the same transaction: signing
+// someone out everywhere is an answer to an account in the wrong hands, and
+// a link sent out before would let those hands back in.
 func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User, int64, error) {
 	var (
 		user  *User
@@ -194,13 +260,17 @@ func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User
 		if err != nil {
 			return err
 		}
+		links, err := endResetLinks(ctx, tx, target.ID)
+		if err != nil {
+			return err
+		}
 		user, ended = target, n
 		// The user sees it among their security events; the admin's own
 		// address and browser are none of their business.
 		if err := recordEvent(ctx, tx, target.ID, EventSessionsRevoked, Client{}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actorID, AuditRevoke, target, sessionsEnded(n))
+		return audit(ctx, tx, actorID, AuditRevoke, target, endedDetail(n, links))
 	})
 	return user, ended, err
 }
@@ -217,6 +287,15 @@ func endSessions(ctx context.Context, tx *sql.Tx, userID int64) (int64, error) {
 		return 0, fmt.Errorf("end sessions of user %d: %w", userID, err)
 	}
 	return n, nil
+}
+
+// endedDetail is the audit log's detail for n ended sessions and links
+// usable reset links cancelled with them.
+func endedDetail(n, links int64) string {
+	if l := linksEnded(links); l != "" {
+		return sessionsEnded(n) + ", " + l
+	}
+	return sessionsEnded(n)
 }
 
 // sessionsEnded is the audit log's detail for n ended sessions.

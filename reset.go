@@ -57,6 +57,34 @@ func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*U
 	return user, token, nil
 }
 
+// endResetLinks deletes every reset link of the user in tx, used or not, and
+// reports how many could still have been used. Disabling an account and
+// signing it out everywhere are what an admin does when it may be in the
+// wrong hands: a link issued before must not let anyone back in, and a
+// deleted link cannot come back when the account is enabled again.
+func endResetLinks(ctx context.Context, tx *sql.Tx, userID int64) (int64, error) {
+	var usable int64
+	err := tx.QueryRowContext(ctx, `
+		WITH gone AS (DELETE FROM password_resets WHERE user_id = $1 RETURNING used_at, expires_at)
+		SELECT count(*) FROM gone WHERE used_at IS NULL AND expires_at > now()`, userID).Scan(&usable)
+	if err != nil {
+		return 0, fmt.Errorf("end reset links of user %d: %w", userID, err)
+	}
+	return usable, nil
+}
+
+// linksEnded is the audit log's detail for n usable reset links ended, ""
+// for none.
+func linksEnded(n int64) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return "reset link cancelled"
+	}
+	return fmt.Sprintf("%d reset links cancelled", n)
+}
+
 // resetTokenHash is the stored form of a token as it came in a link. A
 // token that cannot have been issued (wrong length or alphabet) is
 // ENOTFOUND.

@@ -301,10 +301,11 @@ func (s *Users) SetRole(ctx context.Context, actorID, targetID int64, role Role)
 }
 
 // SetDisabled disables or re-enables the target user on behalf of actor,
-// under the same rules as SetRole. Disabling ends every session of the user,
-// so that re-enabling does not bring back a device that was signed in (or a
-// stolen cookie); their open pages sign out at once. Both are in the user's
-// security events.
+// under the same rules as SetRole. Disabling ends every session and every
+// reset link of the user in the same transaction, so that re-enabling brings
+// back neither a device that was signed in (or a stolen cookie) nor a link
+// that was sent out; their open pages sign out at once. Both are in the
+// user's security events.
 func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabled bool) (*User, error) {
 	var updated *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
@@ -329,10 +330,14 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 		if err != nil {
 			return err
 		}
+		links, err := endResetLinks(ctx, tx, target.ID)
+		if err != nil {
+			return err
+		}
 		if err := recordEvent(ctx, tx, target.ID, EventAccountDisabled, Client{}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actorID, AuditDisable, target, sessionsEnded(n))
+		return audit(ctx, tx, actorID, AuditDisable, target, endedDetail(n, links))
 	})
 	return updated, err
 }

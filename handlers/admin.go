@@ -19,8 +19,9 @@ const (
 	adminAuditSize = 20
 )
 
-// handleAdminShow lists one page of users, searched by email or name;
-// editors see the list, only admins get the controls.
+// handleAdminShow lists one page of users. Admins see everything about
+// them and get the controls; editors see the directory alone (names, roles,
+// whether an account is disabled), searched by name alone.
 func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) {
 	q, err := userQuery(r.URL.Query())
 	if err != nil {
@@ -30,30 +31,43 @@ func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) {
 	s.renderAdmin(w, r, http.StatusOK, q, userForm{Role: aistat.RoleViewer})
 }
 
-// renderAdmin renders the admin page: the users q selects, the latest
-// audit entries and the create-user form as form says.
+// renderAdmin renders the admin page: the users q selects and, for an
+// admin, the latest audit entries and the create-user form as form says.
+// How much of the users the page shows is decided here, from the signed-in
+// user's role, whatever q asks for: an editor's page never reads emails,
+// sessions or the audit log, so none of it can reach the page.
 func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, q aistat.UserQuery, form userForm) {
 	ctx := r.Context()
+	me := sessions.User(ctx)
+	q.View = aistat.DirectoryView
+	if me.IsAdmin() {
+		q.View = aistat.AdminView
+	}
 	list, err := s.users.List(ctx, q)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	recent, err := s.users.AuditLog(ctx, aistat.AuditQuery{Limit: adminAuditSize})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var recent []aistat.AuditEntry
+	if me.IsAdmin() {
+		page, err := s.users.AuditLog(ctx, aistat.AuditQuery{Limit: adminAuditSize})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		recent = page.Entries
 	}
 	s.render(w, r, status, "admin", adminPage{
 		Page:    s.page(r, "Admin"),
-		Rows:    templates.NewAdminRows(list.Users, sessions.User(ctx).ID),
-		CanEdit: sessions.User(ctx).IsAdmin(),
+		Rows:    templates.NewAdminRows(list.Users, me.ID),
+		CanEdit: me.IsAdmin(),
+		Private: q.View == aistat.AdminView,
 		Search:  q.Search,
 		Caption: usersCaption(q.Search, list),
 		PrevURL: adminURL(q.Search, list.Prev),
 		NextURL: adminURL(q.Search, list.Next),
 		Back:    adminURL(q.Search, &q.Cursor),
-		Audit:   recent.Entries,
+		Audit:   recent,
 		New:     form,
 	})
 }

@@ -166,18 +166,16 @@ func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "reset-link", resetLinkPage{
 		Page:    s.page(r, "Reset link for "+user.Name),
 		Target:  user,
-		URL:     s.absoluteURL(r, "/reset/"+token),
+		URL:     s.absoluteURL("/reset/" + token),
 		Expires: time.Now().Add(aistat.ResetLinkLifetime),
 		Back:    adminBack(r.PostForm.Get("back")),
 	})
 }
 
-// absoluteURL is path on this site as the request reached it: its Host,
-// and https when the connection or the configuration says so.
-func (s *Server) absoluteURL(r *http.Request, path string) string {
-	scheme := "http"
-	if r.TLS != nil || s.secureCookies {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + path
+// absoluteURL is path on this site at its public address (Config.BaseURL).
+// The request's Host and X-Forwarded-Host are never used: the client
+// chooses them, and a forged one would hand the admin a link to another
+// site that carries the token to whoever runs it.
+func (s *Server) absoluteURL(path string) string {
+	return s.baseURL + path
 }

@@ -156,13 +156,36 @@ func TestServer_AdminSearchAndPages(t *testing.T) {
 				wantBody(t, res, "No users match this search.")
 			}
 		}
-		res := editor.get("/admin?q=petrova")
+		// An editor's search matches names alone: an email, or a part of
+		// one, finds nobody, so it cannot tell whose email is what.
+		res := editor.get("/admin?q=петрова")
 		wantStatus(t, res, http.StatusOK)
 		if got := rowIDs(t, res); !slices.Equal(got, []int64{petrova.ID}) {
-			t.Fatalf("editor's search: %v", got)
+			t.Fatalf("editor's search by name: %v", got)
+		}
+		for _, q := range []string{"petrova", "petrova@example.org", "@example.org", "USER007", "example"} {
+			res := editor.get("/admin?q=" + url.QueryEscape(q))
+			wantStatus(t, res, http.StatusOK)
+			if got := rowIDs(t, res); len(got) != 0 {
+				t.Errorf("editor's search q=%q by an email matches %v, want nobody", q, got)
+			}
+			wantBody(t, res, "No users match this search.")
 		}
 		if got := rowIDs(t, c.get("/admin?q=sara")); !slices.Equal(got, []int64{sara.ID}) {
 			t.Fatalf("q=sara: %v, want only sara@example.org (Latin, not Cyrillic)", got)
+		}
+	})
+
+	t.Run("EditorPagesLikeAdmin", func(t *testing.T) {
+		// The directory is read by a query of its own: its pages, forward
+		// and back, are the admin's.
+		for _, path := range []string{"/admin", "/admin?after=" + itoa(admin.ID+49), "/admin?before=" + itoa(sara.ID), "/admin?q=Person+1"} {
+			want, got := c.get(path), editor.get(path)
+			wantStatus(t, got, http.StatusOK)
+			if !slices.Equal(rowIDs(t, got), rowIDs(t, want)) || link(nextPattern, got) != link(nextPattern, want) || link(prevPattern, got) != link(prevPattern, want) {
+				t.Errorf("editor's %s: %v (prev %q, next %q), admin's %v (prev %q, next %q)", path,
+					rowIDs(t, got), link(prevPattern, got), link(nextPattern, got), rowIDs(t, want), link(prevPattern, want), link(nextPattern, want))
+			}
 		}
 	})
 
@@ -467,9 +490,8 @@ func TestServer_AuditLogPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	editor := newClient(t, e)
-	mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
-	editor.login("editor@example.com")
+	a := newClient(t, e)
+	a.login("admin@example.com")
 
 	auditIDs := regexp.MustCompile(`<tr data-audit-id="(\d+)"`)
 	ids := func(res *response) []int64 {
@@ -480,22 +502,31 @@ func TestServer_AuditLogPages(t *testing.T) {
 		}
 		return out
 	}
-	first := editor.get("/admin/audit")
+	first := a.get("/admin/audit")
 	wantStatus(t, first, http.StatusOK)
 	older := link(nextPattern, first)
 	if got := ids(first); len(got) != 50 || got[0] != 125 || !slices.IsSortedFunc(got, func(a, b int64) int { return int(b - a) }) || older == "" {
 		t.Fatalf("first page %v, older %q", got, older)
 	}
-	second := editor.get(older)
-	third := editor.get(link(nextPattern, second))
+	second := a.get(older)
+	third := a.get(link(nextPattern, second))
 	if got := ids(third); len(got) != 25 || got[24] != 1 || link(nextPattern, third) != "" {
 		t.Fatalf("last page %v", got)
 	}
-	back := editor.get(link(prevPattern, third))
+	back := a.get(link(prevPattern, third))
 	if got, want := ids(back), ids(second); !slices.Equal(got, want) {
 		t.Fatalf("Newer from the last page: %v, want %v", got, want)
 	}
-	wantStatus(t, editor.get("/admin/audit?before=abc"), http.StatusBadRequest)
+	wantStatus(t, a.get("/admin/audit?before=abc"), http.StatusBadRequest)
+	// The log names every account's email: it is for admins alone.
+	editor := newClient(t, e)
+	mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
+	editor.login("editor@example.com")
+	for _, path := range []string{"/admin/audit", older, "/admin/audit?before=abc"} {
+		res := editor.get(path)
+		wantStatus(t, res, http.StatusForbidden)
+		wantNoBody(t, res, "target@example.com", "admin@example.com", "data-audit-id")
+	}
 	viewer := newClient(t, e)
 	mustCreateUser(t, e, "viewer@example.com", "Viewer", aistat.RoleViewer)
 	viewer.login("viewer@example.com")

@@ -18,7 +18,8 @@ type auditPage struct {
 	NewerURL, OlderURL string
 }
 
-// handleAuditShow lists what admins did, newest first.
+// handleAuditShow lists what admins did, newest first. It is for admins
+// only: the entries name every account's email.
 func (s *Server) handleAuditShow(w http.ResponseWriter, r *http.Request) {
 	cursor, err := cursorQuery(r.URL.Query())
 	if err != nil {

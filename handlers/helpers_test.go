@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -62,6 +63,11 @@ type envConfig struct {
 	// trustedProxies are the peers whose X-Forwarded-For names the client;
 	// 127.0.0.1/32 lets a test choose its client address.
 	trustedProxies []netip.Prefix
+	// profiles serves Go's profiles on the metrics handler (--pprof).
+	profiles bool
+	// baseURL is the site's public URL (--base-url); empty for the test
+	// server's own address.
+	baseURL string
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
@@ -84,6 +90,14 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		logs = io.Discard
 	}
 	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}}
+	// The server listens before the site is built, so that the site's base
+	// URL can be its real address.
+	e.server = httptest.NewUnstartedServer(nil)
+	tls := cfg.http2 || cfg.secureCookies
+	baseURL := "http://" + e.server.Listener.Addr().String()
+	if tls {
+		baseURL = "https://" + e.server.Listener.Addr().String()
+	}
 	site := testsite.Start(tb, testsite.Config{
 		DSN:            cfg.dsn,
 		ListenDSN:      cfg.listenDSN,
@@ -93,18 +107,16 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		SecureCookies:  cfg.secureCookies,
 		TrustedProxies: cfg.trustedProxies,
+		Profiles:       cfg.profiles,
+		BaseURL:        cmp.Or(cfg.baseURL, baseURL),
 	})
 	e.db, e.users, e.manager, e.hub = site.DB, site.Users, site.Manager, site.Hub
-	srv := site.Handler
-	switch {
-	case cfg.http2:
-		e.server = httptest.NewUnstartedServer(srv)
-		e.server.EnableHTTP2 = true
+	e.server.Config.Handler = site.Handler
+	e.server.EnableHTTP2 = cfg.http2
+	if tls {
 		e.server.StartTLS()
-	case cfg.secureCookies:
-		e.server = httptest.NewTLSServer(srv)
-	default:
-		e.server = httptest.NewServer(srv)
+	} else {
+		e.server.Start()
 	}
 	tb.Cleanup(e.server.Close)
 	return e

@@ -233,8 +233,8 @@ func TestServer_AdminInput(t *testing.T) {
 	t.Run("EditorReadsOnly", func(t *testing.T) {
 		page := editor.get("/admin")
 		wantStatus(t, page, http.StatusOK)
-		wantBody(t, page, "admin@example.com", "target@example.com")
-		wantNoBody(t, page, `action="/admin/users/`)
+		wantBody(t, page, "Admin", "Target", "Viewer")
+		wantNoBody(t, page, `action="/admin/users/`, "admin@example.com", "target@example.com")
 	})
 
 	t.Run("AdminSeesControls", func(t *testing.T) {

@@ -115,15 +115,24 @@ func (a *activeSessions) count(ctx context.Context, s *Server) (int64, bool) {
 // and their latency by route and status, active sessions, open event
 // streams, the database pool and the Go runtime. It carries no personal data
 // but should still be reachable only by the monitoring system, so the site
-// serves it on a listener of its own (--metrics-addr). The same listener
-// serves Go's profiles under /debug/pprof/ (go tool pprof
-// http://ADDR/debug/pprof/profile), which expose the process's internals
-// and so belong there too.
+// serves it on a listener of its own (--metrics-addr).
+//
+// With Config.Profiles it also serves Go's profiles under /debug/pprof/ (go
+// tool pprof http://ADDR/debug/pprof/profile). They are off by default: the
+// listener asks for no login, and a profile shows the process's internals.
+// The command line (pprof's cmdline) is never served, with or without
+// profiles, because it holds whatever secret an operator passed as a flag.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	if !s.profiles {
+		return mux
+	}
+	// pprof.Index also serves every named runtime profile (heap,
+	// goroutine, ...) below /debug/pprof/; cmdline is not one of them, so
+	// without a route of its own it is a 404.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

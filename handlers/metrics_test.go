@@ -247,21 +247,47 @@ func TestServer_Metrics(t *testing.T) {
 	})
 }
 
-// TestServer_Profiles: Go's profiles are served with the metrics, on their
-// private listener, and not by the site.
+// TestServer_Profiles: Go's profiles are served only when asked for
+// (--pprof), then only on the metrics listener and never the command line,
+// which shows any secret passed as a flag.
 func TestServer_Profiles(t *testing.T) {
-	e := mustOpenEnv(t)
-	srv := e.server.Config.Handler.(*handlers.Server)
-	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
-		srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
-			t.Errorf("metrics listener GET %s: status %d, %d bytes", path, rec.Code, rec.Body.Len())
-		}
-		rec = httptest.NewRecorder()
-		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusNotFound {
-			t.Errorf("site GET %s: status %d, want 404", path, rec.Code)
-		}
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
 	}
+	profiles := []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1", "/debug/pprof/symbol"}
+
+	t.Run("Off", func(t *testing.T) {
+		srv := mustOpenEnv(t).server.Config.Handler.(*handlers.Server)
+		for _, path := range append(profiles, "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1", "/debug/pprof/trace?seconds=1") {
+			if rec := get(srv.MetricsHandler(), path); rec.Code != http.StatusNotFound {
+				t.Errorf("metrics listener GET %s without profiles: status %d, want 404", path, rec.Code)
+			}
+		}
+		if rec := get(srv.MetricsHandler(), "/metrics"); rec.Code != http.StatusOK {
+			t.Errorf("GET /metrics without profiles: status %d", rec.Code)
+		}
+	})
+
+	t.Run("On", func(t *testing.T) {
+		srv := mustOpenEnvConfig(t, envConfig{profiles: true}).server.Config.Handler.(*handlers.Server)
+		for _, path := range profiles {
+			if rec := get(srv.MetricsHandler(), path); rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+				t.Errorf("metrics listener GET %s: status %d, %d bytes", path, rec.Code, rec.Body.Len())
+			}
+			if rec := get(srv, path); rec.Code != http.StatusNotFound {
+				t.Errorf("site GET %s: status %d, want 404", path, rec.Code)
+			}
+		}
+		for _, path := range []string{"/debug/pprof/cmdline", "/debug/pprof/cmdline?debug=1", "/debug/pprof//cmdline"} {
+			rec := get(srv.MetricsHandler(), path)
+			if rec.Code == http.StatusOK || strings.Contains(rec.Body.String(), "test") {
+				t.Errorf("metrics listener GET %s: status %d, body %.200q; want no command line", path, rec.Code, rec.Body.String())
+			}
+		}
+		if rec := get(srv.MetricsHandler(), "/debug/pprof/cmdline"); rec.Code != http.StatusNotFound {
+			t.Errorf("GET /debug/pprof/cmdline: status %d, want 404", rec.Code)
+		}
+	})
 }

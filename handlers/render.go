@@ -44,6 +44,9 @@ type adminPage struct {
 	Page
 	Rows    []templates.AdminRow
 	CanEdit bool
+	// Private shows what only admins see: emails, active sessions, last
+	// activity and the audit log. Without it the page is the directory.
+	Private bool
 	// Search is the term the list is filtered by; Caption names the list.
 	Search  string
 	Caption string

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -287,6 +289,48 @@ func TestServer_ResetLinks(t *testing.T) {
 		}
 	})
 
+	// Disabling an account and signing it out everywhere are what an admin
+	// does about an account in the wrong hands: a link sent out before must
+	// die with the sessions, and enabling the account again brings none
+	// back.
+	for _, tt := range []struct {
+		name    string
+		actions []string
+		detail  string
+	}{
+		{"DisableEndsLinks", []string{"disable", "enable"}, "1 session ended, reset link cancelled"},
+		{"RevokeEndsLinks", []string{"revoke"}, "1 session ended, reset link cancelled"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := mustCreateUser(t, e, strings.ToLower(tt.name)+"@example.com", tt.name, aistat.RoleViewer)
+			newClient(t, e).login(u.Email)
+			token := issueReset(t, a, u.ID)
+			tokens = append(tokens, token)
+			wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusOK)
+			for i, action := range tt.actions {
+				wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+action, nil), http.StatusSeeOther)
+				if i == 0 {
+					wantAudit(t, e, auditRow{admin.ID, admin.Email, action, u.ID, u.Email, tt.detail})
+				}
+			}
+			before := readAccount(t, e, u.ID)
+			if before.Disabled || before.ResetLinks != 0 {
+				t.Fatalf("account after %v: %+v, want enabled with no reset link", tt.actions, before)
+			}
+			res := newClient(t, e).get("/reset/" + token)
+			wantStatus(t, res, http.StatusGone)
+			wantBody(t, res, "This link has expired or was already used.")
+			wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("taken over passphrase", "taken over passphrase")), http.StatusGone)
+			if after := readAccount(t, e, u.ID); after != before || !canSignIn(t, e, u.Email, testPassword) {
+				t.Fatalf("a link issued before %v changed the account: %+v to %+v", tt.actions, before, after)
+			}
+			// Without a link to cancel, the audit log says nothing of links
+			// (canSignIn above left one session).
+			wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+tt.actions[0], nil), http.StatusSeeOther)
+			wantAudit(t, e, auditRow{admin.ID, admin.Email, tt.actions[0], u.ID, u.Email, "1 session ended"})
+		})
+	}
+
 	t.Run("DeletedUsersLinkIsGone", func(t *testing.T) {
 		u := mustCreateUser(t, e, "leaving@example.com", "Leaving", aistat.RoleViewer)
 		token := issueReset(t, a, u.ID)
@@ -318,4 +362,66 @@ func TestServer_ResetLinks(t *testing.T) {
 			t.Fatalf("the log has no redacted reset paths:\n%s", out)
 		}
 	})
+}
+
+// TestServer_ResetLinkHost: a reset link is built from the site's base URL
+// alone. A forged Host or X-Forwarded-Host, even through a trusted proxy,
+// would otherwise hand the admin a link to a site of the attacker's, which
+// receives the token when the link is opened.
+func TestServer_ResetLinkHost(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{
+		baseURL:        "https://aistat.example",
+		trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+	})
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	u := mustCreateUser(t, e, "target@example.com", "Target", aistat.RoleViewer)
+	a := newClient(t, e)
+	a.login("admin@example.com")
+	link := regexp.MustCompile(`value="([^"]*/reset/[A-Za-z0-9_-]+)"`)
+	for _, tt := range []struct {
+		name    string
+		host    string
+		headers []string
+	}{
+		{"AsServed", "", nil},
+		{"ForgedHost", "evil.test", nil},
+		{"ForgedForwardedHost", "", []string{"X-Forwarded-Host", "evil.test", "X-Forwarded-Proto", "http"}},
+		{"Both", "evil.test:8443", []string{"X-Forwarded-Host", "evil.test", "Forwarded", "host=evil.test;proto=http"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, e.server.URL+"/admin/users/"+itoa(u.ID)+"/reset", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			// net/http picks the cookies by the Host sent, so the session
+			// goes along by hand.
+			req.AddCookie(&http.Cookie{Name: e.manager.CookieName(), Value: a.cookie()})
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				req.Header.Set(tt.headers[i], tt.headers[i+1])
+			}
+			res, err := (&http.Client{Transport: e.server.Client().Transport}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status %d; body: %.500s", res.StatusCode, body)
+			}
+			m := link.FindStringSubmatch(string(body))
+			if m == nil {
+				t.Fatalf("no reset link on the page: %.2000s", body)
+			}
+			if !strings.HasPrefix(m[1], "https://aistat.example/reset/") || strings.Contains(string(body), "evil.test") {
+				t.Fatalf("reset link %q, want it on https://aistat.example", m[1])
+			}
+		})
+	}
 }

@@ -44,7 +44,7 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/api/events", user(s.handleEvents))
 
 	r.Handler(http.MethodGet, "/admin", staff(s.handleAdminShow))
-	r.Handler(http.MethodGet, "/admin/audit", staff(s.handleAuditShow))
+	r.Handler(http.MethodGet, "/admin/audit", admin(s.handleAuditShow))
 	r.Handler(http.MethodPost, "/admin/users", admin(s.handleUserCreate))
 	r.Handler(http.MethodPost, "/admin/users/:id/role", admin(s.handleUserRoleUpdate))
 	r.Handler(http.MethodPost, "/admin/users/:id/revoke", admin(s.handleUserSessionsRevoke))

@@ -27,8 +27,16 @@ type Config struct {
 	// SecureCookies means the site is served over HTTPS: browsers are told
 	// to keep using it (Strict-Transport-Security).
 	SecureCookies bool
+	// BaseURL is the site's public URL (--base-url), as ParseBaseURL
+	// accepts it: every absolute link the site hands out, such as a
+	// password reset link, is built from it and never from the request's
+	// Host or X-Forwarded-Host, which the client chooses. Required.
+	BaseURL string
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// Profiles serves Go's profiles under /debug/pprof/ on the metrics
+	// listener (MetricsHandler); off, that listener serves /metrics alone.
+	Profiles bool
 }
 
 // Server answers every HTTP request of the site.
@@ -41,7 +49,9 @@ type Server struct {
 	assets        *static.Assets
 	templates     *templates.Templates
 	secureCookies bool
+	baseURL       string
 	proxies       []netip.Prefix
+	profiles      bool
 	handler       http.Handler
 	requests      *requestMetrics
 	sessionCount  activeSessions
@@ -50,6 +60,10 @@ type Server struct {
 // New builds the server, parsing every template so that a broken page fails
 // at start-up rather than on its first visit.
 func New(cfg Config) (*Server, error) {
+	baseURL, err := ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("base URL %q: %w", cfg.BaseURL, err)
+	}
 	assets, err := static.New()
 	if err != nil {
 		return nil, fmt.Errorf("static assets: %w", err)
@@ -67,7 +81,9 @@ func New(cfg Config) (*Server, error) {
 		assets:        assets,
 		templates:     tmpl,
 		secureCookies: cfg.SecureCookies,
+		baseURL:       baseURL,
 		proxies:       cfg.TrustedProxies,
+		profiles:      cfg.Profiles,
 		requests:      newRequestMetrics(),
 	}
 	s.sessions.SetErrorFunc(s.writeError)

@@ -30,7 +30,7 @@ func BenchmarkExecute(b *testing.B) {
 		{"HomeSignedIn", "home", basePage{Title: "Home", User: NewAccount(admin), Path: "/"}},
 		{"Admin", "admin", adminPage{
 			basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-			Rows:     NewAdminRows(summaries, admin.ID), CanEdit: true,
+			Rows:     NewAdminRows(summaries, admin.ID), CanEdit: true, Private: true,
 			Caption: "All users", NextURL: "/admin?after=59", Back: "/admin",
 		}},
 	} {

@@ -42,6 +42,7 @@ type adminPage struct {
 	basePage
 	Rows             []AdminRow
 	CanEdit          bool
+	Private          bool
 	Search           string
 	Caption          string
 	PrevURL, NextURL string
@@ -187,7 +188,7 @@ func samples() map[string]struct {
 		out["admin/"+who] = struct {
 			page string
 			data any
-		}{"admin", adminPage{basePage: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), CanEdit: u.IsAdmin(),
+		}{"admin", adminPage{basePage: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
 			New: userForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}}
@@ -411,6 +412,7 @@ func TestAdmin(t *testing.T) {
 			{User: *editor},
 		}, admin.ID),
 		CanEdit: true,
+		Private: true,
 	}
 	html := render(t, tmpl, "admin", data)
 	for _, want := range []string{
@@ -439,10 +441,22 @@ func TestAdmin(t *testing.T) {
 	}
 
 	data.basePage.User = NewAccount(editor)
-	data.CanEdit = false
+	data.CanEdit, data.Private = false, false
 	html = render(t, tmpl, "admin", data)
 	if strings.Contains(html, "<form class=\"row-actions\"") || strings.Contains(html, ">Actions</th>") {
 		t.Error("read-only admin page has actions")
+	}
+	// The directory: names and roles, none of what only admins see, even
+	// when the rows were to hold it.
+	for _, want := range []string{"Ada Lovelace", "Sara Chen", `<span class="role role-editor">Editor</span>`, "Search by name<"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("editor's page is missing %q", want)
+		}
+	}
+	for _, unwanted := range []string{admin.Email, editor.Email, "user-meta-email", "Active sessions", "Last active", "<time", "No active session", "email or name"} {
+		if strings.Contains(html, unwanted) {
+			t.Errorf("editor's page shows %q", unwanted)
+		}
 	}
 
 	data.Rows = nil
@@ -459,6 +473,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
 		Rows:     NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
 		CanEdit:  true,
+		Private:  true,
 		Search:   "sara", Caption: "Users matching “sara”",
 		PrevURL: "/admin?before=2&q=sara", NextURL: "/admin?after=5&q=sara", Back: "/admin?after=1&q=sara",
 		Audit: []aistat.AuditEntry{{ID: 7, At: at, ActorEmail: "ada@example.com", Action: aistat.AuditDisable, TargetEmail: "off@example.com", Detail: "2 sessions ended"}},
@@ -495,14 +510,15 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		t.Error("the password is echoed")
 	}
 
-	data.basePage.User, data.CanEdit = NewAccount(editor), false
+	data.basePage.User, data.CanEdit, data.Private = NewAccount(editor), false, false
 	html = render(t, tmpl, "admin", data)
-	if strings.Contains(html, `action="/admin/users"`) || !strings.Contains(html, "Recent admin actions") {
-		t.Error("editor's page: create form shown or audit log missing")
+	if strings.Contains(html, `action="/admin/users"`) || strings.Contains(html, "Recent admin actions") ||
+		strings.Contains(html, "ada@example.com") || strings.Contains(html, `href="/admin/audit"`) {
+		t.Error("editor's page: create form or audit log shown")
 	}
 	data.Rows = nil
-	if html = render(t, tmpl, "admin", data); !strings.Contains(html, "No users match this search.") {
-		t.Error("empty search has no message")
+	if html = render(t, tmpl, "admin", data); !strings.Contains(html, `<td class="empty" colspan="2">No users match this search.`) {
+		t.Error("editor's empty search has no message across its two columns")
 	}
 }
 

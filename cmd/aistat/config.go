@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -13,15 +14,21 @@ import (
 	"unicode"
 
 	"aistat"
+	"aistat/handlers"
 )
 
 // Config is everything the serve command is configured with: flags, each
 // with an environment fallback.
 type Config struct {
-	Addr              string
-	DatabaseURL       string
-	DataDir           string
-	Demo              bool
+	Addr        string
+	DatabaseURL string
+	DataDir     string
+	Demo        bool
+	// BaseURL is the site's public URL, scheme and host, from which every
+	// absolute link is built (handlers.ParseBaseURL); without --base-url it
+	// is http:// and Addr.
+	BaseURL string
+	// SecureCookies defaults to on when BaseURL is https.
 	SecureCookies     bool
 	SessionLifetime   time.Duration
 	SessionMaxAge     time.Duration
@@ -35,6 +42,9 @@ type Config struct {
 	// MetricsAddr is where /metrics is served, on a listener of its own;
 	// empty serves no metrics.
 	MetricsAddr string
+	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
+	// listener; it needs MetricsAddr.
+	Pprof bool
 }
 
 // envFlags binds flags to a flag set with defaults taken from the
@@ -162,12 +172,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("aistat serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs, getenv: getenv}
-	var proxies, demo string
+	var proxies, demo, baseURL, secureCookies string
 	e.string(&cfg.Addr, "addr", "AISTAT_ADDR", "127.0.0.1:8080", "address to listen on")
 	e.string(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty runs the embedded default database")
 	e.string(&cfg.DataDir, "data-dir", "AISTAT_DATA_DIR", "./.data", "folder of the embedded default database")
 	e.optionalBool(&demo, "demo", "AISTAT_DEMO", "create the demo users when missing (default: on for the embedded database)")
-	e.bool(&cfg.SecureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", false, "Secure, __Host- cookies and HSTS; turn on behind HTTPS")
+	e.string(&baseURL, "base-url", "AISTAT_BASE_URL", "", "public URL of the site, e.g. https://ai-stat.ru, from which links such as password reset links are built (default: http:// and --addr)")
+	e.optionalBool(&secureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", "Secure, __Host- cookies and HSTS (default: on when --base-url is https)")
 	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", 336*time.Hour, "idle timeout of a session")
 	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", 720*time.Hour, "absolute lifetime of a session")
 	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", time.Hour, "how often a session's expiry may be written")
@@ -178,6 +189,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", aistat.DefaultMaxConns, "connections the pool may open to PostgreSQL (default: four per core)")
 	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", 10*time.Minute, "how often expired sessions are deleted")
 	e.string(&cfg.MetricsAddr, "metrics-addr", "AISTAT_METRICS_ADDR", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none)")
+	e.bool(&cfg.Pprof, "pprof", "AISTAT_PPROF", false, "also serve Go's profiles under /debug/pprof/ on the metrics listener, which asks for no login")
 	if err := e.parse(args); err != nil {
 		return cfg, err
 	}
@@ -191,6 +203,34 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("demo"), demo)
 		}
 		cfg.Demo = b
+	}
+	if baseURL == "" {
+		u, err := handlers.ParseBaseURL(addrURL(cfg.Addr))
+		if err != nil {
+			return cfg, fmt.Errorf("--base-url is needed: %s=%q gives no URL of the site (%v)", e.source("addr"), cfg.Addr, err)
+		}
+		cfg.BaseURL = u
+	} else {
+		u, err := handlers.ParseBaseURL(baseURL)
+		if err != nil {
+			if strings.Contains(baseURL, "@") {
+				// It may hold a password: name the flag, not the value.
+				return cfg, fmt.Errorf("%s: %v", e.source("base-url"), err)
+			}
+			return cfg, fmt.Errorf("%s=%q: %v", e.source("base-url"), baseURL, err)
+		}
+		cfg.BaseURL = u
+	}
+	// A site whose public address is https is served over HTTPS, whatever
+	// terminates it: its cookies must not travel in clear. An explicit
+	// false still wins, for a test set-up without TLS.
+	cfg.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
+	if secureCookies != "" {
+		b, err := strconv.ParseBool(secureCookies)
+		if err != nil {
+			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("secure-cookies"), secureCookies)
+		}
+		cfg.SecureCookies = b
 	}
 	for p := range strings.SplitSeq(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -227,10 +267,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return cfg, fmt.Errorf("%s=%d: must be positive", e.source(n.name), n.value)
 		}
 	}
+	if cfg.Pprof && cfg.MetricsAddr == "" {
+		// The profiles are served on the metrics listener only, never on the
+		// site's: without one, the flag would silently do nothing.
+		return cfg, fmt.Errorf("%s needs --metrics-addr: the profiles are served only on the metrics listener", e.source("pprof"))
+	}
 	if cfg.SessionRefresh >= cfg.SessionLifetime {
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --session-lifetime (%s)", cfg.SessionRefresh, cfg.SessionLifetime)
 	}
 	return cfg, nil
+}
+
+// addrURL is the site's URL as --addr gives it, the base URL when
+// --base-url is not given: http:// and the address, an address with no host
+// (":8080") read as localhost.
+func addrURL(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("localhost", port)
+	}
+	return "http://" + addr
 }
 
 // masked replaces a password in printed connection strings.

@@ -100,6 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"database_url", maskURL(cfg.DatabaseURL),
 		"data_dir", cfg.DataDir,
 		"demo", cfg.Demo,
+		"base_url", cfg.BaseURL,
 		"secure_cookies", cfg.SecureCookies,
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,
@@ -111,7 +112,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"cleanup_interval", cfg.CleanupInterval,
 		"db_max_conns", cfg.DBMaxConns,
 		"metrics_addr", cfg.MetricsAddr,
+		"pprof", cfg.Pprof,
 	)
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) && cfg.BaseURL == addrURL(cfg.Addr) {
+		// Listening on every interface says nothing of the name people
+		// reach the site by.
+		logger.Warn("no --base-url: links the site hands out, such as password reset links, point at "+cfg.BaseURL, "hint", "set --base-url to the site's public URL")
+	}
 	if tuner := gctune.Start(gctune.DefaultMinHeap); tuner != nil {
 		defer tuner.Stop()
 		logger.Info("garbage collector", "min_heap_mib", gctune.DefaultMinHeap>>20, "note", "set GOGC to choose its pace yourself")
@@ -158,7 +165,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Live:           hub,
 		Logger:         logger,
 		SecureCookies:  cfg.SecureCookies,
+		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.TrustedProxies,
+		Profiles:       cfg.Pprof,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,12 @@ type Config struct {
 	Logger         *slog.Logger
 	SecureCookies  bool
 	TrustedProxies []netip.Prefix
+	// Profiles serves Go's profiles on the metrics handler (--pprof).
+	Profiles bool
+	// BaseURL is the site's public URL (--base-url), the address of the
+	// server that will serve Handler; empty is http://127.0.0.1, for tests
+	// that follow no absolute link the site hands out.
+	BaseURL string
 }
 
 // Site is one instance of the site, ready to serve.
@@ -114,6 +120,8 @@ func Start(tb testing.TB, cfg Config) *Site {
 		Logger:         cfg.Logger,
 		SecureCookies:  cfg.SecureCookies,
 		TrustedProxies: cfg.TrustedProxies,
+		Profiles:       cfg.Profiles,
+		BaseURL:        cmp.Or(cfg.BaseURL, "http://127.0.0.1"),
 	})
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
