@@ -670,3 +670,124 @@ func (c *client) openStreamAfterLogin(email string) *sse {
 	c.login(email)
 	return c.openStream()
 }
+
+// floodSize is how many users a flood test adds and then changes, each
+// statement at once: schema.sql's triggers send one notification per row,
+// far past what the hub forwards one by one.
+const floodSize = 20000
+
+// mustFlood adds floodSize users and renames every user, by plain SQL in
+// two statements, as an operator's bulk change would.
+func mustFlood(tb testing.TB, e *env) {
+	tb.Helper()
+	if _, err := e.db.Exec(`
+		INSERT INTO users (email, name, password_hash)
+		SELECT 'flood' || i || '@example.com', 'Flood ' || i, 'not a hash'
+		FROM generate_series(1, $1) i`, floodSize); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := e.db.Exec(`UPDATE users SET name = name || '.'`); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// untilResync reads the stream up to its first resync and returns how many
+// "user" events came before it; a flood may start with a few changes
+// forwarded one by one (profile and user events), nothing else.
+func untilResync(tb testing.TB, s *sse) int {
+	tb.Helper()
+	users := 0
+	for {
+		switch ev := s.next(); ev.name {
+		case "resync":
+			return users
+		case "user":
+			users++
+		case "profile":
+		default:
+			tb.Fatalf("event %q (%s) before the resync", ev.name, ev.data)
+		}
+	}
+}
+
+// awaitRename renames the client's user until one rename reaches s as a
+// profile event: a rename made while the tail of a flood still arrives is
+// coalesced into a resync like the rest of it.
+func awaitRename(tb testing.TB, c *client, s *sse) {
+	tb.Helper()
+	for attempt := range 5 {
+		name := fmt.Sprintf("Renamed %d", attempt)
+		wantStatus(tb, c.putJSON("/api/profile", `{"name": "`+name+`", "avatarUrl": ""}`), http.StatusOK)
+		for coalesced := false; !coalesced; {
+			switch ev := s.next(); ev.name {
+			case "profile":
+				if decodeUser(tb, ev.data).Name == name {
+					return
+				}
+			case "resync":
+				coalesced = true
+			case "user":
+			default:
+				tb.Fatalf("event %q (%s), want the profile of %q", ev.name, ev.data, name)
+			}
+		}
+	}
+	tb.Fatal("no rename reached the stream as a profile event after 5 attempts")
+}
+
+// awaitLogout reads the stream up to its logout, which ends it.
+func awaitLogout(tb testing.TB, s *sse) {
+	tb.Helper()
+	for {
+		switch ev := s.next(); ev.name {
+		case "logout":
+			s.wantEnd()
+			return
+		case "user", "profile", "resync":
+		default:
+			tb.Fatalf("event %q (%s), want logout", ev.name, ev.data)
+		}
+	}
+}
+
+// testFlood opens a viewer's and an admin's stream, floods the hub, and
+// checks that both streams resynchronise instead of hearing of every row,
+// and that the hub then forwards single changes and sign-outs again.
+func testFlood(t *testing.T, e *env) {
+	viewer := mustCreateUser(t, e, "viewer@example.com", "Vera", aistat.RoleViewer)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	viewerC, adminC := newClient(t, e), newClient(t, e)
+	viewerC.login("viewer@example.com")
+	adminC.login("admin@example.com")
+	viewerStream, adminStream := viewerC.openStream(), adminC.openStream()
+
+	start := time.Now()
+	mustFlood(t, e)
+	untilResync(t, viewerStream)
+	if n := untilResync(t, adminStream); n >= 1000 {
+		t.Errorf("the admin's stream heard of %d users one by one, want a resync instead", n)
+	} else {
+		t.Logf("resync %v after the flood began, %d user events before it", time.Since(start), n)
+	}
+
+	awaitRename(t, viewerC, viewerStream)
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", nil), http.StatusSeeOther)
+	awaitLogout(t, viewerStream)
+}
+
+// TestServer_EventsFlood changes 20,000 users at once by plain SQL: open
+// streams get one resync, not thousands of events, and the hub keeps
+// forwarding what follows.
+func TestServer_EventsFlood(t *testing.T) {
+	testFlood(t, mustOpenEnv(t))
+}
+
+// TestServer_EventsPingDuringFlood pings the LISTEN connection every few
+// milliseconds, so that pings fall in the middle of the flood: a ping's
+// reply waits behind every notification queued before it, which must not
+// stop the hub from reading them.
+func TestServer_EventsPingDuringFlood(t *testing.T) {
+	testFlood(t, mustOpenEnvConfig(t, envConfig{live: live.Config{
+		MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 5 * time.Millisecond,
+	}}))
+}
