@@ -791,3 +791,73 @@ func TestServer_EventsPingDuringFlood(t *testing.T) {
 		MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 5 * time.Millisecond,
 	}}))
 }
+
+// userEventKeys waits for the "user" event about the user with id and
+// returns its keys, sorted; the stream's own profile events are skipped.
+func userEventKeys(tb testing.TB, s *sse, id int64) []string {
+	tb.Helper()
+	var fields map[string]any
+	for fields == nil {
+		switch ev := s.next(); ev.name {
+		case "user":
+			if decodeUser(tb, ev.data).ID == id {
+				if err := json.Unmarshal([]byte(ev.data), &fields); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		case "profile":
+		default:
+			tb.Fatalf("event %q (%s), want the user event of %d", ev.name, ev.data, id)
+		}
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestServer_EventsStaffFields: an editor's stream hears of other users as
+// the directory shows them, without their email; an admin's stream gets
+// everything; a role change changes what a stream gets from the next event
+// on.
+func TestServer_EventsStaffFields(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	editor := mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
+	target := mustCreateUser(t, e, "target@example.com", "Target", aistat.RoleViewer)
+	adminC, editorC := newClient(t, e), newClient(t, e)
+	adminC.login("admin@example.com")
+	editorC.login("editor@example.com")
+	adminStream, editorStream := adminC.openStream(), editorC.openStream()
+	directory := []string{"disabled", "id", "name", "role"}
+	full := []string{"avatarUrl", "disabled", "email", "id", "name", "role"}
+	rename := func(name string) {
+		t.Helper()
+		if _, err := e.users.UpdateProfile(context.Background(), target.ID, aistat.Profile{Name: name, AvatarURL: "https://example.com/t.png"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rename("Target Renamed")
+	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
+		t.Errorf("editor's user event has %q, want %q", got, directory)
+	}
+	if got := userEventKeys(t, adminStream, target.ID); !slices.Equal(got, full) {
+		t.Errorf("admin's user event has %q, want %q", got, full)
+	}
+
+	// Promoted, the editor's open stream gets what an admin's gets.
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"admin"}}), http.StatusSeeOther)
+	rename("Target Again")
+	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, full) {
+		t.Errorf("promoted editor's user event has %q, want %q", got, full)
+	}
+	// Demoted again, no more emails.
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)
+	rename("Target Once More")
+	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
+		t.Errorf("demoted admin's user event has %q, want %q", got, directory)
+	}
+}
