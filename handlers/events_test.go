@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 
 	"aistat"
 	"aistat/internal/live"
+	"aistat/internal/pgtest"
 	"aistat/sessions"
 )
 
@@ -860,4 +862,137 @@ func TestServer_EventsStaffFields(t *testing.T) {
 	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
 		t.Errorf("demoted admin's user event has %q, want %q", got, directory)
 	}
+}
+
+// stuckPing is what the hub logs when its LISTEN connection did not answer
+// a ping in time.
+const stuckPing = "listener did not answer a ping"
+
+// waitForLog waits until logs contain want.
+func waitForLog(tb testing.TB, logs *lockedBuffer, want string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("log has no %q after 10 s:\n%s", want, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServer_EventsListenerFrozen freezes the LISTEN connection (a server
+// that stops answering, nothing closed): the unanswered ping gives the
+// connection up, and once the server answers again open pages
+// resynchronise and live events flow again.
+func TestServer_EventsListenerFrozen(t *testing.T) {
+	dsn := pgtest.URL(t)
+	proxy, proxied := pgtest.NewProxy(t, dsn)
+	logs := &lockedBuffer{}
+	e := mustOpenEnvConfig(t, envConfig{dsn: dsn, listenDSN: proxied, logs: logs, live: live.Config{
+		MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 20 * time.Millisecond,
+	}})
+	mustCreateUser(t, e, "frozen@example.com", "Before", aistat.RoleViewer)
+	c := newClient(t, e)
+	c.login("frozen@example.com")
+	s := c.openStream()
+
+	proxy.Freeze()
+	waitForLog(t, logs, stuckPing)
+	wantStatus(t, c.putJSON("/api/profile", `{"name": "Changed While Frozen", "avatarUrl": ""}`), http.StatusOK)
+	proxy.Thaw()
+	for {
+		ev := s.next()
+		if ev.name == "resync" {
+			break
+		}
+		if ev.name != "profile" {
+			t.Fatalf("event %q before resync", ev.name)
+		}
+	}
+	wantBody(t, c.get("/api/session"), "Changed While Frozen")
+	awaitRename(t, c, s)
+}
+
+// TestServer_EventsHubStopsWithStuckListener stops the hub while its LISTEN
+// connection hangs: Run returns in time all the same.
+func TestServer_EventsHubStopsWithStuckListener(t *testing.T) {
+	e := mustOpenEnv(t)
+	// run starts a hub listening on listenDSN and returns what stops it;
+	// the stop reports how long Run took to return.
+	run := func(t *testing.T, listenDSN string, logs io.Writer) func() time.Duration {
+		t.Helper()
+		hub := live.New(e.users, sessions.NewStore(e.db), listenDSN, live.Config{
+			MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 20 * time.Millisecond,
+		}, slog.New(slog.NewTextHandler(logs, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			hub.Run(ctx)
+		}()
+		return func() time.Duration {
+			start := time.Now()
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run has not returned 10 s after its context ended")
+			}
+			return time.Since(start)
+		}
+	}
+	const within = 4 * time.Second
+
+	t.Run("PingInFlight", func(t *testing.T) {
+		proxy, proxied := pgtest.NewProxy(t, e.dsn)
+		logs := &lockedBuffer{}
+		stop := run(t, proxied, logs)
+		proxy.Freeze()
+		// Once a ping went unanswered, the reconnection hangs too.
+		waitForLog(t, logs, stuckPing)
+		if took := stop(); took > within {
+			t.Fatalf("Run returned %v after its context ended, want within %v", took, within)
+		}
+	})
+
+	t.Run("ServerNeverAnswers", func(t *testing.T) {
+		// A server that accepts the connection and never says a word:
+		// the connection attempt hangs, holding the listener's lock.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		accepted := make(chan net.Conn, 10)
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- conn
+			}
+		}()
+		t.Cleanup(func() {
+			for {
+				select {
+				case conn := <-accepted:
+					conn.Close()
+				default:
+					return
+				}
+			}
+		})
+		addr := ln.Addr().(*net.TCPAddr)
+		stop := run(t, fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=none sslmode=disable", addr.Port), io.Discard)
+		select {
+		case conn := <-accepted:
+			accepted <- conn
+		case <-time.After(10 * time.Second):
+			t.Fatal("the hub did not connect")
+		}
+		if took := stop(); took > within {
+			t.Fatalf("Run returned %v after its context ended, want within %v", took, within)
+		}
+	})
 }
