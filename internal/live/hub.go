@@ -201,13 +201,15 @@ func (h *Hub) Run(ctx context.Context) {
 	dialer := newListenDialer()
 	in := newInbox()
 	l := pq.NewDialListener(dialer, h.listenURL, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		if ctx.Err() != nil {
+			// The shutdown cut the connection.
+			return
+		}
 		switch ev {
 		case pq.ListenerEventDisconnected:
 			h.logger.Warn("live: listener disconnected", "err", err)
 		case pq.ListenerEventConnectionAttemptFailed:
-			if ctx.Err() == nil {
-				h.logger.Warn("live: listener reconnect failed", "err", err)
-			}
+			h.logger.Warn("live: listener reconnect failed", "err", err)
 		case pq.ListenerEventReconnected:
 			h.logger.Info("live: listener reconnected")
 		}
