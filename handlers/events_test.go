@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -752,10 +754,24 @@ func awaitLogout(tb testing.TB, s *sse) {
 	}
 }
 
+// coalescedIn sums what the hub's log says its resyncs stood for.
+func coalescedIn(tb testing.TB, logs string) int {
+	tb.Helper()
+	sum := 0
+	for _, m := range regexp.MustCompile(`streams resynchronise" notifications=(\d+)`).FindAllStringSubmatch(logs, -1) {
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sum += n
+	}
+	return sum
+}
+
 // testFlood opens a viewer's and an admin's stream, floods the hub, and
 // checks that both streams resynchronise instead of hearing of every row,
 // and that the hub then forwards single changes and sign-outs again.
-func testFlood(t *testing.T, e *env) {
+func testFlood(t *testing.T, e *env, logs *lockedBuffer) {
 	viewer := mustCreateUser(t, e, "viewer@example.com", "Vera", aistat.RoleViewer)
 	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
 	viewerC, adminC := newClient(t, e), newClient(t, e)
@@ -775,13 +791,24 @@ func testFlood(t *testing.T, e *env) {
 	awaitRename(t, viewerC, viewerStream)
 	wantStatus(t, adminC.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", nil), http.StatusSeeOther)
 	awaitLogout(t, viewerStream)
+
+	// Every notification forwarded one by one costs a query at most; the
+	// others were coalesced. Two statements, two bursts, each forwarding
+	// at most the limit's worth before it is found to be one.
+	total := 2*floodSize + 2
+	forwarded := total - coalescedIn(t, logs.String())
+	if forwarded > 2*1000 {
+		t.Errorf("%d of the flood's %d notifications forwarded one by one, want at most 2,000", forwarded, total)
+	}
+	t.Logf("%d of %d notifications forwarded one by one", forwarded, total)
 }
 
 // TestServer_EventsFlood changes 20,000 users at once by plain SQL: open
 // streams get one resync, not thousands of events, and the hub keeps
 // forwarding what follows.
 func TestServer_EventsFlood(t *testing.T) {
-	testFlood(t, mustOpenEnv(t))
+	logs := &lockedBuffer{}
+	testFlood(t, mustOpenEnvConfig(t, envConfig{logs: logs}), logs)
 }
 
 // TestServer_EventsPingDuringFlood pings the LISTEN connection every few
@@ -789,9 +816,10 @@ func TestServer_EventsFlood(t *testing.T) {
 // reply waits behind every notification queued before it, which must not
 // stop the hub from reading them.
 func TestServer_EventsPingDuringFlood(t *testing.T) {
-	testFlood(t, mustOpenEnvConfig(t, envConfig{live: live.Config{
+	logs := &lockedBuffer{}
+	testFlood(t, mustOpenEnvConfig(t, envConfig{logs: logs, live: live.Config{
 		MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 5 * time.Millisecond,
-	}}))
+	}}), logs)
 }
 
 // userEventKeys waits for the "user" event about the user with id and
