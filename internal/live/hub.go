@@ -58,8 +58,9 @@ type Config struct {
 	MaxStreamsPerUser int
 	MaxStreams        int
 	// PingInterval is how often the LISTEN connection is checked, which
-	// finds a connection that died silently; zero means
-	// DefaultPingInterval.
+	// finds a connection that died silently: a ping unanswered for as long
+	// (a second at least) gives the connection up, and the hub reconnects
+	// and resynchronises. Zero means DefaultPingInterval.
 	PingInterval time.Duration
 }
 
@@ -271,11 +272,11 @@ func (h *Hub) read(ctx context.Context, l *pq.Listener, in *inbox) {
 	}
 }
 
-// keepAlive pings the connection, which finds one that died silently. Its
-// reply comes through the reading goroutine, after every notification
-// queued before it; one that does not come in time means a server that
-// stopped answering: the connection is cut, which ends the ping, and lib/pq
-// reconnects.
+// keepAlive pings the connection, which finds one that died silently. The
+// reply comes through lib/pq's reading goroutine, after every notification
+// queued before it, which read keeps taking; a reply that does not come in
+// time means a server that stopped answering: the connection is cut, which
+// ends the ping, and lib/pq reconnects.
 func (h *Hub) keepAlive(ctx context.Context, l *pq.Listener, dialer *listenDialer) {
 	interval := cmp.Or(h.cfg.PingInterval, DefaultPingInterval)
 	timeout := max(interval, minPingTimeout)
