@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +22,7 @@ import (
 
 	"aistat"
 	"aistat/internal/live"
+	"aistat/internal/pgtest"
 	"aistat/sessions"
 )
 
@@ -669,4 +673,354 @@ func (c *client) openStreamAfterLogin(email string) *sse {
 	c.tb.Helper()
 	c.login(email)
 	return c.openStream()
+}
+
+// floodSize is how many users a flood test adds and then changes, each
+// statement at once: schema.sql's triggers send one notification per row,
+// far past what the hub forwards one by one.
+const floodSize = 20000
+
+// mustFlood adds floodSize users and renames every user, by plain SQL in
+// two statements, as an operator's bulk change would.
+func mustFlood(tb testing.TB, e *env) {
+	tb.Helper()
+	if _, err := e.db.Exec(`
+		INSERT INTO users (email, name, password_hash)
+		SELECT 'flood' || i || '@example.com', 'Flood ' || i, 'not a hash'
+		FROM generate_series(1, $1) i`, floodSize); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := e.db.Exec(`UPDATE users SET name = name || '.'`); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// untilResync reads the stream up to its first resync and returns how many
+// "user" events came before it; a flood may start with a few changes
+// forwarded one by one (profile and user events), nothing else.
+func untilResync(tb testing.TB, s *sse) int {
+	tb.Helper()
+	users := 0
+	for {
+		switch ev := s.next(); ev.name {
+		case "resync":
+			return users
+		case "user":
+			users++
+		case "profile":
+		default:
+			tb.Fatalf("event %q (%s) before the resync", ev.name, ev.data)
+		}
+	}
+}
+
+// awaitRename renames the client's user until one rename reaches s as a
+// profile event: a rename made while the tail of a flood still arrives is
+// coalesced into a resync like the rest of it.
+func awaitRename(tb testing.TB, c *client, s *sse) {
+	tb.Helper()
+	for attempt := range 5 {
+		name := fmt.Sprintf("Renamed %d", attempt)
+		wantStatus(tb, c.putJSON("/api/profile", `{"name": "`+name+`", "avatarUrl": ""}`), http.StatusOK)
+		for coalesced := false; !coalesced; {
+			switch ev := s.next(); ev.name {
+			case "profile":
+				if decodeUser(tb, ev.data).Name == name {
+					return
+				}
+			case "resync":
+				coalesced = true
+			case "user":
+			default:
+				tb.Fatalf("event %q (%s), want the profile of %q", ev.name, ev.data, name)
+			}
+		}
+	}
+	tb.Fatal("no rename reached the stream as a profile event after 5 attempts")
+}
+
+// awaitLogout reads the stream up to its logout, which ends it.
+func awaitLogout(tb testing.TB, s *sse) {
+	tb.Helper()
+	for {
+		switch ev := s.next(); ev.name {
+		case "logout":
+			s.wantEnd()
+			return
+		case "user", "profile", "resync":
+		default:
+			tb.Fatalf("event %q (%s), want logout", ev.name, ev.data)
+		}
+	}
+}
+
+// coalescedIn sums what the hub's log says its resyncs stood for.
+func coalescedIn(tb testing.TB, logs string) int {
+	tb.Helper()
+	sum := 0
+	for _, m := range regexp.MustCompile(`streams resynchronise" notifications=(\d+)`).FindAllStringSubmatch(logs, -1) {
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sum += n
+	}
+	return sum
+}
+
+// testFlood opens a viewer's and an admin's stream, floods the hub, and
+// checks that both streams resynchronise instead of hearing of every row,
+// and that the hub then forwards single changes and sign-outs again.
+func testFlood(t *testing.T, e *env, logs *lockedBuffer) {
+	viewer := mustCreateUser(t, e, "viewer@example.com", "Vera", aistat.RoleViewer)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	viewerC, adminC := newClient(t, e), newClient(t, e)
+	viewerC.login("viewer@example.com")
+	adminC.login("admin@example.com")
+	viewerStream, adminStream := viewerC.openStream(), adminC.openStream()
+
+	start := time.Now()
+	mustFlood(t, e)
+	untilResync(t, viewerStream)
+	if n := untilResync(t, adminStream); n >= 1000 {
+		t.Errorf("the admin's stream heard of %d users one by one, want a resync instead", n)
+	} else {
+		t.Logf("resync %v after the flood began, %d user events before it", time.Since(start), n)
+	}
+
+	awaitRename(t, viewerC, viewerStream)
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", nil), http.StatusSeeOther)
+	awaitLogout(t, viewerStream)
+
+	// Every notification forwarded one by one costs a query at most; the
+	// others were coalesced. Two statements, two bursts, each forwarding
+	// at most the limit's worth before it is found to be one.
+	total := 2*floodSize + 2
+	forwarded := total - coalescedIn(t, logs.String())
+	if forwarded > 2*1000 {
+		t.Errorf("%d of the flood's %d notifications forwarded one by one, want at most 2,000", forwarded, total)
+	}
+	t.Logf("%d of %d notifications forwarded one by one", forwarded, total)
+}
+
+// TestServer_EventsFlood changes 20,000 users at once by plain SQL: open
+// streams get one resync, not thousands of events, and the hub keeps
+// forwarding what follows.
+func TestServer_EventsFlood(t *testing.T) {
+	logs := &lockedBuffer{}
+	testFlood(t, mustOpenEnvConfig(t, envConfig{logs: logs}), logs)
+}
+
+// TestServer_EventsPingDuringFlood pings the LISTEN connection every few
+// milliseconds, so that pings fall in the middle of the flood: a ping's
+// reply waits behind every notification queued before it, which must not
+// stop the hub from reading them.
+func TestServer_EventsPingDuringFlood(t *testing.T) {
+	logs := &lockedBuffer{}
+	testFlood(t, mustOpenEnvConfig(t, envConfig{logs: logs, live: live.Config{
+		MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 5 * time.Millisecond,
+	}}), logs)
+}
+
+// userEventKeys waits for the "user" event about the user with id and
+// returns its keys, sorted; the stream's own profile events are skipped.
+func userEventKeys(tb testing.TB, s *sse, id int64) []string {
+	tb.Helper()
+	var fields map[string]any
+	for fields == nil {
+		switch ev := s.next(); ev.name {
+		case "user":
+			if decodeUser(tb, ev.data).ID == id {
+				if err := json.Unmarshal([]byte(ev.data), &fields); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		case "profile":
+		default:
+			tb.Fatalf("event %q (%s), want the user event of %d", ev.name, ev.data, id)
+		}
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestServer_EventsStaffFields: an editor's stream hears of other users as
+// the directory shows them, without their email; an admin's stream gets
+// everything; a role change changes what a stream gets from the next event
+// on.
+func TestServer_EventsStaffFields(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	editor := mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
+	target := mustCreateUser(t, e, "target@example.com", "Target", aistat.RoleViewer)
+	adminC, editorC := newClient(t, e), newClient(t, e)
+	adminC.login("admin@example.com")
+	editorC.login("editor@example.com")
+	adminStream, editorStream := adminC.openStream(), editorC.openStream()
+	directory := []string{"disabled", "id", "name", "role"}
+	full := []string{"avatarUrl", "disabled", "email", "id", "name", "role"}
+	rename := func(name string) {
+		t.Helper()
+		if _, err := e.users.UpdateProfile(context.Background(), target.ID, aistat.Profile{Name: name, AvatarURL: "https://example.com/t.png"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rename("Target Renamed")
+	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
+		t.Errorf("editor's user event has %q, want %q", got, directory)
+	}
+	if got := userEventKeys(t, adminStream, target.ID); !slices.Equal(got, full) {
+		t.Errorf("admin's user event has %q, want %q", got, full)
+	}
+
+	// Promoted, the editor's open stream gets what an admin's gets.
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"admin"}}), http.StatusSeeOther)
+	rename("Target Again")
+	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, full) {
+		t.Errorf("promoted editor's user event has %q, want %q", got, full)
+	}
+	// Demoted again, no more emails.
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)
+	rename("Target Once More")
+	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
+		t.Errorf("demoted admin's user event has %q, want %q", got, directory)
+	}
+}
+
+// stuckPing is what the hub logs when its LISTEN connection did not answer
+// a ping in time.
+const stuckPing = "listener did not answer a ping"
+
+// waitForLog waits until logs contain want.
+func waitForLog(tb testing.TB, logs *lockedBuffer, want string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("log has no %q after 10 s:\n%s", want, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestServer_EventsListenerFrozen freezes the LISTEN connection (a server
+// that stops answering, nothing closed): the unanswered ping gives the
+// connection up, and once the server answers again open pages
+// resynchronise and live events flow again.
+func TestServer_EventsListenerFrozen(t *testing.T) {
+	dsn := pgtest.URL(t)
+	proxy, proxied := pgtest.NewProxy(t, dsn)
+	logs := &lockedBuffer{}
+	e := mustOpenEnvConfig(t, envConfig{dsn: dsn, listenDSN: proxied, logs: logs, live: live.Config{
+		MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 20 * time.Millisecond,
+	}})
+	mustCreateUser(t, e, "frozen@example.com", "Before", aistat.RoleViewer)
+	c := newClient(t, e)
+	c.login("frozen@example.com")
+	s := c.openStream()
+
+	proxy.Freeze()
+	waitForLog(t, logs, stuckPing)
+	wantStatus(t, c.putJSON("/api/profile", `{"name": "Changed While Frozen", "avatarUrl": ""}`), http.StatusOK)
+	proxy.Thaw()
+	for {
+		ev := s.next()
+		if ev.name == "resync" {
+			break
+		}
+		if ev.name != "profile" {
+			t.Fatalf("event %q before resync", ev.name)
+		}
+	}
+	wantBody(t, c.get("/api/session"), "Changed While Frozen")
+	awaitRename(t, c, s)
+}
+
+// TestServer_EventsHubStopsWithStuckListener stops the hub while its LISTEN
+// connection hangs: Run returns in time all the same.
+func TestServer_EventsHubStopsWithStuckListener(t *testing.T) {
+	e := mustOpenEnv(t)
+	// run starts a hub listening on listenDSN and returns what stops it;
+	// the stop reports how long Run took to return.
+	run := func(t *testing.T, listenDSN string, logs io.Writer) func() time.Duration {
+		t.Helper()
+		hub := live.New(e.users, sessions.NewStore(e.db), listenDSN, live.Config{
+			MaxStreamsPerUser: 5, MaxStreams: 8, PingInterval: 20 * time.Millisecond,
+		}, slog.New(slog.NewTextHandler(logs, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			hub.Run(ctx)
+		}()
+		return func() time.Duration {
+			start := time.Now()
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run has not returned 10 s after its context ended")
+			}
+			return time.Since(start)
+		}
+	}
+	const within = 4 * time.Second
+
+	t.Run("PingInFlight", func(t *testing.T) {
+		proxy, proxied := pgtest.NewProxy(t, e.dsn)
+		logs := &lockedBuffer{}
+		stop := run(t, proxied, logs)
+		proxy.Freeze()
+		// Once a ping went unanswered, the reconnection hangs too.
+		waitForLog(t, logs, stuckPing)
+		if took := stop(); took > within {
+			t.Fatalf("Run returned %v after its context ended, want within %v", took, within)
+		}
+	})
+
+	t.Run("ServerNeverAnswers", func(t *testing.T) {
+		// A server that accepts the connection and never says a word:
+		// the connection attempt hangs, holding the listener's lock.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		accepted := make(chan net.Conn, 10)
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- conn
+			}
+		}()
+		t.Cleanup(func() {
+			for {
+				select {
+				case conn := <-accepted:
+					conn.Close()
+				default:
+					return
+				}
+			}
+		})
+		addr := ln.Addr().(*net.TCPAddr)
+		stop := run(t, fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=none sslmode=disable", addr.Port), io.Discard)
+		select {
+		case conn := <-accepted:
+			accepted <- conn
+		case <-time.After(10 * time.Second):
+			t.Fatal("the hub did not connect")
+		}
+		if took := stop(); took > within {
+			t.Fatalf("Run returned %v after its context ended, want within %v", took, within)
+		}
+	})
 }

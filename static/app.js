@@ -386,13 +386,17 @@
     if (name) {
       name.textContent = user.name;
     }
+    // Editors' events carry no email and no avatar: what the row shows of
+    // them stays as the page drew it.
     const email = row.querySelector('.user-meta-email');
-    if (email) {
+    if (email && typeof user.email === 'string') {
       email.textContent = user.email;
     }
     const avatar = row.querySelector('.user-cell .avatar');
-    if (avatar) {
+    if (avatar && typeof user.avatarUrl === 'string') {
       setAvatar(avatar, user.avatarUrl, initialsOf(user.name));
+    } else if (avatar && avatar.querySelector('.avatar-initials')) {
+      avatar.querySelector('.avatar-initials').textContent = initialsOf(user.name);
     }
     const badge = row.querySelector('td .role');
     if (badge) {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"aistat/internal/pgtest"
 )
 
 // buildBinary builds the command once for the test, as `make build` does.
@@ -51,7 +56,14 @@ type process struct {
 // the process is killed at the end of the test if it still runs.
 func startProcess(t *testing.T, bin, dir string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+	return startProcessArgs(t, bin, "--data-dir", dir)
+}
+
+// startProcessArgs runs the binary's serve with args and waits until it
+// listens, as startProcess does.
+func startProcessArgs(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = processEnv()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -139,6 +151,71 @@ func TestProcess(t *testing.T) {
 			t.Fatalf("after SIGTERM with open streams: %v, want exit status 0", err)
 		}
 		assertNoPostgres(t, dir)
+	})
+
+	// A LISTEN connection whose server stops answering, with nothing
+	// closed (a partition, a hung host), must not hold the exit up.
+	t.Run("SIGTERM with a stuck listener", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.URL(t)
+
+		t.Run("server never answers", func(t *testing.T) {
+			// A server that accepts the connection and never says a word:
+			// the listener's connection attempt hangs.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			accepted := make(chan net.Conn, 100)
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted <- conn
+				}
+			}()
+			t.Cleanup(func() {
+				for len(accepted) > 0 {
+					(<-accepted).Close()
+				}
+			})
+			port := ln.Addr().(*net.TCPAddr).Port
+			p := startProcessArgs(t, bin, "--database-url", dsn,
+				"--listen-database-url", fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=none sslmode=disable", port))
+			select {
+			case conn := <-accepted:
+				accepted <- conn
+			case <-time.After(10 * time.Second):
+				t.Fatal("the listener did not connect")
+			}
+			assertHealthy(t, p.base)
+			if err := p.signal(t, syscall.SIGTERM, 10*time.Second); err != nil {
+				t.Fatalf("after SIGTERM: %v, want exit status 0", err)
+			}
+		})
+
+		t.Run("server freezes", func(t *testing.T) {
+			proxy, proxied := pgtest.NewProxy(t, dsn)
+			p := startProcessArgs(t, bin, "--database-url", dsn, "--listen-database-url", proxied)
+			db, err := sql.Open("postgres", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			waitFor(t, "the listener's LISTEN", func() bool {
+				var n int
+				err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&n)
+				return err == nil && n > 0
+			})
+			proxy.Freeze()
+			if err := p.signal(t, syscall.SIGTERM, 10*time.Second); err != nil {
+				t.Fatalf("after SIGTERM: %v, want exit status 0", err)
+			}
+		})
 	})
 
 	t.Run("crash and tools", func(t *testing.T) {

@@ -71,10 +71,10 @@ func openDatabase(ctx context.Context, dsn, dataDir string, start startCluster, 
 // started it.
 func (d *database) close() {
 	if d.db != nil {
-		_ = d.db.Close()
+		closeWithin(d.db, "pool", d.logger)
 	}
 	if d.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancel()
 		if err := d.cluster.Stop(ctx); err != nil {
 			d.logger.Error("stop postgres", "err", err)
@@ -82,9 +82,54 @@ func (d *database) close() {
 	}
 }
 
-// shutdownTimeout is how long in-flight requests may take to finish once a
-// stop signal arrives.
-const shutdownTimeout = 10 * time.Second
+// Bounds of the shutdown. shutdownTimeout is how long in-flight requests
+// may take to finish once a stop signal arrives; what follows has bounds of
+// its own, so that nothing (a database that stopped answering, a stuck
+// LISTEN connection) holds the exit up: background tasks get
+// backgroundTimeout to return, each pool poolCloseTimeout to close, the
+// embedded cluster stopTimeout to stop.
+const (
+	shutdownTimeout   = 10 * time.Second
+	backgroundTimeout = 5 * time.Second
+	poolCloseTimeout  = 2 * time.Second
+	stopTimeout       = 30 * time.Second
+)
+
+// waitGroupWithin waits for wg for at most d and reports whether it is
+// done.
+func waitGroupWithin(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// closeWithin closes a pool, waiting poolCloseTimeout at most: closing
+// sends each idle connection a goodbye, which a server that stopped
+// reading would hold up.
+func closeWithin(db *sql.DB, what string, logger *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		_ = db.Close()
+		close(done)
+	}()
+	t := time.NewTimer(poolCloseTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		logger.Warn("shutdown: "+what+" did not close in time, leaving it", "wait", poolCloseTimeout)
+	}
+}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, logger *slog.Logger) error {
 	cfg, err := parseConfig(args, getenv, stderr)
@@ -152,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	defer hubDB.Close()
+	defer closeWithin(hubDB, "hub pool", logger)
 	hubDB.SetMaxOpenConns(live.MaxConns)
 	hub := live.New(aistat.NewUsers(hubDB), sessions.NewStore(hubDB), listenDSN, live.Config{
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
@@ -197,7 +242,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	var wg sync.WaitGroup
 	defer func() {
 		stopBackground()
-		wg.Wait()
+		// Each task returns soon after its context ends (the hub within
+		// a few seconds, whatever its LISTEN connection does); one that
+		// does not is left behind rather than holding the exit up.
+		if !waitGroupWithin(&wg, backgroundTimeout) {
+			logger.Warn("shutdown: background tasks still running, leaving them", "wait", backgroundTimeout)
+		}
 	}()
 	wg.Go(func() { manager.RunCleanup(background, cfg.CleanupInterval, logger) })
 	wg.Go(func() { users.RunCleanup(background, cfg.CleanupInterval, logger) })

@@ -4,6 +4,7 @@
 package live
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,10 +49,19 @@ var (
 // streams' expiry checks meanwhile.
 const MaxConns = 2
 
+// DefaultPingInterval is how often the LISTEN connection is checked when
+// Config leaves it zero.
+const DefaultPingInterval = 30 * time.Second
+
 // Config limits the streams of one instance.
 type Config struct {
 	MaxStreamsPerUser int
 	MaxStreams        int
+	// PingInterval is how often the LISTEN connection is checked, which
+	// finds a connection that died silently: a ping unanswered for as long
+	// (a second at least) gives the connection up, and the hub reconnects
+	// and resynchronises. Zero means DefaultPingInterval.
+	PingInterval time.Duration
 }
 
 // Hub keeps the open streams of one instance and feeds them.
@@ -106,7 +116,7 @@ func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
 		hub:       h,
 		userID:    user.ID,
 		sessionID: sessionID,
-		staff:     user.IsStaff(),
+		role:      user.Role,
 		done:      make(chan struct{}),
 	}
 	h.streams[s] = struct{}{}
@@ -169,11 +179,33 @@ type notification struct {
 	Sessions []int64 `json:"sessions"`
 }
 
+// Bounds of the hub's waits. A database that stops answering holds the
+// dispatcher up for queryTimeout per query at most, and never the reading
+// of the LISTEN connection; a ping unanswered for the ping interval (at
+// least minPingTimeout) gives the connection up; once ctx ends, Run returns
+// within shutdownWait whatever the state of the connection.
+const (
+	queryTimeout   = 5 * time.Second
+	minPingTimeout = time.Second
+	shutdownWait   = 3 * time.Second
+)
+
 // Run listens for notifications until ctx ends, reconnecting with backoff.
 // After a reconnect, notifications may have been lost: every stream is told
-// to resynchronise and every session is checked again.
+// to resynchronise and every session is checked again; so it is after a
+// burst too large to forward one by one (see burstLimit).
+//
+// Three goroutines share the work so that none waits for another: this one
+// only reads the connection into an inbox, one dispatches what the inbox
+// holds (the queries and the streams), one pings.
 func (h *Hub) Run(ctx context.Context) {
-	l := pq.NewListener(h.listenURL, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+	dialer := newListenDialer()
+	in := newInbox()
+	l := pq.NewDialListener(dialer, h.listenURL, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		if ctx.Err() != nil {
+			// The shutdown cut the connection.
+			return
+		}
 		switch ev {
 		case pq.ListenerEventDisconnected:
 			h.logger.Warn("live: listener disconnected", "err", err)
@@ -183,7 +215,6 @@ func (h *Hub) Run(ctx context.Context) {
 			h.logger.Info("live: listener reconnected")
 		}
 	})
-	defer l.Close()
 	go func() {
 		if err := l.Listen(Channel); err != nil {
 			if ctx.Err() == nil {
@@ -193,70 +224,202 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 		close(h.ready)
 	}()
-	ping := time.NewTicker(30 * time.Second)
-	defer ping.Stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { h.dispatchLoop(ctx, in) })
+	wg.Go(func() { h.keepAlive(ctx, l, dialer) })
+	h.read(ctx, l, in)
+
+	// Cutting the connection first releases whatever waits on it (a ping,
+	// a LISTEN, a connection attempt to a server that stopped answering),
+	// which all hold the lock Close takes.
+	dialer.stop()
+	// lib/pq's goroutines may still be sending when Close returns: read
+	// on until they close Notify.
+	go func() {
+		for range l.Notify {
+		}
+	}()
+	closed := make(chan struct{})
+	go func() {
+		_ = l.Close()
+		wg.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(shutdownWait):
+		h.logger.Warn("live: listener did not stop in time, leaving it", "wait", shutdownWait)
+	}
+}
+
+// read hands every notification to the inbox as it arrives, until ctx ends.
+func (h *Hub) read(ctx context.Context, l *pq.Listener, in *inbox) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case n := <-l.Notify:
-			if n == nil {
+		case n, ok := <-l.Notify:
+			switch {
+			case !ok:
+				h.logger.Error("live: listener closed")
+				return
+			case n == nil:
+				in.reconnected()
+			default:
+				in.add(n.Extra, time.Now())
+			}
+		}
+	}
+}
+
+// keepAlive pings the connection, which finds one that died silently. The
+// reply comes through lib/pq's reading goroutine, after every notification
+// queued before it, which read keeps taking; a reply that does not come in
+// time means a server that stopped answering: the connection is cut, which
+// ends the ping, and lib/pq reconnects.
+func (h *Hub) keepAlive(ctx context.Context, l *pq.Listener, dialer *listenDialer) {
+	interval := cmp.Or(h.cfg.PingInterval, DefaultPingInterval)
+	timeout := max(interval, minPingTimeout)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		watchdog := time.AfterFunc(timeout, func() {
+			if ctx.Err() == nil {
+				h.logger.Warn("live: listener did not answer a ping, reconnecting", "timeout", timeout)
+			}
+			dialer.cut()
+		})
+		_ = l.Ping()
+		watchdog.Stop()
+	}
+}
+
+// dispatchLoop forwards what the inbox holds until ctx ends.
+func (h *Hub) dispatchLoop(ctx context.Context, in *inbox) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.wake:
+		case <-timer.C:
+		}
+		for ctx.Err() == nil {
+			batch, resync, dropped, wait := in.take(time.Now())
+			if wait > 0 {
+				timer.Reset(wait)
+				break
+			}
+			if resync {
+				if dropped > 0 {
+					h.logger.Warn("live: burst of notifications, streams resynchronise", "notifications", dropped)
+				}
 				h.resync(ctx)
 				continue
 			}
-			var msg notification
-			if err := json.Unmarshal([]byte(n.Extra), &msg); err != nil {
-				h.logger.Error("live: bad notification", "payload", n.Extra, "err", err)
-				continue
+			if len(batch) == 0 {
+				break
 			}
-			h.dispatch(ctx, msg)
-		case <-ping.C:
-			// Finds a connection that died silently, which triggers the
-			// reconnect.
-			_ = l.Ping()
+			h.dispatchBatch(ctx, batch, in)
 		}
 	}
 }
 
-// dispatch sends one change to the streams it concerns.
-func (h *Hub) dispatch(ctx context.Context, msg notification) {
-	switch msg.Kind {
-	case "user", "user_created":
-		u, err := h.users.ByID(ctx, msg.User)
-		if aistat.ErrorCode(err) == aistat.ENOTFOUND {
+// dispatchBatch forwards notifications one by one, loading a user changed
+// several times once, and gives up as soon as a resync is coming.
+func (h *Hub) dispatchBatch(ctx context.Context, batch []string, in *inbox) {
+	msgs := make([]notification, 0, len(batch))
+	// created is whether every notification of the user in the batch says
+	// it is new: only then has it no stream to send a profile to.
+	created := make(map[int64]bool)
+	for _, payload := range batch {
+		var msg notification
+		if err := json.Unmarshal([]byte(payload), &msg); err != nil {
+			h.logger.Error("live: bad notification", "payload", payload, "err", err)
+			continue
+		}
+		if msg.Kind == "user" || msg.Kind == "user_created" {
+			c, seen := created[msg.User]
+			created[msg.User] = (c || !seen) && msg.Kind == "user_created"
+		}
+		msgs = append(msgs, msg)
+	}
+	// The user is loaded after every change in the batch was committed:
+	// the first load is as fresh as the last would be.
+	loaded := make(map[int64]bool)
+	for _, msg := range msgs {
+		if ctx.Err() != nil || in.coalescing() {
+			return
+		}
+		switch msg.Kind {
+		case "user", "user_created":
+			if !loaded[msg.User] {
+				loaded[msg.User] = true
+				h.userNotified(ctx, msg.User, created[msg.User])
+			}
+		case "user_deleted":
 			h.userDeleted(msg.User)
-			return
-		} else if ctx.Err() != nil {
-			return
-		} else if err != nil {
-			h.logger.Error("live: load user", "user_id", msg.User, "err", err)
-			h.resync(ctx)
-			return
+		case "sessions_ended":
+			h.sessionsEnded(ctx, msg.User, msg.Sessions)
 		}
-		h.userChanged(u, msg.Kind == "user_created")
-	case "user_deleted":
-		h.userDeleted(msg.User)
-	case "sessions_ended":
-		h.sessionsEnded(ctx, msg.User, msg.Sessions)
 	}
 }
 
-// staffUser is a user as staff streams receive them: the admin table also
+// userNotified loads a changed user and sends the change on.
+func (h *Hub) userNotified(ctx context.Context, id int64, created bool) {
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	u, err := h.users.ByID(qctx, id)
+	switch {
+	case aistat.ErrorCode(err) == aistat.ENOTFOUND:
+		h.userDeleted(id)
+	case ctx.Err() != nil:
+	case err != nil:
+		h.logger.Error("live: load user", "user_id", id, "err", err)
+		h.resync(ctx)
+	default:
+		h.userChanged(u, created)
+	}
+}
+
+// adminUser is a user as admins' streams receive them: the admin table also
 // shows whether the account is disabled.
-type staffUser struct {
+type adminUser struct {
 	*aistat.User
 	Disabled bool `json:"disabled"`
 }
 
+// directoryUser is a user as editors' streams receive them: editors read
+// the directory of names and roles, not the accounts' contact details.
+type directoryUser struct {
+	ID       int64       `json:"id"`
+	Name     string      `json:"name"`
+	Role     aistat.Role `json:"role"`
+	Disabled bool        `json:"disabled"`
+}
+
 // userChanged sends the user's fresh profile to their own streams (a new
-// user has none yet) and, with the disabled flag, to every staff stream.
+// user has none yet) and, as each one's role may see it, to every staff
+// stream.
 func (h *Hub) userChanged(u *aistat.User, created bool) {
 	data, err := json.Marshal(u)
 	if err != nil {
 		h.logger.Error("live: encode user", "err", err)
 		return
 	}
-	staffData, err := json.Marshal(staffUser{User: u, Disabled: u.Disabled})
+	adminData, err := json.Marshal(adminUser{User: u, Disabled: u.Disabled})
+	if err != nil {
+		h.logger.Error("live: encode user", "err", err)
+		return
+	}
+	directoryData, err := json.Marshal(directoryUser{ID: u.ID, Name: u.Name, Role: u.Role, Disabled: u.Disabled})
 	if err != nil {
 		h.logger.Error("live: encode user", "err", err)
 		return
@@ -269,13 +432,16 @@ func (h *Hub) userChanged(u *aistat.User, created bool) {
 				s.logout()
 				continue
 			}
-			s.staff = u.IsStaff()
+			s.role = u.Role
 			s.send(Event{Name: "profile", Data: data})
 		}
 	}
 	for s := range h.streams {
-		if s.staff {
-			s.send(Event{Name: "user", Data: staffData})
+		switch s.role {
+		case aistat.RoleAdmin:
+			s.send(Event{Name: "user", Data: adminData})
+		case aistat.RoleEditor:
+			s.send(Event{Name: "user", Data: directoryData})
 		}
 	}
 }
@@ -288,7 +454,7 @@ func (h *Hub) userDeleted(id int64) {
 		s.logout()
 	}
 	for s := range h.streams {
-		if s.staff && s.userID != id {
+		if s.role.Staff() && s.userID != id {
 			s.send(Event{Name: "user_deleted", Data: data})
 		}
 	}
@@ -338,11 +504,13 @@ func (h *Hub) resync(ctx context.Context) {
 }
 
 // check logs out the streams whose sessions are over and updates the others'
-// staff flag from their user's current role.
+// role from their user's current one.
 func (h *Hub) check(ctx context.Context, streams []*Stream) {
 	if len(streams) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	ids := make([]int64, len(streams))
 	for i, s := range streams {
 		ids[i] = s.sessionID
@@ -362,6 +530,6 @@ func (h *Hub) check(ctx context.Context, streams []*Stream) {
 			s.logout()
 			continue
 		}
-		s.staff = role.Staff()
+		s.role = role
 	}
 }

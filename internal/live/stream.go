@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"aistat"
 )
 
 // Stream timing. Heartbeats keep proxies from closing an idle stream and
@@ -44,9 +46,9 @@ type Stream struct {
 	hub       *Hub
 	userID    int64
 	sessionID int64
-	// staff is whether the user may see every user's changes; guarded by
-	// hub.mu, as it follows role changes.
-	staff bool
+	// role decides which changes of other users the stream hears, and in
+	// how much detail; guarded by hub.mu, as it follows role changes.
+	role aistat.Role
 
 	mu sync.Mutex
 	// queue holds the bytes of queued events, queued how many events.
