@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"aistat"
 )
 
@@ -42,6 +44,9 @@ func FuzzProfileNormalize(f *testing.F) {
 		{"\u200b", "https://:443/"},
 		{"e\u0301\u0301\u0301", "http://[::1]/x"},
 		{"\u0085 x", "https://例え.jp/画像.png"},
+		{"\U0001F469\u200D\U0001F4BB", ""},
+		{"a\u202Eb\u2066c", ""},
+		{"\u0646\u06CC\u200C\u0646", ""},
 		{"", "//example.com/a.png"},
 	} {
 		f.Add(seed[0], seed[1])
@@ -56,12 +61,16 @@ func FuzzProfileNormalize(f *testing.F) {
 		switch {
 		case !utf8.ValidString(n):
 			t.Fatalf("accepted name %q is not valid UTF-8", n)
-		case n != strings.TrimSpace(n) || n != strings.TrimSpace(name):
-			t.Fatalf("accepted name %q is not the trimmed input %q", n, name)
+		case n != strings.TrimSpace(n) || n != norm.NFC.String(strings.TrimSpace(name)):
+			t.Fatalf("accepted name %q is not the trimmed input %q in composed form", n, name)
 		case utf8.RuneCountInString(n) < 1 || utf8.RuneCountInString(n) > aistat.MaxNameLength:
 			t.Fatalf("accepted name %q has %d characters", n, utf8.RuneCountInString(n))
 		case strings.IndexFunc(n, unicode.IsControl) >= 0:
 			t.Fatalf("accepted name %q has a control character", n)
+		case strings.IndexFunc(n, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }) >= 0:
+			t.Fatalf("accepted name %+q has a bidi control", n)
+		case strings.ContainsAny(n, "\u200B\uFEFF\u00AD\u2060\u3164"):
+			t.Fatalf("accepted name %+q has an invisible character", n)
 		}
 		if a := got.AvatarURL; a != "" {
 			u, err := url.Parse(a)
