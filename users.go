@@ -196,12 +196,15 @@ type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// insertUser adds an account with its email's skeleton, whose unique index
+// refuses an email that looks like another account's (ECONFLICT), however
+// many instances create accounts at once.
 func insertUser(ctx context.Context, q queryRower, email, name string, role Role, hash string) (*User, error) {
 	u, err := scanUser(q.QueryRowContext(ctx,
-		`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
-		 RETURNING `+userColumns, email, name, role, hash))
+		`INSERT INTO users (email, name, role, password_hash, email_skeleton) VALUES ($1, $2, $3, $4, $5)
+		 RETURNING `+userColumns, email, name, role, hash, emailSkeleton(email)))
 	if err != nil {
-		return nil, conflictOrErr(fmt.Errorf("create user: %w", err), "A user with this email already exists.")
+		return nil, conflictByIndex(fmt.Errorf("create user: %w", err), emailConflicts)
 	}
 	return u, nil
 }

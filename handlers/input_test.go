@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -362,6 +363,40 @@ func TestServer_NameHiddenCharacters(t *testing.T) {
 			email := "emoji-" + strings.ToLower(tt.name) + "@example.com"
 			res := admin.postForm("/admin/users", url.Values{"email": {email}, "name": {tt.value}, "role": {"viewer"}, "password": {"a fresh passphrase"}})
 			wantStatus(t, res, http.StatusSeeOther)
+		})
+	}
+}
+
+// TestServer_AdminCreateLookAlike is an admin creating an account whose
+// email looks like an existing one: 409 with the reason, and no account.
+func TestServer_AdminCreateLookAlike(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@ai-stat.ru", "Admin", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("admin@ai-stat.ru")
+	mustCreateUser(t, e, "editor@ai-stat.ru", "Editor", aistat.RoleEditor)
+	const lookAlike = "An account already exists with an email that looks the same as this one"
+	tests := []struct{ name, email, want string }{
+		{"CyrillicA", "\u0430dmin@ai-stat.ru", lookAlike},
+		{"CyrillicO", "edit\u043er@ai-stat.ru", lookAlike},
+		{"CaseVariant", "ADMIN@ai-stat.ru", "A user with this email already exists."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before int
+			if err := e.db.QueryRow(`SELECT count(*) FROM users`).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			res := admin.postForm("/admin/users", url.Values{"email": {tt.email}, "name": {"Twin"}, "role": {"admin"}, "password": {"a fresh passphrase"}})
+			wantStatus(t, res, http.StatusConflict)
+			wantBody(t, res, `id="new-email-error">`+html.EscapeString(tt.want))
+			var after, audited int
+			if err := e.db.QueryRow(`SELECT count(*), (SELECT count(*) FROM audit_log) FROM users`).Scan(&after, &audited); err != nil {
+				t.Fatal(err)
+			}
+			if after != before || audited != 0 {
+				t.Fatalf("users %d -> %d, audit rows %d; want nothing written", before, after, audited)
+			}
 		})
 	}
 }

@@ -104,6 +104,8 @@ func TestUserAddRejects(t *testing.T) {
 		{name: "blank name", flags: map[string]string{"name": "   "}, password: fine, want: []string{"name", "required"}},
 		{name: "unknown role", flags: map[string]string{"role": "owner"}, password: fine, want: []string{"role"}},
 		{name: "duplicate email in other case", flags: map[string]string{"email": "taken@EXAMPLE.com"}, password: fine, want: []string{"already exists"}},
+		{name: "look-alike email", flags: map[string]string{"email": "T\u0430ken@example.com"}, password: fine, want: []string{"looks the same"}},
+		{name: "name with a right-to-left override", flags: map[string]string{"name": "New\u202EUser"}, password: fine, want: []string{"name", "U+202E"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
