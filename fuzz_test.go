@@ -125,21 +125,24 @@ func FuzzNormalizeEmail(f *testing.F) {
 func FuzzValidatePassword(f *testing.F) {
 	for _, seed := range []string{
 		"correct horse battery", "short", "password123", "PASSWORD123", "1qaz2wsx3edc4rfv",
-		strings.Repeat("x", 72), strings.Repeat("x", 73), strings.Repeat("я", 36), "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		strings.Repeat("x", 256), strings.Repeat("x", 257), strings.Repeat("я", 256), strings.Repeat("\U0001F600", 257), "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
 		"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6", "",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		err := aistat.ValidatePassword(p)
+		err := aistat.ValidatePassword(p, "")
 		if err != nil {
 			wantInvalid(t, err, "password")
-		} else if len(p) < aistat.MinPasswordLength || len(p) > aistat.MaxPasswordLength {
-			t.Fatalf("accepted a password of %d bytes", len(p))
+		} else if n := utf8.RuneCountInString(p); n < aistat.MinPasswordLength || n > aistat.MaxPasswordLength || !utf8.ValidString(p) {
+			t.Fatalf("accepted a password of %d characters", n)
+		}
+		if isASCII(p) && aistat.ValidatePassword(p, strings.ToUpper(p)) == nil && strings.TrimSpace(p) != "" {
+			t.Fatalf("accepted a password equal to the email")
 		}
 		// The common list is compared without regard to case; ASCII case
 		// changes keep the length, so the verdict must not change.
-		if up := strings.ToUpper(p); isASCII(p) && (aistat.ValidatePassword(up) == nil) != (err == nil) {
+		if up := strings.ToUpper(p); isASCII(p) && (aistat.ValidatePassword(up, "") == nil) != (err == nil) {
 			t.Fatalf("ValidatePassword(%q) and ValidatePassword(%q) disagree", p, up)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // mustOpenUsers is a migrated fresh database and its user store, hashing
-// at the cheapest cost.
+// at the cheapest costs.
 func mustOpenUsers(tb testing.TB) (*sql.DB, *aistat.Users) {
 	tb.Helper()
 	db := mustOpenDB(tb, pgtest.URL(tb))
@@ -22,7 +23,7 @@ func mustOpenUsers(tb testing.TB) (*sql.DB, *aistat.Users) {
 		tb.Fatal(err)
 	}
 	users := aistat.NewUsers(db)
-	users.SetHashCost(bcrypt.MinCost)
+	users.SetHashParams(aistat.MinHashParams)
 	return db, users
 }
 
@@ -141,4 +142,98 @@ func TestMigrate_BackfillsEmailSkeletons(t *testing.T) {
 	if err := aistat.Migrate(t.Context(), db); err != nil {
 		t.Fatalf("migrate again: %v", err)
 	}
+}
+
+func TestUsers_ArgonPasswords(t *testing.T) {
+	db, users := mustOpenUsers(t)
+
+	t.Run("LongEmojiPassword", func(t *testing.T) {
+		password := strings.Repeat("\U0001F511", aistat.MaxPasswordLength)
+		u := mustCreate(t, users, "emoji@example.com", password)
+		if _, err := users.Authenticate(t.Context(), u.Email, password); err != nil {
+			t.Fatalf("sign in with 256 emoji: %v", err)
+		}
+		// bcrypt would have read only the first 18 of them.
+		if _, err := users.Authenticate(t.Context(), u.Email, strings.Repeat("\U0001F511", 18)); aistat.ErrorCode(err) != aistat.EUNAUTHORIZED {
+			t.Fatalf("sign in with the first 18 emoji: %v, want EUNAUTHORIZED", err)
+		}
+		var hash string
+		if err := db.QueryRow(`SELECT password_hash FROM users WHERE id = $1`, u.ID).Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(hash, "$argon2id$v=19$m=8,t=1,p=1$") {
+			t.Fatalf("stored hash %q, want Argon2id at the costs set", hash)
+		}
+	})
+
+	t.Run("BcryptHashIsReplaced", func(t *testing.T) {
+		old, err := bcrypt.GenerateFromPassword([]byte("an old passphrase"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		var updated time.Time
+		err = db.QueryRow(`INSERT INTO users (email, name, password_hash) VALUES ('old.hash@example.com', 'Old Hash', $1) RETURNING id, updated_at`,
+			string(old)).Scan(&id, &updated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := users.Authenticate(t.Context(), "old.hash@example.com", "not the passphrase"); aistat.ErrorCode(err) != aistat.EUNAUTHORIZED {
+			t.Fatalf("wrong password: %v", err)
+		}
+		if got := storedHash(t, db, id); got != string(old) {
+			t.Fatal("a wrong password replaced the hash")
+		}
+		for range 2 {
+			if _, err := users.Authenticate(t.Context(), "OLD.HASH@example.com", "an old passphrase"); err != nil {
+				t.Fatalf("sign in with a bcrypt hash: %v", err)
+			}
+			if got := storedHash(t, db, id); !strings.HasPrefix(got, "$argon2id$v=19$") {
+				t.Fatalf("hash after sign-in %q, want Argon2id", got)
+			}
+		}
+		var after time.Time
+		if err := db.QueryRow(`SELECT updated_at FROM users WHERE id = $1`, id).Scan(&after); err != nil || !after.Equal(updated) {
+			t.Fatalf("updated_at %v -> %v (%v), want unchanged", updated, after, err)
+		}
+	})
+
+	t.Run("ChangePasswordRule", func(t *testing.T) {
+		u := mustCreate(t, users, "change@example.com", "correct horse battery")
+		tests := []struct{ name, next, want string }{
+			{"SameAsCurrent", "correct horse battery", "must differ from your current"},
+			{"TheEmail", "Change@Example.com", "not be your email"},
+			{"TooLong", strings.Repeat("\U0001F511", 257), "at most 256 characters"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				before := storedHash(t, db, u.ID)
+				_, err := users.ChangePassword(t.Context(), u.ID, 0, "correct horse battery", tt.next, aistat.Client{IP: "192.0.2.1"})
+				if msg := aistat.ErrorFields(err)["new_password"]; aistat.ErrorCode(err) != aistat.EINVALID || !strings.Contains(msg, tt.want) {
+					t.Fatalf("change to %q: %v %v, want new_password saying %q", tt.next, err, aistat.ErrorFields(err), tt.want)
+				}
+				if storedHash(t, db, u.ID) != before {
+					t.Fatal("a refused change wrote the hash")
+				}
+			})
+		}
+		// A wrong current password says nothing of how the new one
+		// compares with the real one.
+		_, err := users.ChangePassword(t.Context(), u.ID, 0, "a wrong guess here", "correct horse battery", aistat.Client{IP: "192.0.2.1"})
+		if f := aistat.ErrorFields(err); f["current_password"] == "" || f["new_password"] != "" {
+			t.Fatalf("wrong current password: fields %v, want only current_password", f)
+		}
+		if _, err := users.ChangePassword(t.Context(), u.ID, 0, "correct horse battery", strings.Repeat("\U0001F511", 256), aistat.Client{IP: "192.0.2.1"}); err != nil {
+			t.Fatalf("change to 256 emoji: %v", err)
+		}
+	})
+}
+
+func storedHash(tb testing.TB, db *sql.DB, id int64) string {
+	tb.Helper()
+	var h string
+	if err := db.QueryRow(`SELECT password_hash FROM users WHERE id = $1`, id).Scan(&h); err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }

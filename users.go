@@ -2,15 +2,13 @@ package aistat
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // adminLockID is the advisory lock every change that can remove an admin
@@ -46,19 +44,27 @@ var DemoUsers = []NewUser{
 // Users stores accounts in PostgreSQL.
 type Users struct {
 	db *sql.DB
-	// cost is bcrypt's work factor for new hashes.
-	cost      int
-	dummyOnce sync.Once
-	dummyHash []byte
+	// params are Argon2id's costs for new hashes.
+	params HashParams
+	// dummyHash is compared against for unknown emails: Argon2id with
+	// params, so that it costs what a real comparison costs.
+	dummyHash string
 }
 
-// NewUsers returns the user store on db hashing with bcrypt's default cost.
+// NewUsers returns the user store on db hashing with DefaultHashParams.
 func NewUsers(db *sql.DB) *Users {
-	return &Users{db: db, cost: bcrypt.DefaultCost}
+	s := &Users{db: db}
+	s.SetHashParams(DefaultHashParams)
+	return s
 }
 
-// SetHashCost changes bcrypt's work factor for new hashes; tests lower it.
-func (s *Users) SetHashCost(cost int) { s.cost = cost }
+// SetHashParams changes Argon2id's costs for new hashes and for the dummy
+// comparison; tests lower them to MinHashParams. Call it before the store
+// is used.
+func (s *Users) SetHashParams(p HashParams) {
+	s.params = p
+	s.dummyHash = s.dummy()
+}
 
 const userColumns = `id, email, name, role, avatar_url, disabled, created_at, updated_at`
 
@@ -86,21 +92,23 @@ func (s *Users) ByID(ctx context.Context, id int64) (*User, error) {
 
 // Authenticate returns the enabled user whose email matches (ignoring case)
 // and whose password is right. Every failure is the same EUNAUTHORIZED error
-// and costs one bcrypt comparison, so neither the message nor the time tells
-// whether the email exists.
+// and costs one password comparison, so neither the message nor the time
+// tells whether the email exists. A right password whose stored hash is
+// bcrypt's (or Argon2id's with other costs) is hashed again with the
+// current ones.
 func (s *Users) Authenticate(ctx context.Context, email, password string) (*User, error) {
 	email = strings.TrimSpace(email)
 	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
 		// PostgreSQL text cannot hold it, so no account has it.
-		s.matches(ctx, nil, password)
+		s.matches(ctx, "", password)
 		return nil, errBadCredentials
 	}
-	var hash []byte
+	var hash string
 	u, err := scanUser(s.db.QueryRowContext(ctx,
 		`SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = lower($1)`,
 		email), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		s.matches(ctx, nil, password)
+		s.matches(ctx, "", password)
 		return nil, errBadCredentials
 	} else if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
@@ -108,32 +116,55 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 	if !s.matches(ctx, hash, password) || u.Disabled {
 		return nil, errBadCredentials
 	}
+	if needsRehash(hash, s.params) {
+		if err := s.rehash(ctx, u.ID, hash, password); err != nil {
+			return nil, err
+		}
+	}
 	return u, nil
 }
 
 var errBadCredentials = Errorf(EUNAUTHORIZED, "Wrong email or password.")
 
-// matches reports whether password is the one hash was made from; a nil
+// rehash replaces the stored hash old of the user with an Argon2id hash of
+// the password just verified. Only over old: a password changed meanwhile
+// stays as it was changed. updated_at stays too, for the account did not
+// change in anything its owner or an admin can see. The sign-in's other
+// bookkeeping is the throttle's statement; this one runs once an account,
+// at its first sign-in after the move from bcrypt.
+func (s *Users) rehash(ctx context.Context, userID int64, old, password string) error {
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx,
+		`UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`, userID, old, hash); err != nil {
+		return fmt.Errorf("rehash password of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// matches reports whether password is the one hash was made from; an empty
 // hash compares against a dummy, so that an unknown account costs the same
 // time as a known one.
-func (s *Users) matches(ctx context.Context, hash []byte, password string) bool {
+func (s *Users) matches(ctx context.Context, hash, password string) bool {
 	var ok bool
 	slowWork(ctx, func() {
-		if hash == nil {
-			_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
+		if hash == "" {
+			_ = verifyPassword(s.dummyHash, password)
 			return
 		}
-		ok = bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+		ok = verifyPassword(hash, password)
 	})
 	return ok
 }
 
-// dummy is a hash compared against for unknown emails.
-func (s *Users) dummy() []byte {
-	s.dummyOnce.Do(func() {
-		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), s.cost)
-	})
-	return s.dummyHash
+// dummy is an Argon2id hash with the store's costs that no password
+// derives: its key is zeros, not the output of any input.
+func (s *Users) dummy() string {
+	salt := make([]byte, argon2SaltLen)
+	_, _ = rand.Read(salt)
+	return argon2Hash{params: s.params, salt: salt, key: make([]byte, argon2KeyLen)}.String()
 }
 
 // Create adds an account after checking every input rule, the password rule
@@ -162,7 +193,7 @@ func (nu NewUser) normalize() (NewUser, error) {
 	if !nu.Role.Valid() {
 		fields["role"] = "Role must be admin, editor or viewer."
 	}
-	if msg := checkPassword(nu.Password); msg != "" {
+	if msg := checkPassword(nu.Password, email); msg != "" {
 		fields["password"] = msg
 	}
 	if len(fields) > 0 {
@@ -179,16 +210,13 @@ func (s *Users) insert(ctx context.Context, email, name string, role Role, passw
 	return insertUser(ctx, s.db, email, name, role, hash)
 }
 
-// hash is the bcrypt hash of a new password. Callers hash before they open a
-// transaction, so that no lock is held for the time it takes.
+// hash is the Argon2id hash of a new password, in the PHC string format.
+// Callers hash before they open a transaction, so that no lock is held for
+// the time it takes.
 func (s *Users) hash(ctx context.Context, password string) (string, error) {
-	var hash []byte
-	var err error
-	slowWork(ctx, func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) })
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(hash), nil
+	var h argon2Hash
+	slowWork(ctx, func() { h = newArgon2Hash(password, s.params) })
+	return h.String(), nil
 }
 
 // queryRower is a *sql.DB or a *sql.Tx.

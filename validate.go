@@ -18,8 +18,8 @@ const (
 	MaxNameLength      = 80   // Unicode characters
 	MaxAvatarURLLength = 2048 // bytes
 	MaxEmailLength     = 254  // bytes
-	MinPasswordLength  = 10   // bytes
-	MaxPasswordLength  = 72   // bytes: bcrypt ignores anything longer
+	MinPasswordLength  = 10   // Unicode characters
+	MaxPasswordLength  = 256  // Unicode characters: 1 KiB at most, hashed by Argon2id whole
 )
 
 //go:embed common-passwords.txt
@@ -322,12 +322,22 @@ func normalizeEmail(s string) (string, string) {
 	return s, ""
 }
 
-func checkPassword(p string) string {
-	switch {
-	case len(p) < MinPasswordLength:
-		return "Password must be at least 10 bytes."
-	case len(p) > MaxPasswordLength:
-		return "Password must be at most 72 bytes."
+// checkPassword is the password rule for a password being set on the
+// account of email: valid UTF-8 text of MinPasswordLength to
+// MaxPasswordLength characters, neither the email itself (ignoring case and
+// surrounding spaces) nor in the shipped list of common passwords (ignoring
+// case). It returns the broken rule's message, "" when none is.
+func checkPassword(p, email string) string {
+	switch n := utf8.RuneCountInString(p); {
+	case !utf8.ValidString(p):
+		return "Password must be valid UTF-8 text."
+	case n < MinPasswordLength:
+		return fmt.Sprintf("Password must be at least %d characters.", MinPasswordLength)
+	case n > MaxPasswordLength:
+		return fmt.Sprintf("Password must be at most %d characters.", MaxPasswordLength)
+	}
+	if email = strings.TrimSpace(email); email != "" && strings.EqualFold(strings.TrimSpace(p), email) {
+		return "Password must not be your email address."
 	}
 	if _, common := commonPasswords[strings.ToLower(p)]; common {
 		return "Password is too common; choose another."

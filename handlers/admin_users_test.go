@@ -406,7 +406,7 @@ func TestServer_AdminActions(t *testing.T) {
 			wantNoBody(t, res, "password1234")
 			res = a.postForm("/admin/users", url.Values{"email": {"y@example.com"}, "name": {"Y"}, "role": {"viewer"}, "password": {"short"}})
 			wantStatus(t, res, http.StatusUnprocessableEntity)
-			wantBody(t, res, "Password must be at least 10 bytes.")
+			wantBody(t, res, "Password must be at least 10 characters.")
 			res = a.postForm("/admin/users", url.Values{"email": {"z@example.com"}, "name": {"bad\x00name\xff"}, "role": {"viewer"}, "password": {"long enough pass"}})
 			wantStatus(t, res, http.StatusUnprocessableEntity)
 			if got := len(auditRows(t, e)); got != rows {

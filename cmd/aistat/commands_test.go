@@ -95,7 +95,8 @@ func TestUserAddRejects(t *testing.T) {
 		want     []string // what the error must name
 	}{
 		{name: "password too short", password: "short-9ch", want: []string{"password", "at least 10"}},
-		{name: "password of 73 bytes", password: strings.Repeat("x", 73), want: []string{"password", "at most 72"}},
+		{name: "password of 257 characters", password: strings.Repeat("\U0001F600", 257), want: []string{"password", "at most 256"}},
+		{name: "password equal to the email", password: "NEW@example.com", want: []string{"password", "email"}},
 		{name: "common password", password: "password123", want: []string{"password", "common"}},
 		{name: "common password in other case", password: "PASSWORD123", want: []string{"password", "common"}},
 		{name: "missing password", password: "", want: []string{"password"}},
