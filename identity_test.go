@@ -198,6 +198,25 @@ func TestUsers_ArgonPasswords(t *testing.T) {
 		}
 	})
 
+	t.Run("DisabledAccount", func(t *testing.T) {
+		admin := mustCreate(t, users, "admin@example.com", "correct horse battery")
+		if _, err := db.Exec(`UPDATE users SET role = 'admin' WHERE id = $1`, admin.ID); err != nil {
+			t.Fatal(err)
+		}
+		u := mustCreate(t, users, "gone@example.com", "correct horse battery")
+		if _, err := users.SetDisabled(t.Context(), admin.ID, u.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := users.Authenticate(t.Context(), u.Email, "correct horse battery"); aistat.ErrorCode(err) != aistat.EFORBIDDEN || !strings.Contains(aistat.ErrorMessage(err), "disabled") {
+			t.Fatalf("right password: %v, want EFORBIDDEN saying disabled", err)
+		}
+		_, wrong := users.Authenticate(t.Context(), u.Email, "not the password")
+		_, unknown := users.Authenticate(t.Context(), "nobody@example.com", "not the password")
+		if wrong == nil || wrong.Error() != unknown.Error() || aistat.ErrorCode(wrong) != aistat.EUNAUTHORIZED {
+			t.Fatalf("wrong password: %v, unknown email: %v; want the same EUNAUTHORIZED", wrong, unknown)
+		}
+	})
+
 	t.Run("ChangePasswordRule", func(t *testing.T) {
 		u := mustCreate(t, users, "change@example.com", "correct horse battery")
 		tests := []struct{ name, next, want string }{

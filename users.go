@@ -93,9 +93,10 @@ func (s *Users) ByID(ctx context.Context, id int64) (*User, error) {
 // Authenticate returns the enabled user whose email matches (ignoring case)
 // and whose password is right. Every failure is the same EUNAUTHORIZED error
 // and costs one password comparison, so neither the message nor the time
-// tells whether the email exists. A right password whose stored hash is
-// bcrypt's (or Argon2id's with other costs) is hashed again with the
-// current ones.
+// tells whether the email exists. A disabled account whose password is
+// right is EFORBIDDEN: only someone who knows the password learns that the
+// account is disabled. A right password whose stored hash is bcrypt's (or
+// Argon2id's with other costs) is hashed again with the current ones.
 func (s *Users) Authenticate(ctx context.Context, email, password string) (*User, error) {
 	email = strings.TrimSpace(email)
 	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
@@ -113,8 +114,11 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 	} else if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if !s.matches(ctx, hash, password) || u.Disabled {
+	if !s.matches(ctx, hash, password) {
 		return nil, errBadCredentials
+	}
+	if u.Disabled {
+		return nil, errDisabled
 	}
 	if needsRehash(hash, s.params) {
 		if err := s.rehash(ctx, u.ID, hash, password); err != nil {
@@ -124,7 +128,10 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 	return u, nil
 }
 
-var errBadCredentials = Errorf(EUNAUTHORIZED, "Wrong email or password.")
+var (
+	errBadCredentials = Errorf(EUNAUTHORIZED, "Wrong email or password.")
+	errDisabled       = Errorf(EFORBIDDEN, "This account is disabled. Ask an administrator to enable it again.")
+)
 
 // rehash replaces the stored hash old of the user with an Argon2id hash of
 // the password just verified. Only over old: a password changed meanwhile

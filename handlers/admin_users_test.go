@@ -324,7 +324,7 @@ func TestServer_AdminActions(t *testing.T) {
 			t.Fatalf("a disabled user keeps %d sessions", n)
 		}
 		signIn := newClient(t, e).postForm("/login", url.Values{"email": {u.Email}, "password": {testPassword}})
-		wantStatus(t, signIn, http.StatusUnauthorized)
+		wantStatus(t, signIn, http.StatusForbidden)
 		page := a.get("/admin?q=dis")
 		wantBody(t, page, "Dis Abled is disabled and signed out everywhere.", `action="/admin/users/`+itoa(u.ID)+`/enable"`, `class="is-disabled"`)
 
