@@ -36,7 +36,12 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 	if err != nil {
 		return 0, err
 	}
-	if !s.matches(ctx, hash, current) {
+	ok, err := s.matches(ctx, hash, current)
+	if err != nil {
+		a.abandon(ctx)
+		return 0, err
+	}
+	if !ok {
 		if err := a.fail(ctx, EventPasswordChangeFailed); err != nil {
 			return 0, err
 		}

@@ -1,6 +1,8 @@
 package aistat
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -93,5 +95,37 @@ func TestArgon2Hash(t *testing.T) {
 		if verifyPassword(bad, "correct horse battery") {
 			t.Errorf("verifyPassword(%q) matched", bad)
 		}
+	}
+}
+
+// TestUsers_HashSlots: with every slot taken a hash waits, and gives up
+// when its request ends, rather than add its memory to the others'.
+func TestUsers_HashSlots(t *testing.T) {
+	s := NewUsers(nil)
+	s.SetHashParams(MinHashParams)
+	for range cap(s.hashSlots) {
+		s.hashSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.matches(ctx, "", "correct horse battery")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a hash ran with every slot taken (%v)", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("matches = %v, want context.Canceled", err)
+	}
+	<-s.hashSlots
+	if _, err := s.hash(t.Context(), "correct horse battery"); err != nil {
+		t.Fatalf("hash with a free slot: %v", err)
+	}
+	if n := len(s.hashSlots); n != cap(s.hashSlots)-1 {
+		t.Fatalf("%d slots taken after the hash, want %d", n, cap(s.hashSlots)-1)
 	}
 }

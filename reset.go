@@ -121,7 +121,9 @@ func (s *Users) ResetPassword(ctx context.Context, token, password string, c Cli
 	// This tells the link's holder whether a guess is the current password,
 	// which is no oracle to fear: a wrong guess sets the password and uses
 	// the link up, and the holder of a live link can take the account anyway.
-	if s.matches(ctx, current, password) {
+	if same, err := s.matches(ctx, current, password); err != nil {
+		return nil, err
+	} else if same {
 		return nil, invalid(map[string]string{"password": errSamePassword})
 	}
 	passwordHash, err := s.hash(ctx, password)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -49,11 +50,16 @@ type Users struct {
 	// dummyHash is compared against for unknown emails: Argon2id with
 	// params, so that it costs what a real comparison costs.
 	dummyHash string
+	// hashSlots bounds the hashes running at once. Each holds its memory
+	// (19 MiB with the default costs), so a burst of sign-ins would hold as
+	// much as there are requests; more hashes at once than cores gain no
+	// throughput, only memory.
+	hashSlots chan struct{}
 }
 
 // NewUsers returns the user store on db hashing with DefaultHashParams.
 func NewUsers(db *sql.DB) *Users {
-	s := &Users{db: db}
+	s := &Users{db: db, hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	s.SetHashParams(DefaultHashParams)
 	return s
 }
@@ -101,7 +107,9 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 	email = strings.TrimSpace(email)
 	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
 		// PostgreSQL text cannot hold it, so no account has it.
-		s.matches(ctx, "", password)
+		if _, err := s.matches(ctx, "", password); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	}
 	var hash string
@@ -109,12 +117,16 @@ func (s *Users) Authenticate(ctx context.Context, email, password string) (*User
 		`SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = lower($1)`,
 		email), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		s.matches(ctx, "", password)
+		if _, err := s.matches(ctx, "", password); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	} else if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if !s.matches(ctx, hash, password) {
+	if ok, err := s.matches(ctx, hash, password); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, errBadCredentials
 	}
 	if u.Disabled {
@@ -153,17 +165,35 @@ func (s *Users) rehash(ctx context.Context, userID int64, old, password string) 
 
 // matches reports whether password is the one hash was made from; an empty
 // hash compares against a dummy, so that an unknown account costs the same
-// time as a known one.
-func (s *Users) matches(ctx context.Context, hash, password string) bool {
+// time as a known one. It fails only when ctx ends while it waits its turn.
+func (s *Users) matches(ctx context.Context, hash, password string) (bool, error) {
 	var ok bool
-	slowWork(ctx, func() {
+	err := s.slowHash(ctx, func() {
 		if hash == "" {
 			_ = verifyPassword(s.dummyHash, password)
 			return
 		}
 		ok = verifyPassword(hash, password)
 	})
-	return ok
+	return ok, err
+}
+
+// slowHash runs fn, a password hash, once one of the hash slots is free,
+// with the context's deadline clock paused for the wait too: neither is
+// database work.
+func (s *Users) slowHash(ctx context.Context, fn func()) error {
+	var err error
+	slowWork(ctx, func() {
+		select {
+		case s.hashSlots <- struct{}{}:
+		case <-ctx.Done():
+			err = fmt.Errorf("wait to hash a password: %w", ctx.Err())
+			return
+		}
+		defer func() { <-s.hashSlots }()
+		fn()
+	})
+	return err
 }
 
 // dummy is an Argon2id hash with the store's costs that no password
@@ -222,7 +252,9 @@ func (s *Users) insert(ctx context.Context, email, name string, role Role, passw
 // the time it takes.
 func (s *Users) hash(ctx context.Context, password string) (string, error) {
 	var h argon2Hash
-	slowWork(ctx, func() { h = newArgon2Hash(password, s.params) })
+	if err := s.slowHash(ctx, func() { h = newArgon2Hash(password, s.params) }); err != nil {
+		return "", err
+	}
 	return h.String(), nil
 }
 
