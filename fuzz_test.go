@@ -94,7 +94,7 @@ func FuzzNormalizeEmail(f *testing.F) {
 	for _, seed := range []string{
 		"editor@example.com", " Editor@Example.COM ", "a@b", "not-an-address", "Name <a@example.com>",
 		"a@example.com\r\nBcc: x@example.com", "a\x00@example.com", "\xff@example.com", "\"quoted local\"@example.com",
-		"a@[127.0.0.1]", "ü@例え.jp", strings.Repeat("a", 250) + "@x.io", "(comment)a@example.com", "",
+		"a@[127.0.0.1]", "ü@例え.jp", "ad\u200Bmin@example.com", "\u0430dmin@example.com", strings.Repeat("a", 250) + "@x.io", "(comment)a@example.com", "",
 	} {
 		f.Add(seed)
 	}
@@ -111,6 +111,8 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("accepted email %q is not the trimmed input %q", got, s)
 		case strings.IndexFunc(got, unicode.IsControl) >= 0:
 			t.Fatalf("accepted email %q has a control character", got)
+		case strings.IndexFunc(got, func(r rune) bool { return unicode.In(r, unicode.Cf, unicode.Variation_Selector) }) >= 0:
+			t.Fatalf("accepted email %+q has an invisible character", got)
 		}
 		addr, err := mail.ParseAddress(got)
 		if err != nil || addr.Address != got || addr.Name != "" {

@@ -153,6 +153,15 @@ func TestProfile_NormalizeHiddenCharacters(t *testing.T) {
 	})
 }
 
+func TestNormalizeEmail_HiddenCharacters(t *testing.T) {
+	for _, email := range []string{"ad\u200Bmin@ai-stat.ru", "admin\u202E@ai-stat.ru", "\uFEFFadmin@ai-stat.ru", "admin@ai\u00AD-stat.ru", "a\u200Dd@ai-stat.ru"} {
+		_, err := aistat.NormalizeEmail(email)
+		if msg := aistat.ErrorFields(err)["email"]; !strings.Contains(msg, "invisible") {
+			t.Errorf("NormalizeEmail(%+q) = %v, want EINVALID about invisible characters", email, err)
+		}
+	}
+}
+
 func TestUser_Initials(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"Сара Чен", "СЧ"},
