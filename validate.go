@@ -172,7 +172,8 @@ var joiningScripts = []*unicode.RangeTable{
 //   - the text and emoji presentation selectors after a symbol (red heart)
 //     or in a keycap (digit one, U+FE0F, U+20E3);
 //   - an ideographic variation selector after a Han character (the glyph of
-//     a Japanese family name), a Mongolian one after a Mongolian letter;
+//     a Japanese family name), a Mongolian one or the Mongolian vowel
+//     separator after a Mongolian letter;
 //   - the tags of a subdivision flag (the flag of Scotland).
 //
 // Regional indicator pairs (🇷🇺) and skin tones are visible symbols and pass
@@ -211,11 +212,12 @@ func allowedInContext(rs []rune, i int) bool {
 	case r == zwnj:
 		return isVirama(prev) || betweenJoiningLetters(rs, i)
 	case r == textStyle || r == emojiStyle:
-		return unicode.In(prev, unicode.So, unicode.Sm) || prev == '\u203C' || prev == '\u2049' ||
+		return unicode.In(prev, unicode.So, unicode.Sm) || strings.ContainsRune("\u203C\u2049\u3030\u303D", prev) ||
 			(strings.ContainsRune("#*0123456789", prev) && next == keycap)
 	case r >= '\uFE00' && r <= '\uFE0D', r >= '\U000E0100' && r <= '\U000E01EF':
 		return unicode.Is(unicode.Han, prev)
-	case r >= '\u180B' && r <= '\u180F' && r != '\u180E':
+	case r >= '\u180B' && r <= '\u180F':
+		// Free variation selectors and the vowel separator of Mongolian.
 		return unicode.Is(unicode.Mongolian, prev) && unicode.IsLetter(prev)
 	}
 	return false
