@@ -196,8 +196,8 @@ func (s *Users) slowHash(ctx context.Context, fn func()) error {
 	return err
 }
 
-// dummy is an Argon2id hash with the store's costs that no password
-// derives: its key is zeros, not the output of any input.
+// dummy is an Argon2id hash with the store's costs and a key of zeros,
+// which no known password derives.
 func (s *Users) dummy() string {
 	salt := make([]byte, argon2SaltLen)
 	_, _ = rand.Read(salt)
