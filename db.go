@@ -66,8 +66,10 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockID); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, schema)
-		return err
+		if _, err := tx.ExecContext(ctx, schema); err != nil {
+			return err
+		}
+		return backfillEmailSkeletons(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -94,8 +96,18 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 // conflictOrErr turns a PostgreSQL unique violation into ECONFLICT with msg;
 // this is the one place that knows the code 23505.
 func conflictOrErr(err error, msg string) error {
+	return conflictByIndex(err, map[string]string{"": msg})
+}
+
+// conflictByIndex turns a PostgreSQL unique violation into ECONFLICT with
+// the message for the index it broke, or the one keyed "" for any other.
+func conflictByIndex(err error, msgs map[string]string) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+		msg, ok := msgs[pqErr.Constraint]
+		if !ok {
+			msg = msgs[""]
+		}
 		return Errorf(ECONFLICT, "%s", msg)
 	}
 	return err

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"aistat"
 )
 
@@ -42,6 +44,9 @@ func FuzzProfileNormalize(f *testing.F) {
 		{"\u200b", "https://:443/"},
 		{"e\u0301\u0301\u0301", "http://[::1]/x"},
 		{"\u0085 x", "https://例え.jp/画像.png"},
+		{"\U0001F469\u200D\U0001F4BB", ""},
+		{"a\u202Eb\u2066c", ""},
+		{"\u0646\u06CC\u200C\u0646", ""},
 		{"", "//example.com/a.png"},
 	} {
 		f.Add(seed[0], seed[1])
@@ -56,12 +61,16 @@ func FuzzProfileNormalize(f *testing.F) {
 		switch {
 		case !utf8.ValidString(n):
 			t.Fatalf("accepted name %q is not valid UTF-8", n)
-		case n != strings.TrimSpace(n) || n != strings.TrimSpace(name):
-			t.Fatalf("accepted name %q is not the trimmed input %q", n, name)
+		case n != strings.TrimSpace(n) || n != norm.NFC.String(strings.TrimSpace(name)):
+			t.Fatalf("accepted name %q is not the trimmed input %q in composed form", n, name)
 		case utf8.RuneCountInString(n) < 1 || utf8.RuneCountInString(n) > aistat.MaxNameLength:
 			t.Fatalf("accepted name %q has %d characters", n, utf8.RuneCountInString(n))
 		case strings.IndexFunc(n, unicode.IsControl) >= 0:
 			t.Fatalf("accepted name %q has a control character", n)
+		case strings.IndexFunc(n, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }) >= 0:
+			t.Fatalf("accepted name %+q has a bidi control", n)
+		case strings.ContainsAny(n, "\u200B\uFEFF\u00AD\u2060\u3164"):
+			t.Fatalf("accepted name %+q has an invisible character", n)
 		}
 		if a := got.AvatarURL; a != "" {
 			u, err := url.Parse(a)
@@ -85,7 +94,7 @@ func FuzzNormalizeEmail(f *testing.F) {
 	for _, seed := range []string{
 		"editor@example.com", " Editor@Example.COM ", "a@b", "not-an-address", "Name <a@example.com>",
 		"a@example.com\r\nBcc: x@example.com", "a\x00@example.com", "\xff@example.com", "\"quoted local\"@example.com",
-		"a@[127.0.0.1]", "ü@例え.jp", strings.Repeat("a", 250) + "@x.io", "(comment)a@example.com", "",
+		"a@[127.0.0.1]", "ü@例え.jp", "ad\u200Bmin@example.com", "\u0430dmin@example.com", strings.Repeat("a", 250) + "@x.io", "(comment)a@example.com", "",
 	} {
 		f.Add(seed)
 	}
@@ -102,6 +111,8 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("accepted email %q is not the trimmed input %q", got, s)
 		case strings.IndexFunc(got, unicode.IsControl) >= 0:
 			t.Fatalf("accepted email %q has a control character", got)
+		case strings.IndexFunc(got, func(r rune) bool { return unicode.In(r, unicode.Cf, unicode.Variation_Selector) }) >= 0:
+			t.Fatalf("accepted email %+q has an invisible character", got)
 		}
 		addr, err := mail.ParseAddress(got)
 		if err != nil || addr.Address != got || addr.Name != "" {
@@ -116,21 +127,24 @@ func FuzzNormalizeEmail(f *testing.F) {
 func FuzzValidatePassword(f *testing.F) {
 	for _, seed := range []string{
 		"correct horse battery", "short", "password123", "PASSWORD123", "1qaz2wsx3edc4rfv",
-		strings.Repeat("x", 72), strings.Repeat("x", 73), strings.Repeat("я", 36), "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		strings.Repeat("x", 256), strings.Repeat("x", 257), strings.Repeat("я", 256), strings.Repeat("\U0001F600", 257), "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
 		"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6", "",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		err := aistat.ValidatePassword(p)
+		err := aistat.ValidatePassword(p, "")
 		if err != nil {
 			wantInvalid(t, err, "password")
-		} else if len(p) < aistat.MinPasswordLength || len(p) > aistat.MaxPasswordLength {
-			t.Fatalf("accepted a password of %d bytes", len(p))
+		} else if n := utf8.RuneCountInString(p); n < aistat.MinPasswordLength || n > aistat.MaxPasswordLength || !utf8.ValidString(p) {
+			t.Fatalf("accepted a password of %d characters", n)
+		}
+		if isASCII(p) && aistat.ValidatePassword(p, strings.ToUpper(p)) == nil && strings.TrimSpace(p) != "" {
+			t.Fatalf("accepted a password equal to the email")
 		}
 		// The common list is compared without regard to case; ASCII case
 		// changes keep the length, so the verdict must not change.
-		if up := strings.ToUpper(p); isASCII(p) && (aistat.ValidatePassword(up) == nil) != (err == nil) {
+		if up := strings.ToUpper(p); isASCII(p) && (aistat.ValidatePassword(up, "") == nil) != (err == nil) {
 			t.Fatalf("ValidatePassword(%q) and ValidatePassword(%q) disagree", p, up)
 		}
 	})

@@ -13,17 +13,11 @@ import (
 // sessions and a password_changed event are one transaction. The check of
 // the current password is an attempt under the sign-in throttle (ETOOMANY
 // during a delay), and a wrong one is recorded as a failed attempt. A wrong
-// current password or a new one that breaks the password rule is EINVALID
-// naming current_password or new_password, and changes nothing. It reports
-// how many other active sessions ended.
+// current password or a new one that breaks the password rule (the email
+// counts as the account's, and the new password must differ from the
+// current one) is EINVALID naming current_password or new_password, and
+// changes nothing. It reports how many other active sessions ended.
 func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64, current, next string, c Client) (int64, error) {
-	if current == "" {
-		fields := map[string]string{"current_password": "Enter your current password."}
-		if msg := checkPassword(next); msg != "" {
-			fields["new_password"] = msg
-		}
-		return 0, passwordFieldsError(fields)
-	}
 	var email, hash string
 	err := s.db.QueryRowContext(ctx, `SELECT email, password_hash FROM users WHERE id = $1`, userID).Scan(&email, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -31,23 +25,40 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 	} else if err != nil {
 		return 0, fmt.Errorf("load password of user %d: %w", userID, err)
 	}
+	if current == "" {
+		fields := map[string]string{"current_password": "Enter your current password."}
+		if msg := checkPassword(next, email); msg != "" {
+			fields["new_password"] = msg
+		}
+		return 0, passwordFieldsError(fields)
+	}
 	a, err := s.beginAttempt(ctx, email, c)
 	if err != nil {
 		return 0, err
 	}
-	if !s.matches(ctx, []byte(hash), current) {
+	ok, err := s.matches(ctx, hash, current)
+	if err != nil {
+		a.abandon(ctx)
+		return 0, err
+	}
+	if !ok {
 		if err := a.fail(ctx, EventPasswordChangeFailed); err != nil {
 			return 0, err
 		}
 		fields := map[string]string{"current_password": "This is not your current password."}
-		if msg := checkPassword(next); msg != "" {
+		if msg := checkPassword(next, email); msg != "" {
 			fields["new_password"] = msg
 		}
 		return 0, passwordFieldsError(fields)
 	}
 	// The current password was right: that ends the streak of failures,
-	// whatever becomes of the new one.
-	if msg := checkPassword(next); msg != "" {
+	// whatever becomes of the new one. Only now may the new one be compared
+	// with it: before, the answer would tell whether a guess was right.
+	msg := checkPassword(next, email)
+	if msg == "" && next == current {
+		msg = errSamePassword
+	}
+	if msg != "" {
 		if err := a.succeed(ctx, userID, ""); err != nil {
 			return 0, err
 		}
@@ -104,12 +115,16 @@ func passwordFieldsError(fields map[string]string) *Error {
 	return &Error{Code: EINVALID, Message: msg, Fields: fields}
 }
 
-// ValidatePassword checks a password that someone sets against the password
-// rule: 10 to 72 bytes, not in the shipped list of common passwords
-// (compared case-insensitively). A broken rule is EINVALID naming the field
+// errSamePassword is the message for a new password that is the current one.
+const errSamePassword = "New password must differ from your current one."
+
+// ValidatePassword checks a password that someone sets on the account of
+// email against the password rule: 10 to 256 characters, not the email (in
+// any case), not in the shipped list of common passwords (compared
+// case-insensitively). A broken rule is EINVALID naming the field
 // "password".
-func ValidatePassword(p string) error {
-	if msg := checkPassword(p); msg != "" {
+func ValidatePassword(p, email string) error {
+	if msg := checkPassword(p, email); msg != "" {
 		return invalid(map[string]string{"password": msg})
 	}
 	return nil

@@ -123,16 +123,36 @@ func (s *Users) ResetUser(ctx context.Context, token string) (*User, error) {
 // ResetPassword sets a new password for the user of a reset token, uses the
 // token up, ends every session of that user and records the change among
 // their security events as made from c, all in one transaction. The password
-// rule applies. Of two requests racing with one token exactly one succeeds:
-// the other waits for the first's row lock and then finds the token used
-// (EGONE).
+// rule applies, with the user's email, and the new password must differ
+// from the current one. Of two requests racing with one token exactly one
+// succeeds: the other waits for the first's row lock and then finds the
+// token used (EGONE).
 func (s *Users) ResetPassword(ctx context.Context, token, password string, c Client) (*User, error) {
 	hash, err := resetTokenHash(token)
 	if err != nil {
 		return nil, err
 	}
-	if msg := checkPassword(password); msg != "" {
+	var email, current string
+	err = s.db.QueryRowContext(ctx, `
+		SELECT u.email, u.password_hash
+		FROM password_resets r
+		JOIN users u ON u.id = r.user_id
+		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()`, hash).Scan(&email, &current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errResetGone
+	} else if err != nil {
+		return nil, fmt.Errorf("find reset link: %w", err)
+	}
+	if msg := checkPassword(password, email); msg != "" {
 		return nil, invalid(map[string]string{"password": msg})
+	}
+	// This tells the link's holder whether a guess is the current password,
+	// which is no oracle to fear: a wrong guess sets the password and uses
+	// the link up, and the holder of a live link can take the account anyway.
+	if same, err := s.matches(ctx, current, password); err != nil {
+		return nil, err
+	} else if same {
+		return nil, invalid(map[string]string{"password": errSamePassword})
 	}
 	passwordHash, err := s.hash(ctx, password)
 	if err != nil {

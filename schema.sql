@@ -16,6 +16,17 @@ CREATE TABLE IF NOT EXISTS users (
 
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (lower(email));
 
+-- Look-alike emails: email_skeleton is the Unicode TR39 skeleton of the
+-- lower-cased email, computed by the app (aistat.emailSkeleton), so that
+-- "аdmin@" with a Cyrillic "а" cannot sit beside "admin@": its unique index
+-- refuses the second of two look-alikes even when two instances create them
+-- at the same moment. NULL until the app computes it: rows written before
+-- the column existed, or by hand, get theirs at the next migrate (Migrate
+-- backfills after this file; of existing look-alikes the oldest account
+-- keeps the skeleton and the others stay NULL).
+ALTER TABLE users ADD COLUMN IF NOT EXISTS email_skeleton text;
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_skeleton_key ON users (email_skeleton);
+
 -- One-time set-up steps done on this database, such as creating the demo
 -- accounts: each is done once and never again, whatever becomes of what it
 -- made.

@@ -2,15 +2,14 @@ package aistat
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // adminLockID is the advisory lock every change that can remove an admin
@@ -46,19 +45,32 @@ var DemoUsers = []NewUser{
 // Users stores accounts in PostgreSQL.
 type Users struct {
 	db *sql.DB
-	// cost is bcrypt's work factor for new hashes.
-	cost      int
-	dummyOnce sync.Once
-	dummyHash []byte
+	// params are Argon2id's costs for new hashes.
+	params HashParams
+	// dummyHash is compared against for unknown emails: Argon2id with
+	// params, so that it costs what a real comparison costs.
+	dummyHash string
+	// hashSlots bounds the hashes running at once. Each holds its memory
+	// (19 MiB with the default costs), so a burst of sign-ins would hold as
+	// much as there are requests; more hashes at once than cores gain no
+	// throughput, only memory.
+	hashSlots chan struct{}
 }
 
-// NewUsers returns the user store on db hashing with bcrypt's default cost.
+// NewUsers returns the user store on db hashing with DefaultHashParams.
 func NewUsers(db *sql.DB) *Users {
-	return &Users{db: db, cost: bcrypt.DefaultCost}
+	s := &Users{db: db, hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+	s.SetHashParams(DefaultHashParams)
+	return s
 }
 
-// SetHashCost changes bcrypt's work factor for new hashes; tests lower it.
-func (s *Users) SetHashCost(cost int) { s.cost = cost }
+// SetHashParams changes Argon2id's costs for new hashes and for the dummy
+// comparison; tests lower them to MinHashParams. Call it before the store
+// is used.
+func (s *Users) SetHashParams(p HashParams) {
+	s.params = p
+	s.dummyHash = s.dummy()
+}
 
 const userColumns = `id, email, name, role, avatar_url, disabled, created_at, updated_at`
 
@@ -86,54 +98,110 @@ func (s *Users) ByID(ctx context.Context, id int64) (*User, error) {
 
 // Authenticate returns the enabled user whose email matches (ignoring case)
 // and whose password is right. Every failure is the same EUNAUTHORIZED error
-// and costs one bcrypt comparison, so neither the message nor the time tells
-// whether the email exists.
+// and costs one password comparison, so neither the message nor the time
+// tells whether the email exists. A disabled account whose password is
+// right is EFORBIDDEN: only someone who knows the password learns that the
+// account is disabled. A right password whose stored hash is bcrypt's (or
+// Argon2id's with other costs) is hashed again with the current ones.
 func (s *Users) Authenticate(ctx context.Context, email, password string) (*User, error) {
 	email = strings.TrimSpace(email)
 	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
 		// PostgreSQL text cannot hold it, so no account has it.
-		s.matches(ctx, nil, password)
+		if _, err := s.matches(ctx, "", password); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	}
-	var hash []byte
+	var hash string
 	u, err := scanUser(s.db.QueryRowContext(ctx,
 		`SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = lower($1)`,
 		email), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		s.matches(ctx, nil, password)
+		if _, err := s.matches(ctx, "", password); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	} else if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if !s.matches(ctx, hash, password) || u.Disabled {
+	if ok, err := s.matches(ctx, hash, password); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, errBadCredentials
+	}
+	if u.Disabled {
+		return nil, errDisabled
+	}
+	if needsRehash(hash, s.params) {
+		if err := s.rehash(ctx, u.ID, hash, password); err != nil {
+			return nil, err
+		}
 	}
 	return u, nil
 }
 
-var errBadCredentials = Errorf(EUNAUTHORIZED, "Wrong email or password.")
+var (
+	errBadCredentials = Errorf(EUNAUTHORIZED, "Wrong email or password.")
+	errDisabled       = Errorf(EFORBIDDEN, "This account is disabled. Ask an administrator to enable it again.")
+)
 
-// matches reports whether password is the one hash was made from; a nil
-// hash compares against a dummy, so that an unknown account costs the same
-// time as a known one.
-func (s *Users) matches(ctx context.Context, hash []byte, password string) bool {
-	var ok bool
-	slowWork(ctx, func() {
-		if hash == nil {
-			_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
-			return
-		}
-		ok = bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
-	})
-	return ok
+// rehash replaces the stored hash old of the user with an Argon2id hash of
+// the password just verified. Only over old: a password changed meanwhile
+// stays as it was changed. updated_at stays too, for the account did not
+// change in anything its owner or an admin can see. The sign-in's other
+// bookkeeping is the throttle's statement; this one runs once an account,
+// at its first sign-in after the move from bcrypt.
+func (s *Users) rehash(ctx context.Context, userID int64, old, password string) error {
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx,
+		`UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`, userID, old, hash); err != nil {
+		return fmt.Errorf("rehash password of user %d: %w", userID, err)
+	}
+	return nil
 }
 
-// dummy is a hash compared against for unknown emails.
-func (s *Users) dummy() []byte {
-	s.dummyOnce.Do(func() {
-		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), s.cost)
+// matches reports whether password is the one hash was made from; an empty
+// hash compares against a dummy, so that an unknown account costs the same
+// time as a known one. It fails only when ctx ends while it waits its turn.
+func (s *Users) matches(ctx context.Context, hash, password string) (bool, error) {
+	var ok bool
+	err := s.slowHash(ctx, func() {
+		if hash == "" {
+			_ = verifyPassword(s.dummyHash, password)
+			return
+		}
+		ok = verifyPassword(hash, password)
 	})
-	return s.dummyHash
+	return ok, err
+}
+
+// slowHash runs fn, a password hash, once one of the hash slots is free,
+// with the context's deadline clock paused for the wait too: neither is
+// database work.
+func (s *Users) slowHash(ctx context.Context, fn func()) error {
+	var err error
+	slowWork(ctx, func() {
+		select {
+		case s.hashSlots <- struct{}{}:
+		case <-ctx.Done():
+			err = fmt.Errorf("wait to hash a password: %w", ctx.Err())
+			return
+		}
+		defer func() { <-s.hashSlots }()
+		fn()
+	})
+	return err
+}
+
+// dummy is an Argon2id hash with the store's costs and a key of zeros,
+// which no known password derives.
+func (s *Users) dummy() string {
+	salt := make([]byte, argon2SaltLen)
+	_, _ = rand.Read(salt)
+	return argon2Hash{params: s.params, salt: salt, key: make([]byte, argon2KeyLen)}.String()
 }
 
 // Create adds an account after checking every input rule, the password rule
@@ -162,7 +230,7 @@ func (nu NewUser) normalize() (NewUser, error) {
 	if !nu.Role.Valid() {
 		fields["role"] = "Role must be admin, editor or viewer."
 	}
-	if msg := checkPassword(nu.Password); msg != "" {
+	if msg := checkPassword(nu.Password, email); msg != "" {
 		fields["password"] = msg
 	}
 	if len(fields) > 0 {
@@ -179,16 +247,15 @@ func (s *Users) insert(ctx context.Context, email, name string, role Role, passw
 	return insertUser(ctx, s.db, email, name, role, hash)
 }
 
-// hash is the bcrypt hash of a new password. Callers hash before they open a
-// transaction, so that no lock is held for the time it takes.
+// hash is the Argon2id hash of a new password, in the PHC string format.
+// Callers hash before they open a transaction, so that no lock is held for
+// the time it takes.
 func (s *Users) hash(ctx context.Context, password string) (string, error) {
-	var hash []byte
-	var err error
-	slowWork(ctx, func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) })
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
+	var h argon2Hash
+	if err := s.slowHash(ctx, func() { h = newArgon2Hash(password, s.params) }); err != nil {
+		return "", err
 	}
-	return string(hash), nil
+	return h.String(), nil
 }
 
 // queryRower is a *sql.DB or a *sql.Tx.
@@ -196,12 +263,15 @@ type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// insertUser adds an account with its email's skeleton, whose unique index
+// refuses an email that looks like another account's (ECONFLICT), however
+// many instances create accounts at once.
 func insertUser(ctx context.Context, q queryRower, email, name string, role Role, hash string) (*User, error) {
 	u, err := scanUser(q.QueryRowContext(ctx,
-		`INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
-		 RETURNING `+userColumns, email, name, role, hash))
+		`INSERT INTO users (email, name, role, password_hash, email_skeleton) VALUES ($1, $2, $3, $4, $5)
+		 RETURNING `+userColumns, email, name, role, hash, emailSkeleton(email)))
 	if err != nil {
-		return nil, conflictOrErr(fmt.Errorf("create user: %w", err), "A user with this email already exists.")
+		return nil, conflictByIndex(fmt.Errorf("create user: %w", err), emailConflicts)
 	}
 	return u, nil
 }
@@ -237,7 +307,9 @@ func (s *Users) SeedDemoUsers(ctx context.Context) (bool, error) {
 		}
 		for i, d := range DemoUsers {
 			var exists bool
-			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))`, d.Email).Scan(&exists)
+			err := tx.QueryRowContext(ctx,
+				`SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1) OR email_skeleton = $2)`,
+				d.Email, emailSkeleton(d.Email)).Scan(&exists)
 			if err != nil {
 				return fmt.Errorf("demo user %s: %w", d.Email, err)
 			}

@@ -205,11 +205,11 @@ func TestServer_PasswordChange(t *testing.T) {
 	}{
 		{"WrongCurrent", "not my password", newPassword, nil, 422, []string{"This is not your current password.", `aria-invalid="true"`}},
 		{"NoCurrent", "", newPassword, nil, 422, []string{"Enter your current password."}},
-		{"TooShort", testPassword, "short pw", nil, 422, []string{"Password must be at least 10 bytes."}},
-		{"TooLong", testPassword, strings.Repeat("x", 73), nil, 422, []string{"Password must be at most 72 bytes."}},
+		{"TooShort", testPassword, "short pw", nil, 422, []string{"Password must be at least 10 characters."}},
+		{"TooLong", testPassword, strings.Repeat("x", 257), nil, 422, []string{"Password must be at most 256 characters."}},
 		{"Common", testPassword, "Password1234", nil, 422, []string{"Password is too common; choose another."}},
 		{"CommonFromShippedList", testPassword, "1qaz2wsx3edc4rfv", nil, 422, []string{"Password is too common"}},
-		{"BothWrong", "nope", "short", nil, 422, []string{"This is not your current password.", "at least 10 bytes"}},
+		{"BothWrong", "nope", "short", nil, 422, []string{"This is not your current password.", "at least 10 characters"}},
 		{"CrossSite", testPassword, newPassword, []string{"Sec-Fetch-Site", "cross-site"}, 403, []string{"Cross-origin"}},
 	}
 	for _, tt := range tests {

@@ -347,7 +347,7 @@ func TestServer_AdminActions(t *testing.T) {
 			t.Fatalf("a disabled user keeps %d sessions", n)
 		}
 		signIn := newClient(t, e).postForm("/login", url.Values{"email": {u.Email}, "password": {testPassword}})
-		wantStatus(t, signIn, http.StatusUnauthorized)
+		wantStatus(t, signIn, http.StatusForbidden)
 		page := a.get("/admin?q=dis")
 		wantBody(t, page, "Dis Abled is disabled and signed out everywhere.", `action="/admin/users/`+itoa(u.ID)+`/enable"`, `class="is-disabled"`)
 
@@ -429,7 +429,7 @@ func TestServer_AdminActions(t *testing.T) {
 			wantNoBody(t, res, "password1234")
 			res = a.postForm("/admin/users", url.Values{"email": {"y@example.com"}, "name": {"Y"}, "role": {"viewer"}, "password": {"short"}})
 			wantStatus(t, res, http.StatusUnprocessableEntity)
-			wantBody(t, res, "Password must be at least 10 bytes.")
+			wantBody(t, res, "Password must be at least 10 characters.")
 			res = a.postForm("/admin/users", url.Values{"email": {"z@example.com"}, "name": {"bad\x00name\xff"}, "role": {"viewer"}, "password": {"long enough pass"}})
 			wantStatus(t, res, http.StatusUnprocessableEntity)
 			if got := len(auditRows(t, e)); got != rows {

@@ -23,7 +23,8 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLoginCreate signs a user in with a new session token and sends them
-// where they were going, if that is a page of this site.
+// where they were going, if that is a page of this site. A disabled account
+// that gives its right password gets the form again saying so (403).
 func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	if err := parseForm(w, r); err != nil {
 		s.writeError(w, r, err)
@@ -42,6 +43,12 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	case aistat.EUNAUTHORIZED:
 		data.Error = aistat.ErrorMessage(err)
 		s.render(w, r, http.StatusUnauthorized, "login", data)
+		return
+	case aistat.EFORBIDDEN:
+		// Only with the right password: a wrong one is the 401 above, as
+		// for any account.
+		data.Error = aistat.ErrorMessage(err)
+		s.render(w, r, http.StatusForbidden, "login", data)
 		return
 	case aistat.ETOOMANY:
 		data.Error = aistat.ErrorMessage(err)

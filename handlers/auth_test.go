@@ -59,8 +59,22 @@ func TestServer_Login(t *testing.T) {
 		if _, err := e.users.SetDisabled(t.Context(), admin.ID, gone.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		res := newClient(t, e).postForm("/login", url.Values{"email": {"gone@example.com"}, "password": {testPassword}})
-		wantStatus(t, res, http.StatusUnauthorized)
+		c := newClient(t, e)
+		res := c.postForm("/login", url.Values{"email": {"gone@example.com"}, "password": {testPassword}})
+		wantStatus(t, res, http.StatusForbidden)
+		wantBody(t, res, "This account is disabled. Ask an administrator to enable it again.", `value="gone@example.com"`, `action="/login"`)
+		if c.cookie() != "" || sessionCount(t, e, gone.ID) != 0 {
+			t.Fatal("a disabled account got a session")
+		}
+		// A wrong password tells nothing, as for an account that does not
+		// exist.
+		wrong := newClient(t, e).postForm("/login", url.Values{"email": {"gone@example.com"}, "password": {"not the password"}})
+		unknown := newClient(t, e).postForm("/login", url.Values{"email": {"never@example.com"}, "password": {"not the password"}})
+		for _, res := range []*response{wrong, unknown} {
+			wantStatus(t, res, http.StatusUnauthorized)
+			wantBody(t, res, "Wrong email or password.")
+			wantNoBody(t, res, "disabled")
+		}
 	})
 
 	t.Run("PlantedCookieIsNotKept", func(t *testing.T) {

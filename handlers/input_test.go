@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -288,5 +289,114 @@ func TestServer_LoginHostileUserAgent(t *testing.T) {
 	}
 	if len(ua) > 512 || !strings.HasPrefix(ua, "Mozilla") {
 		t.Fatalf("stored user agent %q (%d bytes)", ua[:min(len(ua), 20)], len(ua))
+	}
+}
+
+// TestServer_NameHiddenCharacters sends names with invisible or
+// direction-changing characters to every place a name is set (the profile
+// API, the settings form, the admin's create form): each is refused with
+// 422 naming the name and writes nothing; emoji sequences, which need
+// joiners and selectors, are kept as typed.
+func TestServer_NameHiddenCharacters(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "hidden@example.com", "Original Name", aistat.RoleEditor)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	c, admin := newClient(t, e), newClient(t, e)
+	c.login("hidden@example.com")
+	admin.login("admin@example.com")
+
+	refused := []struct{ name, value, codePoint string }{
+		{"RightToLeftOverride", "Ivan\u202Egnp.exe", "U+202E"},
+		{"ZeroWidthSpace", "Iv\u200Ban", "U+200B"},
+		{"LeftToRightIsolate", "\u2066Ivan", "U+2066"},
+		{"ByteOrderMark", "\uFEFFIvan", "U+FEFF"},
+		{"SoftHyphen", "Iv\u00ADan", "U+00AD"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			before := readUserRow(t, e, u.ID)
+			body, _ := json.Marshal(map[string]string{"name": tt.value, "avatarUrl": ""})
+			res := c.putJSON("/api/profile", string(body))
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			var got struct{ Fields map[string]string }
+			if err := json.Unmarshal([]byte(res.body), &got); err != nil || !strings.Contains(got.Fields["name"], tt.codePoint) {
+				t.Fatalf("fields %v (%v), want name naming %s", got.Fields, err, tt.codePoint)
+			}
+
+			res = c.postForm("/settings", url.Values{"name": {tt.value}, "avatar_url": {""}})
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			// html/template writes "+" as "&#43;".
+			inHTML := strings.ReplaceAll(tt.codePoint, "+", "&#43;")
+			wantBody(t, res, "invisible or direction-changing characters (it has "+inHTML+")", `aria-invalid="true"`)
+			if after := readUserRow(t, e, u.ID); after != before {
+				t.Fatalf("row changed: %+v -> %+v", before, after)
+			}
+
+			email := "new-" + strings.ToLower(tt.name) + "@example.com"
+			res = admin.postForm("/admin/users", url.Values{"email": {email}, "name": {tt.value}, "role": {"viewer"}, "password": {"a fresh passphrase"}})
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			wantBody(t, res, `<p class="field-error" id="new-name-error">Name must not contain invisible or direction-changing characters (it has `+inHTML+`).</p>`)
+			var n int
+			if err := e.db.QueryRow(`SELECT count(*) FROM users WHERE email = $1`, email).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("accounts created: %d (%v)", n, err)
+			}
+		})
+	}
+
+	accepted := []struct{ name, value string }{
+		{"Technologist", "Ivan \U0001F469\u200D\U0001F4BB"},
+		{"Family", "\U0001F468\u200D\U0001F469\u200D\U0001F467 Ivanovs"},
+		{"Flags", "\U0001F1F7\U0001F1FA \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"},
+		{"RedHeart", "Ivan \u2764\uFE0F"},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]string{"name": tt.value, "avatarUrl": ""})
+			wantStatus(t, c.putJSON("/api/profile", string(body)), http.StatusOK)
+			if got := readUserRow(t, e, u.ID).Name; got != tt.value {
+				t.Fatalf("stored name %+q, want %+q", got, tt.value)
+			}
+			wantStatus(t, c.postForm("/settings", url.Values{"name": {tt.value + "!"}, "avatar_url": {""}}), http.StatusSeeOther)
+			if got := readUserRow(t, e, u.ID).Name; got != tt.value+"!" {
+				t.Fatalf("stored name %+q, want %+q", got, tt.value+"!")
+			}
+			email := "emoji-" + strings.ToLower(tt.name) + "@example.com"
+			res := admin.postForm("/admin/users", url.Values{"email": {email}, "name": {tt.value}, "role": {"viewer"}, "password": {"a fresh passphrase"}})
+			wantStatus(t, res, http.StatusSeeOther)
+		})
+	}
+}
+
+// TestServer_AdminCreateLookAlike is an admin creating an account whose
+// email looks like an existing one: 409 with the reason, and no account.
+func TestServer_AdminCreateLookAlike(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@ai-stat.ru", "Admin", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("admin@ai-stat.ru")
+	mustCreateUser(t, e, "editor@ai-stat.ru", "Editor", aistat.RoleEditor)
+	const lookAlike = "An account already exists with an email that looks the same as this one"
+	tests := []struct{ name, email, want string }{
+		{"CyrillicA", "\u0430dmin@ai-stat.ru", lookAlike},
+		{"CyrillicO", "edit\u043er@ai-stat.ru", lookAlike},
+		{"CaseVariant", "ADMIN@ai-stat.ru", "A user with this email already exists."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before int
+			if err := e.db.QueryRow(`SELECT count(*) FROM users`).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			res := admin.postForm("/admin/users", url.Values{"email": {tt.email}, "name": {"Twin"}, "role": {"admin"}, "password": {"a fresh passphrase"}})
+			wantStatus(t, res, http.StatusConflict)
+			wantBody(t, res, `id="new-email-error">`+html.EscapeString(tt.want))
+			var after, audited int
+			if err := e.db.QueryRow(`SELECT count(*), (SELECT count(*) FROM audit_log) FROM users`).Scan(&after, &audited); err != nil {
+				t.Fatal(err)
+			}
+			if after != before || audited != 0 {
+				t.Fatalf("users %d -> %d, audit rows %d; want nothing written", before, after, audited)
+			}
+		})
 	}
 }

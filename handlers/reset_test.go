@@ -114,7 +114,7 @@ func TestServer_ResetLinks(t *testing.T) {
 		wantBody(t, res, "The two passwords do not match.")
 		res = anon.postForm("/reset/"+token, resetForm("short", "short"))
 		wantStatus(t, res, http.StatusUnprocessableEntity)
-		wantBody(t, res, "Password must be at least 10 bytes.")
+		wantBody(t, res, "Password must be at least 10 characters.")
 		res = anon.postForm("/reset/"+token, resetForm("password1234", "password1234"))
 		wantStatus(t, res, http.StatusUnprocessableEntity)
 		wantBody(t, res, "Password is too common; choose another.")
@@ -216,7 +216,8 @@ func TestServer_ResetLinks(t *testing.T) {
 		for round := range 5 {
 			token := issueReset(t, a, u.ID)
 			tokens = append(tokens, token)
-			passwords := []string{"racing passphrase one", "racing passphrase two"}
+			// New in each round: a password equal to the current one is refused.
+			passwords := []string{"racing passphrase one " + itoa(int64(round)), "racing passphrase two " + itoa(int64(round))}
 			statuses := make([]int, 2)
 			var wg sync.WaitGroup
 			for i := range 2 {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"aistat"
 	"aistat/internal/pgtest"
 	"aistat/sessions"
@@ -53,7 +51,7 @@ func mustOpenSite(tb testing.TB, cfg sessions.Config) *site {
 		tb.Fatal(err)
 	}
 	users := aistat.NewUsers(db)
-	users.SetHashCost(bcrypt.MinCost)
+	users.SetHashParams(aistat.MinHashParams)
 	u, err := users.Create(ctx, aistat.NewUser{Email: "s@example.com", Name: "Session User", Role: aistat.RoleViewer, Password: "long enough password"})
 	if err != nil {
 		tb.Fatal(err)

@@ -95,7 +95,8 @@ func TestUserAddRejects(t *testing.T) {
 		want     []string // what the error must name
 	}{
 		{name: "password too short", password: "short-9ch", want: []string{"password", "at least 10"}},
-		{name: "password of 73 bytes", password: strings.Repeat("x", 73), want: []string{"password", "at most 72"}},
+		{name: "password of 257 characters", password: strings.Repeat("\U0001F600", 257), want: []string{"password", "at most 256"}},
+		{name: "password equal to the email", password: "NEW@example.com", want: []string{"password", "email"}},
 		{name: "common password", password: "password123", want: []string{"password", "common"}},
 		{name: "common password in other case", password: "PASSWORD123", want: []string{"password", "common"}},
 		{name: "missing password", password: "", want: []string{"password"}},
@@ -104,6 +105,8 @@ func TestUserAddRejects(t *testing.T) {
 		{name: "blank name", flags: map[string]string{"name": "   "}, password: fine, want: []string{"name", "required"}},
 		{name: "unknown role", flags: map[string]string{"role": "owner"}, password: fine, want: []string{"role"}},
 		{name: "duplicate email in other case", flags: map[string]string{"email": "taken@EXAMPLE.com"}, password: fine, want: []string{"already exists"}},
+		{name: "look-alike email", flags: map[string]string{"email": "T\u0430ken@example.com"}, password: fine, want: []string{"looks the same"}},
+		{name: "name with a right-to-left override", flags: map[string]string{"name": "New\u202EUser"}, password: fine, want: []string{"name", "U+202E"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

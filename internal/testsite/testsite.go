@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/lib/pq"
-	"golang.org/x/crypto/bcrypt"
 
 	"aistat"
 	"aistat/handlers"
@@ -57,7 +56,7 @@ type Site struct {
 }
 
 // Start builds an instance with its hub listening; everything stops when
-// the test ends. Passwords are hashed at bcrypt's lowest cost, to keep
+// the test ends. Passwords are hashed at Argon2id's lowest costs, to keep
 // sign-ins cheap.
 func Start(tb testing.TB, cfg Config) *Site {
 	tb.Helper()
@@ -85,7 +84,7 @@ func Start(tb testing.TB, cfg Config) *Site {
 		tb.Fatalf("migrate: %v", err)
 	}
 	s := &Site{DB: db, Users: aistat.NewUsers(db)}
-	s.Users.SetHashCost(bcrypt.MinCost)
+	s.Users.SetHashParams(aistat.MinHashParams)
 	s.Manager = sessions.New(db, cfg.Sessions)
 
 	// The hub's pool is not counted: its reads follow changes, not requests.
