@@ -66,8 +66,10 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockID); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, schema)
-		return err
+		if _, err := tx.ExecContext(ctx, schema); err != nil {
+			return err
+		}
+		return ensureDeviceKey(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -31,7 +31,7 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 	} else if err != nil {
 		return 0, fmt.Errorf("load password of user %d: %w", userID, err)
 	}
-	a, err := s.beginAttempt(ctx, email, c)
+	a, err := s.beginAttempt(ctx, email, "", c)
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +48,7 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 	// The current password was right: that ends the streak of failures,
 	// whatever becomes of the new one.
 	if msg := checkPassword(next); msg != "" {
-		if err := a.succeed(ctx, userID, ""); err != nil {
+		if _, err := a.succeed(ctx, userID, ""); err != nil {
 			return 0, err
 		}
 		return 0, passwordFieldsError(map[string]string{"new_password": msg})
@@ -91,7 +91,8 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		a.abandon(ctx)
 		return 0, err
 	}
-	return ended, a.succeed(ctx, userID, "")
+	_, err = a.succeed(ctx, userID, "")
+	return ended, err
 }
 
 // passwordFieldsError is the EINVALID error of the password change form; its

@@ -50,6 +50,9 @@ type Users struct {
 	cost      int
 	dummyOnce sync.Once
 	dummyHash []byte
+	// keyMu guards key, the device cookies' signing key once read.
+	keyMu sync.Mutex
+	key   []byte
 }
 
 // NewUsers returns the user store on db hashing with bcrypt's default cost.

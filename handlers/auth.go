@@ -37,7 +37,7 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, "login", data)
 		return
 	}
-	user, err := s.users.SignIn(r.Context(), email, password, sessions.Client(r.Context()))
+	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
 		data.Error = aistat.ErrorMessage(err)
@@ -57,6 +57,7 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.setDeviceCookie(w, device)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

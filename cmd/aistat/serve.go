@@ -125,6 +125,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	d.db.SetMaxOpenConns(cfg.DBMaxConns)
 	d.db.SetMaxIdleConns(cfg.DBMaxConns)
 	users := aistat.NewUsers(d.db)
+	if err := users.LoadDeviceKey(ctx); err != nil {
+		return err
+	}
 	if cfg.Demo {
 		if err := users.EnsureDemoUsers(ctx); err != nil {
 			return err
