@@ -73,6 +73,9 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		} else if n == 0 {
 			return Errorf(ECONFLICT, "Your password was changed elsewhere at the same moment. Try again with the new one.")
 		}
+		if err := setEndReason(ctx, tx, EndPasswordChanged); err != nil {
+			return err
+		}
 		err = tx.QueryRowContext(ctx, `
 			WITH ended AS (
 				DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING expiry > now() AS active

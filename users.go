@@ -296,7 +296,7 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 			}
 			return audit(ctx, tx, actorID, AuditEnable, target, "")
 		}
-		n, err := endSessions(ctx, tx, target.ID)
+		n, err := endSessions(ctx, tx, target.ID, EndDisabled)
 		if err != nil {
 			return err
 		}

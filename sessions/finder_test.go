@@ -70,7 +70,7 @@ func TestFinder_ConcurrentLookups(t *testing.T) {
 				u = users[i%len(users)]
 				tok = token(u)
 			}
-			row, _, err := f.find(t.Context(), tok)
+			row, _, _, err := f.find(t.Context(), tok)
 			wantUser(t, row, err, u)
 		})
 	}
@@ -125,7 +125,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		row, _, err := f.find(t.Context(), token(users[0]))
+		row, _, _, err := f.find(t.Context(), token(users[0]))
 		wantUser(t, row, err, users[0])
 	})
 	for f.queries.Load() != 1 {
@@ -136,7 +136,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 	var twice []*found
 	for _, u := range append([]*aistat.User{users[1]}, users[1:20]...) {
 		wg.Go(func() {
-			row, _, err := f.find(t.Context(), token(u))
+			row, _, _, err := f.find(t.Context(), token(u))
 			wantUser(t, row, err, u)
 			if u == users[1] {
 				mu.Lock()
@@ -149,7 +149,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	left := make(chan error, 1)
 	go func() {
-		_, _, err := f.find(ctx, token(users[20]))
+		_, _, _, err := f.find(ctx, token(users[20]))
 		left <- err
 	}()
 	waitQueued(t, f, 21)
@@ -184,7 +184,7 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 	defer cancel()
 	leader := make(chan error, 1)
 	go func() {
-		_, _, err := f.find(ctx, token(users[0]))
+		_, _, _, err := f.find(ctx, token(users[0]))
 		leader <- err
 	}()
 	for f.queries.Load() != 1 {
@@ -193,7 +193,7 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, u := range users[1:] {
 		wg.Go(func() {
-			row, _, err := f.find(t.Context(), token(u))
+			row, _, _, err := f.find(t.Context(), token(u))
 			wantUser(t, row, err, u)
 		})
 	}

@@ -110,8 +110,29 @@ func (m *Manager) resolve(next http.Handler) http.Handler {
 			if now := time.Now(); now.Sub(f.lastActive) >= m.cfg.Refresh {
 				m.scs.SetDeadline(ctx, m.deadline(now, time.Unix(m.scs.GetInt64(ctx, keyCreated), 0)))
 			}
+		} else if st.endReason != "" {
+			// The page tells why once; the cookie goes, so the requests
+			// after it cost no query. A sign-in in this request sets a new
+			// one after this.
+			m.expireCookie(w)
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// expireCookie tells the browser to drop its session cookie.
+func (m *Manager) expireCookie(w http.ResponseWriter) {
+	c := m.scs.Cookie
+	http.SetCookie(w, &http.Cookie{
+		Name:     c.Name,
+		Value:    "",
+		Path:     c.Path,
+		Domain:   c.Domain,
+		MaxAge:   -1,
+		Expires:  time.Unix(1, 0),
+		HttpOnly: c.HttpOnly,
+		Secure:   c.Secure,
+		SameSite: c.SameSite,
 	})
 }
 

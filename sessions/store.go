@@ -41,11 +41,18 @@ func (s *Store) LookupStats() (lookups, queries int64) {
 // FindCtx returns the data of an unexpired session whose user is enabled,
 // and hands that user and the session's times to the request's state.
 func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	row, data, err := s.finder.find(ctx, token)
-	if err != nil || row == nil {
+	row, data, reason, err := s.finder.find(ctx, token)
+	if err != nil {
 		return nil, false, err
 	}
-	if st := stateFrom(ctx); st != nil {
+	st := stateFrom(ctx)
+	if row == nil {
+		if st != nil {
+			st.endReason = aistat.EndReason(reason)
+		}
+		return nil, false, nil
+	}
+	if st != nil {
 		st.found = row
 	}
 	return data, true, nil
@@ -123,10 +130,26 @@ func (s *Store) Delete(token string) error {
 	return s.DeleteCtx(context.Background(), token)
 }
 
-// DeleteExpired deletes expired sessions in batches of at most batch rows,
-// each its own short statement so the table is never locked for long, until
-// none is left or ctx ends. It reports how many it deleted.
+// DeleteExpired deletes expired sessions, and the reasons of sessions that
+// ended longer ago than aistat.EndedSessionRetention, in batches of at most
+// batch rows, each its own short statement so the table is never locked for
+// long, until none is left or ctx ends. It reports how many sessions it
+// deleted.
 func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
+	for {
+		res, err := s.db.ExecContext(ctx, `
+			DELETE FROM ended_sessions WHERE token IN (
+				SELECT token FROM ended_sessions WHERE ended_at < now() - make_interval(secs => $2) LIMIT $1)`,
+			batch, aistat.EndedSessionRetention.Seconds())
+		if err != nil {
+			return 0, fmt.Errorf("delete old ended sessions: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, fmt.Errorf("delete old ended sessions: %w", err)
+		} else if n < int64(batch) {
+			break
+		}
+	}
 	var total int64
 	for {
 		res, err := s.db.ExecContext(ctx, `
