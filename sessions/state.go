@@ -24,6 +24,9 @@ type state struct {
 	renew bool
 	// user is the signed-in user of this request, nil when anonymous.
 	user *aistat.User
+	// expiry is when the session ends under the user's current role, zero
+	// when the request has none.
+	expiry time.Time
 	// endReason is why the session of the request's cookie ended, when the
 	// cookie no longer signs in and the end has a reason; "" otherwise.
 	endReason aistat.EndReason

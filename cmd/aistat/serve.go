@@ -104,6 +104,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,
 		"session_refresh", cfg.SessionRefresh,
+		"admin_session_lifetime", cfg.AdminSessionLifetime,
+		"admin_session_max_age", cfg.AdminSessionMaxAge,
 		"listen_database_url", listenURL,
 		"trusted_proxies", cfg.TrustedProxies,
 		"max_streams_per_user", cfg.MaxStreamsPerUser,
@@ -137,6 +139,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Lifetime:      cfg.SessionLifetime,
 		MaxAge:        cfg.SessionMaxAge,
 		Refresh:       cfg.SessionRefresh,
+		AdminLifetime: cfg.AdminSessionLifetime,
+		AdminMaxAge:   cfg.AdminSessionMaxAge,
 		SecureCookies: cfg.SecureCookies,
 	})
 	listenDSN := cfg.ListenDatabaseURL
