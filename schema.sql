@@ -170,7 +170,8 @@ BEGIN
     PERFORM pg_notify('aistat_events', json_build_object(
                 'kind', 'sessions_ended',
                 'user', user_id,
-                'sessions', CASE WHEN count(*) <= 500 THEN json_agg(id) END)::text)
+                'sessions', CASE WHEN count(*) <= 500 THEN json_agg(id) END,
+                'reason', aistat_end_reason(user_id))::text)
     FROM ended
     WHERE expiry > now()
     GROUP BY user_id;

@@ -252,8 +252,8 @@ func TestServer_Events(t *testing.T) {
 			t.Fatalf("role %q after demotion", got.Role)
 		}
 		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
-		if ev := s.want("logout"); ev.data != "{}" {
-			t.Fatalf("logout data %q, want {}", ev.data)
+		if ev := s.want("logout"); ev.data != `{"reason":"revoked"}` {
+			t.Fatalf("logout data %q, want the reason revoked", ev.data)
 		}
 		s.wantEnd()
 	})
@@ -286,7 +286,9 @@ func TestServer_Events(t *testing.T) {
 		other.login("signout@example.com")
 		s, keep := c.openStream(), other.openStream()
 		wantStatus(t, c.postForm("/logout", nil), http.StatusSeeOther)
-		s.want("logout")
+		if ev := s.want("logout"); ev.data != "{}" {
+			t.Fatalf("logout data %q, want {}: a sign-out of one's own needs no reason", ev.data)
+		}
 		s.wantEnd()
 		keep.wantNone(300 * time.Millisecond)
 	})
@@ -299,7 +301,9 @@ func TestServer_Events(t *testing.T) {
 		if _, err := e.users.SetDisabled(context.Background(), admin.ID, u.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		s.want("logout")
+		if ev := s.want("logout"); ev.data != `{"reason":"disabled"}` {
+			t.Fatalf("logout data %q, want the reason disabled", ev.data)
+		}
 		s.wantEnd()
 		// The admin table shows who is disabled: staff hear it.
 		if ev := staffUserEvent(t, staff, u.ID); !strings.Contains(ev, `"disabled":true`) {

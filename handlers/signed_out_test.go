@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"aistat"
+	"aistat/sessions"
 )
 
 // TestServer_SignedOutReason: a browser whose session was ended by someone
@@ -144,4 +145,45 @@ func TestServer_SignedOutReason(t *testing.T) {
 		wantStatus(t, res, http.StatusUnauthorized)
 		wantBody(t, res, aistat.EndRevoked.Message())
 	})
+}
+
+// TestServer_LogoutEventReason: the logout event of an open page says why
+// its session ended, for static/live.js to pass on to the sign-in page.
+func TestServer_LogoutEventReason(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "lead@example.com", "Lead", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("lead@example.com")
+	tests := []struct {
+		reason aistat.EndReason
+		end    func(t *testing.T, u *aistat.User)
+	}{
+		{aistat.EndDeleted, func(t *testing.T, u *aistat.User) {
+			wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/delete", url.Values{"confirm": {"yes"}}), http.StatusSeeOther)
+		}},
+		{aistat.EndPasswordChanged, func(t *testing.T, u *aistat.User) {
+			other := newClient(t, e)
+			other.login(u.Email)
+			wantStatus(t, other.postForm("/settings/password", url.Values{
+				"current_password": {testPassword}, "new_password": {"a brand new passphrase"}}), http.StatusSeeOther)
+		}},
+		{aistat.EndSessionLimit, func(t *testing.T, u *aistat.User) {
+			for range sessions.MaxPerUser {
+				newClient(t, e).login(u.Email)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.reason), func(t *testing.T) {
+			u := mustCreateUser(t, e, string(tt.reason)+"@example.com", "Victim", aistat.RoleViewer)
+			c := newClient(t, e)
+			c.login(u.Email)
+			s := c.openStream()
+			tt.end(t, u)
+			if ev := s.want("logout"); ev.data != `{"reason":"`+string(tt.reason)+`"}` {
+				t.Fatalf("logout data %q, want the reason %s", ev.data, tt.reason)
+			}
+			s.wantEnd()
+		})
+	}
 }

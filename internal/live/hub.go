@@ -167,6 +167,8 @@ type notification struct {
 	Kind     string  `json:"kind"`
 	User     int64   `json:"user"`
 	Sessions []int64 `json:"sessions"`
+	// Reason is why the sessions ended, "" when it does not say.
+	Reason aistat.EndReason `json:"reason"`
 }
 
 // Run listens for notifications until ctx ends, reconnecting with backoff.
@@ -237,7 +239,7 @@ func (h *Hub) dispatch(ctx context.Context, msg notification) {
 	case "user_deleted":
 		h.userDeleted(msg.User)
 	case "sessions_ended":
-		h.sessionsEnded(ctx, msg.User, msg.Sessions)
+		h.sessionsEnded(ctx, msg.User, msg.Sessions, msg.Reason)
 	}
 }
 
@@ -266,7 +268,7 @@ func (h *Hub) userChanged(u *aistat.User, created bool) {
 	if !created {
 		for s := range h.byUser[u.ID] {
 			if u.Disabled {
-				s.logout()
+				s.logoutFor(aistat.EndDisabled)
 				continue
 			}
 			s.staff = u.IsStaff()
@@ -285,7 +287,7 @@ func (h *Hub) userDeleted(id int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.byUser[id] {
-		s.logout()
+		s.logoutFor(aistat.EndDeleted)
 	}
 	for s := range h.streams {
 		if s.staff && s.userID != id {
@@ -296,7 +298,7 @@ func (h *Hub) userDeleted(id int64) {
 
 // sessionsEnded logs out the streams of the ended sessions; without a list
 // of ids every stream of the user checks its own.
-func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64) {
+func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64, reason aistat.EndReason) {
 	if ids == nil {
 		h.check(ctx, h.streamsOf(userID))
 		return
@@ -309,7 +311,7 @@ func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64) {
 	defer h.mu.Unlock()
 	for s := range h.byUser[userID] {
 		if ended[s.sessionID] {
-			s.logout()
+			s.logoutFor(reason)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"aistat"
 )
 
 // Stream timing. Heartbeats keep proxies from closing an idle stream and
@@ -143,11 +145,19 @@ func (s *Stream) end() {
 
 // logout sends the logout event and ends the stream; only the first of
 // logout and end does anything.
-func (s *Stream) logout() {
+func (s *Stream) logout() { s.logoutFor("") }
+
+// logoutFor is logout saying why the session ended ({"reason": ...}), so
+// that the page can tell; "" says nothing.
+func (s *Stream) logoutFor(reason aistat.EndReason) {
+	ev := logoutEvent
+	if reason != "" {
+		ev.Data = []byte(`{"reason":` + strconv.Quote(string(reason)) + `}`)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ending && !s.closed {
-		s.appendEvent(logoutEvent)
+		s.appendEvent(ev)
 		s.endLocked()
 	}
 }
