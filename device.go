@@ -146,8 +146,8 @@ func newDeviceCookie(key []byte, userID, epoch int64, now time.Time) string {
 // deviceRow is the throttle key of the browser's device cookie when it is
 // a valid one for the account of email, "" otherwise: a cookie that is
 // garbled, forged, expired, another account's, or older than the account's
-// latest password change counts as none. Only a cookie whose MAC could be
-// right costs a query.
+// latest password change counts as none. Only a cookie of the right form
+// and age costs a query: the epoch its MAC covers is the user's.
 func (s *Users) deviceRow(ctx context.Context, cookie, email string) (string, error) {
 	claim, ok := parseDeviceCookie(cookie)
 	if !ok {

@@ -369,3 +369,32 @@ func TestServer_DeviceCookies(t *testing.T) {
 		wantStatus(t, signInWithDevice(t, e, addr, colleagueDevice, "colleague@example.com", testPassword), http.StatusSeeOther)
 	})
 }
+
+// TestServer_DeviceCookieSecure: behind HTTPS the device cookie is
+// Secure and __Host- prefixed, and is honoured under that name.
+func TestServer_DeviceCookieSecure(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{secureCookies: true, trustedProxies: localProxies})
+	mustCreateUser(t, e, "https@example.com", "Https", aistat.RoleViewer)
+	c := newClient(t, e)
+	res := c.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+		url.Values{"email": {"https@example.com"}, "password": {testPassword}}.Encode(), "X-Forwarded-For", "192.0.2.70")
+	wantStatus(t, res, http.StatusSeeOther)
+	var device *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == "__Host-device" {
+			device = ck
+		}
+	}
+	if device == nil || !device.Secure || !device.HttpOnly || device.Path != "/" || device.Domain != "" {
+		t.Fatalf("device cookie %+v: want a Secure, HttpOnly __Host-device cookie for the whole site", device)
+	}
+	const addr = "192.0.2.71"
+	for i := range aistat.ThrottleAddressLimit {
+		wantStatus(t, signInFrom(t, e, addr, "spray"+strconv.Itoa(i)+"@example.com", "wrong password here"), http.StatusUnauthorized)
+	}
+	form := url.Values{"email": {"https@example.com"}, "password": {testPassword}}.Encode()
+	wantStatus(t, newClient(t, e).do(http.MethodPost, "/login", "application/x-www-form-urlencoded", form,
+		"X-Forwarded-For", addr, "Cookie", "__Host-device="+device.Value), http.StatusSeeOther)
+	wantThrottled(t, newClient(t, e).do(http.MethodPost, "/login", "application/x-www-form-urlencoded", form,
+		"X-Forwarded-For", addr, "Cookie", "device="+device.Value), "https@example.com", 60, "1 minute")
+}

@@ -209,3 +209,38 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 	unlock()
 	wg.Wait()
 }
+
+// TestFinder_EndReasons: in one query, live tokens get their sessions and
+// dead ones why they ended, when that is known.
+func TestFinder_EndReasons(t *testing.T) {
+	db, users := finderDB(t, 4)
+	for _, q := range []string{
+		// users[0] stays live. users[1] was revoked by an admin.
+		`BEGIN; SELECT set_config('aistat.end_reason', 'revoked', true);
+		 DELETE FROM sessions WHERE user_id = ` + itoa(users[1].ID) + `; COMMIT`,
+		`UPDATE sessions SET expiry = now() - interval '1 second' WHERE user_id = ` + itoa(users[2].ID),
+		`UPDATE users SET disabled = true WHERE id = ` + itoa(users[3].ID),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFinder(db, 1)
+	results, err := f.query(t.Context(), []string{token(users[0]), token(users[1]), token(users[2]), token(users[3]), "unknown", token(users[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := results[token(users[0])]; r.row == nil || r.row.user.ID != users[0].ID || r.reason != "" {
+		t.Errorf("live token: %+v", r)
+	}
+	for u, want := range map[*aistat.User]string{users[1]: "revoked", users[2]: "expired", users[3]: "disabled"} {
+		if r := results[token(u)]; r.row != nil || r.reason != want {
+			t.Errorf("token of user %d: row %v, reason %q, want none and %q", u.ID, r.row, r.reason, want)
+		}
+	}
+	if r, ok := results["unknown"]; ok {
+		t.Errorf("unknown token: %+v, want nothing", r)
+	}
+}
+
+func itoa(id int64) string { return fmt.Sprint(id) }

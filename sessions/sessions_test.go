@@ -266,6 +266,32 @@ func TestStore_DeleteExpired(t *testing.T) {
 	if left != 10 {
 		t.Fatalf("%d sessions left, want the 10 live ones", left)
 	}
+
+	// Why a session ended is kept a day.
+	if _, err := s.db.Exec(`INSERT INTO ended_sessions (token, reason, ended_at)
+		SELECT 'old' || i, 'revoked', now() - interval '25 hours' FROM generate_series(1, 7000) i
+		UNION ALL SELECT 'recent', 'revoked', now() - interval '23 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.manager.Store().DeleteExpired(context.Background(), 5000); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	rows, err := s.db.Query(`SELECT token FROM ended_sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tok string
+		if err := rows.Scan(&tok); err != nil {
+			t.Fatal(err)
+		}
+		reasons = append(reasons, tok)
+	}
+	if len(reasons) != 1 || reasons[0] != "recent" {
+		t.Fatalf("ended sessions left: %v, want only the recent one", reasons)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.manager.Store().DeleteExpired(ctx, 5000); err == nil {
