@@ -452,7 +452,9 @@ func TestServer_EventsExpiry(t *testing.T) {
 	c.login("expire@example.com")
 	s := c.openStream()
 	start := time.Now()
-	s.want("logout")
+	if ev := s.want("logout"); ev.data != `{"reason":"expired"}` {
+		t.Fatalf("logout data %q, want the reason expired", ev.data)
+	}
 	s.wantEnd()
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("logout %v after the stream opened, want at the 2 s expiry", d)

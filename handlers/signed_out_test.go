@@ -136,6 +136,17 @@ func TestServer_SignedOutReason(t *testing.T) {
 		}
 	})
 
+	t.Run("SignInAgainAtOnce", func(t *testing.T) {
+		u := mustCreateUser(t, e, "again@example.com", "Again", aistat.RoleViewer)
+		victim := newClient(t, e)
+		victim.login(u.Email)
+		adminPost("/admin/users/"+itoa(u.ID)+"/revoke", url.Values{})
+		// The sign-in's own cookie comes after the one dropping the dead
+		// session's, and wins.
+		victim.login(u.Email)
+		wantStatus(t, victim.get("/api/session"), http.StatusOK)
+	})
+
 	t.Run("FormPost", func(t *testing.T) {
 		u := mustCreateUser(t, e, "poster@example.com", "Poster", aistat.RoleViewer)
 		victim := newClient(t, e)

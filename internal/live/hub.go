@@ -157,7 +157,7 @@ func (h *Hub) Check(ctx context.Context, s *Stream) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if !ok {
-		s.logout()
+		s.logoutFor(aistat.EndExpired)
 	}
 	return expiry, nil
 }
