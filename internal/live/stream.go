@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -152,7 +153,9 @@ func (s *Stream) logout() { s.logoutFor("") }
 func (s *Stream) logoutFor(reason aistat.EndReason) {
 	ev := logoutEvent
 	if reason != "" {
-		ev.Data = []byte(`{"reason":` + strconv.Quote(string(reason)) + `}`)
+		ev.Data, _ = json.Marshal(struct {
+			Reason aistat.EndReason `json:"reason"`
+		}{reason})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
