@@ -174,3 +174,21 @@ func (s *Users) deviceRow(ctx context.Context, cookie, email string) (string, er
 	}
 	return deviceAddrPrefix + base64.RawURLEncoding.EncodeToString(claim.nonce), nil
 }
+
+// NewDeviceCookie is a fresh device cookie for the user as of now, for the
+// browser that has just changed the user's password: the change made its
+// old one worthless.
+func (s *Users) NewDeviceCookie(ctx context.Context, userID int64) (string, error) {
+	key, err := s.deviceKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	var epoch int64
+	err = s.db.QueryRowContext(ctx, `SELECT device_epoch FROM users WHERE id = $1`, userID).Scan(&epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", Errorf(ENOTFOUND, "User not found.")
+	} else if err != nil {
+		return "", fmt.Errorf("device cookie for user %d: %w", userID, err)
+	}
+	return newDeviceCookie(key, userID, epoch, time.Now()), nil
+}

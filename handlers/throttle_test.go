@@ -349,11 +349,17 @@ func TestServer_DeviceCookies(t *testing.T) {
 		c := newClient(t, e)
 		wantStatus(t, c.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
 			url.Values{"email": {"changer@example.com"}, "password": {testPassword}}.Encode(), "X-Forwarded-For", home), http.StatusSeeOther)
+		signedIn := c.deviceCookie()
 		const newPassword = "a brand new passphrase"
 		res := c.do(http.MethodPost, "/settings/password", "application/x-www-form-urlencoded",
 			url.Values{"current_password": {testPassword}, "new_password": {newPassword}}.Encode(), "X-Forwarded-For", home)
 		wantStatus(t, res, http.StatusSeeOther)
 		wantThrottled(t, signInWithDevice(t, e, addr, changerDevice, "changer@example.com", newPassword), "changer@example.com", 60, "1 minute")
+		// The browser that changed it got a new one with the change.
+		if c.deviceCookie() == "" || c.deviceCookie() == signedIn {
+			t.Fatal("the password change gave its browser no new device cookie")
+		}
+		wantStatus(t, signInWithDevice(t, e, addr, c.deviceCookie(), "changer@example.com", newPassword), http.StatusSeeOther)
 		// A cookie issued after the change works.
 		fresh := deviceOf(t, "changer@example.com", newPassword)
 		wantStatus(t, signInWithDevice(t, e, addr, fresh, "changer@example.com", newPassword), http.StatusSeeOther)
