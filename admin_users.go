@@ -256,7 +256,7 @@ func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User
 		ended int64
 	)
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
-		n, err := endSessions(ctx, tx, target.ID)
+		n, err := endSessions(ctx, tx, target.ID, EndRevoked)
 		if err != nil {
 			return err
 		}
@@ -275,9 +275,13 @@ func (s *Users) EndSessions(ctx context.Context, actorID, targetID int64) (*User
 	return user, ended, err
 }
 
-// endSessions deletes every session of the user in tx; the trigger on
-// sessions signs their open pages out once tx commits.
-func endSessions(ctx context.Context, tx *sql.Tx, userID int64) (int64, error) {
+// endSessions deletes every session of the user in tx for reason, which
+// their browsers' next pages tell; the trigger on sessions signs their open
+// pages out once tx commits.
+func endSessions(ctx context.Context, tx *sql.Tx, userID int64, reason EndReason) (int64, error) {
+	if err := setEndReason(ctx, tx, reason); err != nil {
+		return 0, err
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
 	if err != nil {
 		return 0, fmt.Errorf("end sessions of user %d: %w", userID, err)

@@ -69,7 +69,10 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, schema); err != nil {
 			return err
 		}
-		return backfillEmailSkeletons(ctx, tx)
+		if err := backfillEmailSkeletons(ctx, tx); err != nil {
+			return err
+		}
+		return ensureDeviceKey(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -32,7 +32,7 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		}
 		return 0, passwordFieldsError(fields)
 	}
-	a, err := s.beginAttempt(ctx, email, c)
+	a, err := s.beginAttempt(ctx, email, "", c)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +59,7 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		msg = errSamePassword
 	}
 	if msg != "" {
-		if err := a.succeed(ctx, userID, ""); err != nil {
+		if _, err := a.succeed(ctx, userID, ""); err != nil {
 			return 0, err
 		}
 		return 0, passwordFieldsError(map[string]string{"new_password": msg})
@@ -84,6 +84,9 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		} else if n == 0 {
 			return Errorf(ECONFLICT, "Your password was changed elsewhere at the same moment. Try again with the new one.")
 		}
+		if err := setEndReason(ctx, tx, EndPasswordChanged); err != nil {
+			return err
+		}
 		err = tx.QueryRowContext(ctx, `
 			WITH ended AS (
 				DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING expiry > now() AS active
@@ -102,7 +105,8 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		a.abandon(ctx)
 		return 0, err
 	}
-	return ended, a.succeed(ctx, userID, "")
+	_, err = a.succeed(ctx, userID, "")
+	return ended, err
 }
 
 // passwordFieldsError is the EINVALID error of the password change form; its

@@ -176,7 +176,7 @@ func (s *Users) ResetPassword(ctx context.Context, token, password string, c Cli
 		if err != nil {
 			return fmt.Errorf("set password of user %d: %w", userID, err)
 		}
-		if _, err := endSessions(ctx, tx, userID); err != nil {
+		if _, err := endSessions(ctx, tx, userID, EndPasswordChanged); err != nil {
 			return err
 		}
 		user = u

@@ -63,6 +63,43 @@ CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry);
 CREATE INDEX IF NOT EXISTS sessions_user_expiry_idx ON sessions (user_id, expiry);
 DROP INDEX IF EXISTS sessions_user_id_idx;
 
+-- Why a session ended, for its browser's next page: written by the trigger
+-- below for each live session deleted with a reason, kept a day
+-- (aistat.EndedSessionRetention) and then deleted by the sessions cleanup.
+-- token is the session's, the SHA-256 of the cookie's value.
+CREATE TABLE IF NOT EXISTS ended_sessions (
+    token    text        PRIMARY KEY,
+    reason   text        NOT NULL,
+    ended_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS ended_sessions_ended_at_idx ON ended_sessions (ended_at);
+
+-- The reason of a deleted session: 'deleted' when its user is gone (the
+-- cascade from users), else what the deleting transaction set with
+-- set_config('aistat.end_reason', ..., true); NULL for none, as for a
+-- sign-out of one's own.
+CREATE OR REPLACE FUNCTION aistat_end_reason(session_user_id bigint) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM users WHERE id = session_user_id) THEN 'deleted'
+                ELSE nullif(current_setting('aistat.end_reason', true), '') END
+$$;
+
+CREATE OR REPLACE FUNCTION aistat_record_ended_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ended_sessions (token, reason)
+    SELECT token, reason
+    FROM (SELECT token, aistat_end_reason(user_id) AS reason FROM ended WHERE expiry > now()) e
+    WHERE reason IS NOT NULL
+    ON CONFLICT (token) DO UPDATE SET reason = EXCLUDED.reason, ended_at = EXCLUDED.ended_at;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER sessions_ended_reason AFTER DELETE ON sessions
+    REFERENCING OLD TABLE AS ended
+    FOR EACH STATEMENT EXECUTE FUNCTION aistat_record_ended_sessions();
+
 -- The request path's one query: sessions joined with their users, for a
 -- batch of tokens (one when a request is alone). It lives in a PL/pgSQL
 -- function because PL/pgSQL keeps the plans of its queries for the life of
@@ -71,18 +108,52 @@ DROP INDEX IF EXISTS sessions_user_id_idx;
 -- statements do not survive PgBouncer's transaction pooling. The generic
 -- plan is forced: for "= ANY (array)" PostgreSQL would otherwise keep
 -- re-planning for each array it sees (46 µs a call against 6 µs).
+--
+-- A token without a live session gets a row too when its end has a reason
+-- (ended_sessions, or its row is there but expired or its user disabled):
+-- end_reason says which, and the other columns are placeholders. The
+-- second query runs only when the first found fewer sessions than tokens,
+-- so live sessions cost what they did, and a dead cookie still costs one
+-- round trip. Live rows have end_reason NULL.
+DO $$
+BEGIN
+    -- A function's result columns cannot be changed in place.
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'aistat_find_sessions'
+               AND NOT ('end_reason' = ANY (coalesce(proargnames, '{}')))) THEN
+        DROP FUNCTION aistat_find_sessions(text[]);
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION aistat_find_sessions(session_tokens text[])
 RETURNS TABLE (token text, data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
                user_id bigint, email text, name text, role text, avatar_url text,
-               created_at timestamptz, updated_at timestamptz)
+               created_at timestamptz, updated_at timestamptz, end_reason text)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    found_rows bigint;
 BEGIN
     RETURN QUERY
         SELECT s.token, s.data, s.id, s.expiry, s.last_active,
-               u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at
+               u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at, NULL::text
         FROM sessions s
         JOIN users u ON u.id = s.user_id
         WHERE s.token = ANY (session_tokens) AND s.expiry > now() AND NOT u.disabled;
+    GET DIAGNOSTICS found_rows = ROW_COUNT;
+    IF found_rows < cardinality(session_tokens) THEN
+        RETURN QUERY
+            SELECT d.token, ''::bytea, 0::bigint, now(), now(),
+                   0::bigint, '', '', '', '', now(), now(), d.reason
+            FROM (SELECT t.tok AS token,
+                         CASE WHEN s.token IS NULL THEN e.reason
+                              WHEN s.expiry <= now() THEN 'expired'
+                              WHEN u.disabled THEN 'disabled' END AS reason
+                  FROM unnest(session_tokens) AS t(tok)
+                  LEFT JOIN sessions s ON s.token = t.tok
+                  LEFT JOIN users u ON u.id = s.user_id
+                  LEFT JOIN ended_sessions e ON e.token = t.tok) d
+            WHERE d.reason IS NOT NULL;
+    END IF;
 END
 $$;
 
@@ -124,7 +195,8 @@ BEGIN
     PERFORM pg_notify('aistat_events', json_build_object(
                 'kind', 'sessions_ended',
                 'user', user_id,
-                'sessions', CASE WHEN count(*) <= 500 THEN json_agg(id) END)::text)
+                'sessions', CASE WHEN count(*) <= 500 THEN json_agg(id) END,
+                'reason', aistat_end_reason(user_id))::text)
     FROM ended
     WHERE expiry > now()
     GROUP BY user_id;
@@ -204,3 +276,27 @@ CREATE TABLE IF NOT EXISTS sign_in_throttle (
 );
 
 CREATE INDEX IF NOT EXISTS sign_in_throttle_forget_idx ON sign_in_throttle (forget_at);
+
+-- Device cookies (see device.go): the key they are signed with, one row
+-- that the first migration fills with a key generated by the app (gen_random_bytes
+-- would need pgcrypto) and that every instance reads at start-up.
+CREATE TABLE IF NOT EXISTS device_key (
+    id  boolean PRIMARY KEY DEFAULT true CHECK (id),
+    key bytea   NOT NULL
+);
+
+-- A device cookie is signed with its user's device_epoch, which every change
+-- of the password hash bumps, whatever code or SQL made it: a new password
+-- invalidates the account's device cookies.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS device_epoch bigint NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE FUNCTION aistat_bump_device_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.device_epoch := OLD.device_epoch + 1;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER users_password_changed BEFORE UPDATE OF password_hash ON users
+    FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash)
+    EXECUTE FUNCTION aistat_bump_device_epoch();

@@ -22,6 +22,7 @@ const (
 	EventSessionsRevoked      EventKind = "sessions_revoked"
 	EventAccountDisabled      EventKind = "account_disabled"
 	EventAccountEnabled       EventKind = "account_enabled"
+	EventSessionLimit         EventKind = "session_limit"
 )
 
 // Label is the event as its user reads it.
@@ -45,6 +46,8 @@ func (k EventKind) Label() string {
 		return "Account disabled by an admin"
 	case EventAccountEnabled:
 		return "Account enabled again by an admin"
+	case EventSessionLimit:
+		return "Oldest session ended: too many sessions"
 	}
 	return string(k)
 }

@@ -37,12 +37,26 @@ const (
 	ThrottleMaxDelay = 15 * time.Minute
 )
 
-// The statements below work on both rows of an attempt at once, the
-// address's own row (email '') first: every statement locks them in the
-// same order, so concurrent attempts queue rather than deadlock. Each is an
-// upsert, so concurrent attempts never lose a count. Parameters: $1 the
-// address, $2 the email as typed, $3 and $4 the account and address limits,
-// $5 the window in seconds.
+// The statements below work on all the rows of an attempt at once. Without
+// a valid device cookie those are the address's own row (email '') and the
+// account's from that address, in that order: every statement locks them in
+// the same order, so concurrent attempts queue rather than deadlock. With
+// one they are the device's row alone (addr is the device's key, email the
+// account's), and the address's and the account's counts are neither
+// checked nor changed. Each is an upsert, so concurrent attempts never lose
+// a count. Parameters: $1 the address or the device's key, $2 the email as
+// typed, $3 and $4 the account (or device) and address limits, $5 the
+// window in seconds.
+
+// throttleRows is the VALUES list of an attempt's rows: row is one row's
+// values, with %s where its email goes.
+func throttleRows(device bool, row string) string {
+	account := fmt.Sprintf(row, "lower($2)")
+	if device {
+		return account
+	}
+	return fmt.Sprintf(row, "''") + ", " + account
+}
 
 // throttleLimit is the limit of the row being updated.
 const throttleLimit = `(CASE WHEN t.email = '' THEN $4::int ELSE $3::int END)`
@@ -53,23 +67,6 @@ const throttleLimit = `(CASE WHEN t.email = '' THEN $4::int ELSE $3::int END)`
 // failures count.
 const throttleRefused = `(t.forget_at > now() AND (coalesce(t.blocked_until > now(), false)
 	OR (t.in_flight > 0 AND t.failures + t.in_flight >= ` + throttleLimit + `)))`
-
-// beginAttemptSQL counts an attempt as in flight on each row that does not
-// refuse it; it returns, per row, its email, whether it refused and for how
-// many seconds.
-const beginAttemptSQL = `
-INSERT INTO sign_in_throttle AS t (addr, email, in_flight, forget_at)
-VALUES ($1, '', 1, now() + make_interval(secs => $5)), ($1, lower($2), 1, now() + make_interval(secs => $5))
-ON CONFLICT (addr, email) DO UPDATE SET
-	refused = ` + throttleRefused + `,
-	in_flight = CASE WHEN ` + throttleRefused + ` THEN t.in_flight
-	                 WHEN t.forget_at <= now() THEN 1 ELSE t.in_flight + 1 END,
-	failures = CASE WHEN t.forget_at <= now() THEN 0 ELSE t.failures END,
-	blocked_until = CASE WHEN t.forget_at <= now() THEN NULL ELSE t.blocked_until END,
-	forget_at = CASE WHEN t.forget_at <= now() THEN now() + make_interval(secs => $5) ELSE t.forget_at END
-RETURNING t.email, t.refused,
-	CASE WHEN t.refused THEN greatest(1, ceil(extract(epoch FROM coalesce(t.blocked_until, now()) - now())))::int
-	     ELSE 0 END`
 
 // throttleFailures is the row's count once this failure is added.
 const throttleFailures = `(CASE WHEN t.forget_at <= now() THEN 1 ELSE t.failures + 1 END)`
@@ -84,14 +81,48 @@ const throttleBlockedUntil = `(CASE
 	WHEN t.forget_at <= now() THEN NULL
 	ELSE t.blocked_until END)`
 
-// failAttemptSQL counts a failure on both rows and records it for the
-// account whose email was typed, if there is one: the statement is the same
-// whether or not the email exists, so that neither the work nor the time
-// tells.
-const failAttemptSQL = `
+// throttleStatements are the statements of one kind of attempt: with a
+// device cookie or without.
+type throttleStatements struct {
+	// begin counts an attempt as in flight on each row that does not refuse
+	// it; it returns, per row, its email, whether it refused and for how
+	// many seconds.
+	begin string
+	// fail counts a failure on the rows and records it for the account
+	// whose email was typed, if there is one: the statement is the same
+	// whether or not the email exists, so that neither the work nor the
+	// time tells.
+	fail string
+	// succeed ends the account's (or device's) streak, takes the attempt
+	// out of flight on the address's row (whose count is of failures only)
+	// and records the event $5 for user $4 unless $5 is empty. $3 is the
+	// window in seconds. It returns the user's device epoch, which a new
+	// device cookie is signed with.
+	succeed string
+	// abandon takes an attempt that reached no verdict out of flight; an
+	// upsert too, for the order of its locks.
+	abandon string
+}
+
+func newThrottleStatements(device bool) throttleStatements {
+	return throttleStatements{
+		begin: `
+INSERT INTO sign_in_throttle AS t (addr, email, in_flight, forget_at)
+VALUES ` + throttleRows(device, `($1, %s, 1, now() + make_interval(secs => $5))`) + `
+ON CONFLICT (addr, email) DO UPDATE SET
+	refused = ` + throttleRefused + `,
+	in_flight = CASE WHEN ` + throttleRefused + ` THEN t.in_flight
+	                 WHEN t.forget_at <= now() THEN 1 ELSE t.in_flight + 1 END,
+	failures = CASE WHEN t.forget_at <= now() THEN 0 ELSE t.failures END,
+	blocked_until = CASE WHEN t.forget_at <= now() THEN NULL ELSE t.blocked_until END,
+	forget_at = CASE WHEN t.forget_at <= now() THEN now() + make_interval(secs => $5) ELSE t.forget_at END
+RETURNING t.email, t.refused,
+	CASE WHEN t.refused THEN greatest(1, ceil(extract(epoch FROM coalesce(t.blocked_until, now()) - now())))::int
+	     ELSE 0 END`,
+		fail: `
 WITH counted AS (
 	INSERT INTO sign_in_throttle AS t (addr, email, failures, forget_at)
-	VALUES ($1, '', 1, now() + make_interval(secs => $5)), ($1, lower($2), 1, now() + make_interval(secs => $5))
+	VALUES ` + throttleRows(device, `($1, %s, 1, now() + make_interval(secs => $5))`) + `
 	ON CONFLICT (addr, email) DO UPDATE SET
 		in_flight = greatest(t.in_flight - 1, 0),
 		failures = ` + throttleFailures + `,
@@ -99,35 +130,37 @@ WITH counted AS (
 		forget_at = greatest(now(), ` + throttleBlockedUntil + `) + make_interval(secs => $5)
 )
 INSERT INTO security_events (user_id, kind, ip, user_agent)
-SELECT id, $8, $9, $10 FROM users WHERE lower(email) = lower($2)`
-
-// succeedAttemptSQL ends the account's streak from the address, takes the
-// attempt out of flight on the address's row (whose count is of failures
-// only) and records the event $5 for user $4 unless $5 is empty. $3 is the
-// window in seconds.
-const succeedAttemptSQL = `
+SELECT id, $8, $9, $10 FROM users WHERE lower(email) = lower($2)`,
+		succeed: `
 WITH reset AS (
 	INSERT INTO sign_in_throttle AS t (addr, email, forget_at)
-	VALUES ($1, '', now() + make_interval(secs => $3)), ($1, lower($2), now() + make_interval(secs => $3))
+	VALUES ` + throttleRows(device, `($1, %s, now() + make_interval(secs => $3))`) + `
 	ON CONFLICT (addr, email) DO UPDATE SET
 		in_flight = greatest(t.in_flight - 1, 0),
 		failures = CASE WHEN t.email = '' THEN t.failures ELSE 0 END,
 		blocked_until = CASE WHEN t.email = '' THEN t.blocked_until END
+), recorded AS (
+	INSERT INTO security_events (user_id, kind, ip, user_agent)
+	SELECT $4, $5, $6, $7 WHERE $5 <> ''
 )
-INSERT INTO security_events (user_id, kind, ip, user_agent)
-SELECT $4, $5, $6, $7 WHERE $5 <> ''`
+SELECT coalesce((SELECT device_epoch FROM users WHERE id = $4), 0)`,
+		abandon: `
+INSERT INTO sign_in_throttle AS t (addr, email, forget_at)
+VALUES ` + throttleRows(device, `($1, %s, now())`) + `
+ON CONFLICT (addr, email) DO UPDATE SET in_flight = greatest(t.in_flight - 1, 0)`,
+	}
+}
+
+// The statements of attempts without and with a valid device cookie.
+var (
+	addressStatements = newThrottleStatements(false)
+	deviceStatements  = newThrottleStatements(true)
+)
 
 // releaseRowSQL takes a refused attempt out of flight on the row ($1, $2)
 // that had let it in: the other row refused it. One row, so no lock order.
 const releaseRowSQL = `
 UPDATE sign_in_throttle SET in_flight = greatest(in_flight - 1, 0) WHERE addr = $1 AND email = $2`
-
-// abandonAttemptSQL takes an attempt that reached no verdict out of flight;
-// an upsert too, for the order of its locks.
-const abandonAttemptSQL = `
-INSERT INTO sign_in_throttle AS t (addr, email, forget_at)
-VALUES ($1, '', now()), ($1, lower($2), now())
-ON CONFLICT (addr, email) DO UPDATE SET in_flight = greatest(t.in_flight - 1, 0)`
 
 // finishTimeout bounds the statement that records an attempt's outcome. It
 // runs even when the client has gone: an attempt left in flight would hold
@@ -137,18 +170,26 @@ const finishTimeout = 5 * time.Second
 // attempt is one password check under the throttle. Every attempt that
 // began ends with exactly one of fail, succeed or abandon.
 type attempt struct {
-	db     *sql.DB
-	addr   string
-	email  string
+	db    *sql.DB
+	sql   *throttleStatements
+	addr  string
+	email string
+	// limit is the account's limit, or the device's.
+	limit  int
 	client Client
 }
 
 // beginAttempt starts a password check for email from c's address, or
-// refuses it with ETOOMANY saying how long to wait.
-func (s *Users) beginAttempt(ctx context.Context, email string, c Client) (*attempt, error) {
-	a := &attempt{db: s.db, addr: throttleAddr(c.IP), email: throttleEmail(email), client: c}
-	rows, err := s.db.QueryContext(ctx, beginAttemptSQL, a.addr, a.email,
-		ThrottleAccountLimit, ThrottleAddressLimit, ThrottleWindow.Seconds())
+// refuses it with ETOOMANY saying how long to wait. device is the throttle
+// key of the browser's valid device cookie for the account, "" for none.
+func (s *Users) beginAttempt(ctx context.Context, email, device string, c Client) (*attempt, error) {
+	a := &attempt{db: s.db, sql: &addressStatements, addr: throttleAddr(c.IP), email: throttleEmail(email),
+		limit: ThrottleAccountLimit, client: c}
+	if device != "" {
+		a.sql, a.addr, a.limit = &deviceStatements, device, ThrottleDeviceLimit
+	}
+	rows, err := s.db.QueryContext(ctx, a.sql.begin, a.addr, a.email,
+		a.limit, ThrottleAddressLimit, ThrottleWindow.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("begin sign-in attempt: %w", err)
 	}
@@ -204,8 +245,8 @@ func detach(ctx context.Context) (context.Context, context.CancelFunc) {
 func (a *attempt) fail(ctx context.Context, kind EventKind) error {
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	_, err := a.db.ExecContext(ctx, failAttemptSQL, a.addr, a.email,
-		ThrottleAccountLimit, ThrottleAddressLimit, ThrottleWindow.Seconds(),
+	_, err := a.db.ExecContext(ctx, a.sql.fail, a.addr, a.email,
+		a.limit, ThrottleAddressLimit, ThrottleWindow.Seconds(),
 		ThrottleFirstDelay.Seconds(), ThrottleMaxDelay.Seconds(),
 		kind, a.client.IP, a.client.UserAgent)
 	if err != nil {
@@ -215,16 +256,17 @@ func (a *attempt) fail(ctx context.Context, kind EventKind) error {
 }
 
 // succeed ends the account's streak and records an event of kind for
-// userID, none when kind is empty.
-func (a *attempt) succeed(ctx context.Context, userID int64, kind EventKind) error {
+// userID, none when kind is empty. It returns the user's device epoch.
+func (a *attempt) succeed(ctx context.Context, userID int64, kind EventKind) (int64, error) {
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	_, err := a.db.ExecContext(ctx, succeedAttemptSQL, a.addr, a.email, ThrottleWindow.Seconds(),
-		userID, kind, a.client.IP, a.client.UserAgent)
+	var epoch int64
+	err := a.db.QueryRowContext(ctx, a.sql.succeed, a.addr, a.email, ThrottleWindow.Seconds(),
+		userID, kind, a.client.IP, a.client.UserAgent).Scan(&epoch)
 	if err != nil {
-		return fmt.Errorf("record sign-in: %w", err)
+		return 0, fmt.Errorf("record sign-in: %w", err)
 	}
-	return nil
+	return epoch, nil
 }
 
 // abandon ends an attempt that reached no verdict, because something else
@@ -232,7 +274,7 @@ func (a *attempt) succeed(ctx context.Context, userID int64, kind EventKind) err
 func (a *attempt) abandon(ctx context.Context) {
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	_, _ = a.db.ExecContext(ctx, abandonAttemptSQL, a.addr, a.email)
+	_, _ = a.db.ExecContext(ctx, a.sql.abandon, a.addr, a.email)
 }
 
 // SignIn is Authenticate under the sign-in throttle. It records the outcome
@@ -240,29 +282,43 @@ func (a *attempt) abandon(ctx context.Context) {
 // sign-in, or a failed attempt when the email is an account's. While a delay
 // runs every attempt is ETOOMANY, with a right password too, and checks no
 // password. Unknown emails go through the same statements as known ones.
-func (s *Users) SignIn(ctx context.Context, email, password string, c Client) (*User, error) {
+//
+// device is the value of the browser's device cookie, "" when it has none:
+// when it is a valid one for the account of email, the attempt is counted
+// for that device alone. A sign-in returns a new device cookie for the
+// user, to replace the browser's.
+func (s *Users) SignIn(ctx context.Context, email, password, device string, c Client) (*User, string, error) {
 	if strings.TrimSpace(email) == "" || password == "" {
-		return nil, errBadCredentials
+		return nil, "", errBadCredentials
 	}
-	a, err := s.beginAttempt(ctx, email, c)
+	row, err := s.deviceRow(ctx, device, throttleEmail(email))
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	a, err := s.beginAttempt(ctx, email, row, c)
+	if err != nil {
+		return nil, "", err
 	}
 	u, err := s.Authenticate(ctx, email, password)
 	switch {
 	case err == nil:
-		if err := a.succeed(ctx, u.ID, EventSignIn); err != nil {
-			return nil, err
+		epoch, err := a.succeed(ctx, u.ID, EventSignIn)
+		if err != nil {
+			return nil, "", err
 		}
-		return u, nil
+		key, err := s.deviceKey(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		return u, newDeviceCookie(key, u.ID, epoch, time.Now()), nil
 	case ErrorCode(err) == EUNAUTHORIZED:
 		if err := a.fail(ctx, EventSignInFailed); err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return nil, err
+		return nil, "", err
 	}
 	a.abandon(ctx)
-	return nil, err
+	return nil, "", err
 }
 
 // throttleAddr is the key of a client address: an IPv4 address as it is,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -55,6 +56,9 @@ type Users struct {
 	// much as there are requests; more hashes at once than cores gain no
 	// throughput, only memory.
 	hashSlots chan struct{}
+	// keyMu guards key, the device cookies' signing key once read.
+	keyMu sync.Mutex
+	key   []byte
 }
 
 // NewUsers returns the user store on db hashing with DefaultHashParams.
@@ -398,7 +402,7 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 			}
 			return audit(ctx, tx, actorID, AuditEnable, target, "")
 		}
-		n, err := endSessions(ctx, tx, target.ID)
+		n, err := endSessions(ctx, tx, target.ID, EndDisabled)
 		if err != nil {
 			return err
 		}

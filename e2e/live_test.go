@@ -154,9 +154,9 @@ func TestLive_DemoteAndRevoke(t *testing.T) {
 
 	admin.postForm(userPath(editor, "revoke"), nil)
 	tb.waitFor("the page is the sign-in form saying why",
-		`location.pathname === '/login' && document.getElementById('signed-out').checkVisibility()`, liveWithin)
-	if got := eval[string](tb, `document.getElementById('signed-out').textContent`); got != "You have been signed out." {
-		t.Errorf("message = %q, want %q", got, "You have been signed out.")
+		`location.pathname === '/login' && location.search.includes('signed_out=revoked') && !!document.getElementById('login-notice')`, liveWithin)
+	if got, want := eval[string](tb, `document.getElementById('login-notice').textContent`), aistat.EndRevoked.Message(); got != want {
+		t.Errorf("message = %q, want %q", got, want)
 	}
 }
 

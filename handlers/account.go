@@ -120,6 +120,14 @@ func (s *Server) handlePasswordUpdate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The change made every device cookie of the account worthless; this
+	// browser keeps its standing. The password is changed either way, so a
+	// failure here is only logged.
+	if device, err := s.users.NewDeviceCookie(ctx, sessions.User(ctx).ID); err != nil {
+		s.logger.Error("device cookie after password change", "request_id", requestIDFrom(ctx), "err", err)
+	} else {
+		s.setDeviceCookie(w, device)
+	}
 	msg := "Password changed."
 	if n > 0 {
 		msg = "Password changed. Other devices were signed out."

@@ -16,8 +16,19 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := loginPage{Page: s.page(r, "Sign in"), Next: next}
-	if r.URL.Query().Get("reset") == "1" {
+	// Why the person is here: a password reset of their own, or else why
+	// they were signed out, as their cookie's ended session tells or the
+	// page that sent them here (a live logout, a redirect) says. Only known
+	// reasons are shown, so the link cannot carry any text.
+	ended := data.Flash
+	data.Flash = ""
+	switch {
+	case r.URL.Query().Get("reset") == "1":
 		data.Notice = "Your password is changed and every session of your account has ended. Sign in with the new password."
+	case ended != "":
+		data.Notice = ended
+	default:
+		data.Notice = aistat.EndReason(r.URL.Query().Get("signed_out")).Message()
 	}
 	s.render(w, r, http.StatusOK, "login", data)
 }
@@ -38,7 +49,7 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, "login", data)
 		return
 	}
-	user, err := s.users.SignIn(r.Context(), email, password, sessions.Client(r.Context()))
+	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
 		data.Error = aistat.ErrorMessage(err)
@@ -64,6 +75,7 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.setDeviceCookie(w, device)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

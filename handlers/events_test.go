@@ -256,8 +256,8 @@ func TestServer_Events(t *testing.T) {
 			t.Fatalf("role %q after demotion", got.Role)
 		}
 		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
-		if ev := s.want("logout"); ev.data != "{}" {
-			t.Fatalf("logout data %q, want {}", ev.data)
+		if ev := s.want("logout"); ev.data != `{"reason":"revoked"}` {
+			t.Fatalf("logout data %q, want the reason revoked", ev.data)
 		}
 		s.wantEnd()
 	})
@@ -290,7 +290,9 @@ func TestServer_Events(t *testing.T) {
 		other.login("signout@example.com")
 		s, keep := c.openStream(), other.openStream()
 		wantStatus(t, c.postForm("/logout", nil), http.StatusSeeOther)
-		s.want("logout")
+		if ev := s.want("logout"); ev.data != "{}" {
+			t.Fatalf("logout data %q, want {}: a sign-out of one's own needs no reason", ev.data)
+		}
 		s.wantEnd()
 		keep.wantNone(300 * time.Millisecond)
 	})
@@ -303,7 +305,9 @@ func TestServer_Events(t *testing.T) {
 		if _, err := e.users.SetDisabled(context.Background(), admin.ID, u.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		s.want("logout")
+		if ev := s.want("logout"); ev.data != `{"reason":"disabled"}` {
+			t.Fatalf("logout data %q, want the reason disabled", ev.data)
+		}
 		s.wantEnd()
 		// The admin table shows who is disabled: staff hear it.
 		if ev := staffUserEvent(t, staff, u.ID); !strings.Contains(ev, `"disabled":true`) {
@@ -452,7 +456,9 @@ func TestServer_EventsExpiry(t *testing.T) {
 	c.login("expire@example.com")
 	s := c.openStream()
 	start := time.Now()
-	s.want("logout")
+	if ev := s.want("logout"); ev.data != `{"reason":"expired"}` {
+		t.Fatalf("logout data %q, want the reason expired", ev.data)
+	}
 	s.wantEnd()
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("logout %v after the stream opened, want at the 2 s expiry", d)

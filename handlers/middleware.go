@@ -57,8 +57,13 @@ func (s *Server) requireUser(next http.HandlerFunc) http.HandlerFunc {
 			next(w, r)
 			return
 		}
+		reason := sessions.EndReason(r.Context())
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !wantsJSON(r) {
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(localPath(r.URL.RequestURI())), http.StatusSeeOther)
+			target := "/login?next=" + url.QueryEscape(localPath(r.URL.RequestURI()))
+			if reason.Message() != "" {
+				target += "&signed_out=" + url.QueryEscape(string(reason))
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
 		s.writeError(w, r, aistat.Errorf(aistat.EUNAUTHORIZED, "Please sign in to continue."))

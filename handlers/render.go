@@ -92,6 +92,10 @@ func (s *Server) page(r *http.Request, title string) Page {
 	p := Page{Title: title, User: templates.NewAccount(sessions.User(ctx)), Path: r.URL.Path}
 	if p.User != nil {
 		p.Flash = s.sessions.PopFlash(ctx)
+	} else {
+		// A cookie whose session ended for a reason: the first page after
+		// says why, rather than leaving the person signed out unawares.
+		p.Flash = sessions.EndReason(ctx).Message()
 	}
 	return p
 }

@@ -245,3 +245,162 @@ func TestServer_Throttle(t *testing.T) {
 		}
 	})
 }
+
+// deviceCookie is the client's device cookie value, "" when none.
+func (c *client) deviceCookie() string {
+	u, _ := url.Parse(c.e.server.URL)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == "device" || ck.Name == "__Host-device" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// signInWithDevice posts the sign-in form from addr with a new browser
+// that presents device as its device cookie ("" for none).
+func signInWithDevice(tb testing.TB, e *env, addr, device, email, password string) *response {
+	tb.Helper()
+	form := url.Values{"email": {email}, "password": {password}}.Encode()
+	headers := []string{"X-Forwarded-For", addr}
+	if device != "" {
+		headers = append(headers, "Cookie", "device="+device)
+	}
+	return newClient(tb, e).do(http.MethodPost, "/login", "application/x-www-form-urlencoded", form, headers...)
+}
+
+// TestServer_DeviceCookies: a flood of failures from one address locks out
+// the browsers there that have never signed in, but not one that holds a
+// valid device cookie for its account; a cookie that is not valid for the
+// account counts as none, and a cookie holder's own failures still delay
+// it.
+func TestServer_DeviceCookies(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{trustedProxies: localProxies})
+	mustCreateUser(t, e, "office@example.com", "Office Worker", aistat.RoleViewer)
+	mustCreateUser(t, e, "colleague@example.com", "Colleague", aistat.RoleViewer)
+	mustCreateUser(t, e, "changer@example.com", "Changer", aistat.RoleViewer)
+	const addr, home, wrong = "192.0.2.50", "192.0.2.99", "not the password at all"
+
+	// deviceOf signs a new browser in from an address other than the
+	// office's and returns the device cookie it got.
+	deviceOf := func(t *testing.T, email, password string) string {
+		t.Helper()
+		res := signInWithDevice(t, e, home, "", email, password)
+		wantStatus(t, res, http.StatusSeeOther)
+		var device *http.Cookie
+		for _, ck := range res.Cookies() {
+			if ck.Name == "device" {
+				device = ck
+			}
+		}
+		if device == nil || !device.HttpOnly || device.SameSite != http.SameSiteLaxMode || device.MaxAge < 30*24*3600 || device.Path != "/" {
+			t.Fatalf("device cookie %+v: want a long-lived HttpOnly SameSite=Lax cookie for the whole site", device)
+		}
+		if strings.Contains(device.Value, email) {
+			t.Fatalf("device cookie %q names the account", device.Value)
+		}
+		return device.Value
+	}
+	device := deviceOf(t, "office@example.com", testPassword)
+	colleagueDevice := deviceOf(t, "colleague@example.com", testPassword)
+	changerDevice := deviceOf(t, "changer@example.com", testPassword)
+
+	// A guesser behind the office's address sprays other accounts.
+	for i := range aistat.ThrottleAddressLimit + 2 {
+		res := signInFrom(t, e, addr, "spray"+strconv.Itoa(i)+"@example.com", wrong)
+		if res.StatusCode != http.StatusUnauthorized && res.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("spray %d: status %d", i, res.StatusCode)
+		}
+	}
+
+	t.Run("NoCookieLockedOut", func(t *testing.T) {
+		wantThrottled(t, signInWithDevice(t, e, addr, "", "office@example.com", testPassword), "office@example.com", 60, "1 minute")
+	})
+
+	t.Run("ValidCookieSignsIn", func(t *testing.T) {
+		before, _ := throttleRow(t, e, addr, "")
+		res := signInWithDevice(t, e, addr, device, "OFFICE@example.com", testPassword)
+		wantStatus(t, res, http.StatusSeeOther)
+		if failures, inFlight := throttleRow(t, e, addr, ""); failures != before || inFlight != 0 {
+			t.Fatalf("address row: failures %d -> %d, in flight %d: a device's attempt must leave it alone", before, failures, inFlight)
+		}
+	})
+
+	t.Run("NotValidCountsAsNone", func(t *testing.T) {
+		last := device[len(device)-1:]
+		flipped := "A"
+		if last == "A" {
+			flipped = "B"
+		}
+		for _, tc := range []struct{ name, value, email string }{
+			{"Garbled", device[:len(device)-1] + flipped, "office@example.com"},
+			{"Truncated", device[:len(device)-5], "office@example.com"},
+			{"Forged", "d1." + strings.Repeat("A", len(device)-3), "office@example.com"},
+			{"Nonsense", "hello", "office@example.com"},
+			{"AnotherAccounts", colleagueDevice, "office@example.com"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				wantThrottled(t, signInWithDevice(t, e, addr, tc.value, tc.email, testPassword), tc.email, 60, "1 minute")
+			})
+		}
+	})
+
+	t.Run("BeforePasswordChange", func(t *testing.T) {
+		c := newClient(t, e)
+		wantStatus(t, c.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+			url.Values{"email": {"changer@example.com"}, "password": {testPassword}}.Encode(), "X-Forwarded-For", home), http.StatusSeeOther)
+		signedIn := c.deviceCookie()
+		const newPassword = "a brand new passphrase"
+		res := c.do(http.MethodPost, "/settings/password", "application/x-www-form-urlencoded",
+			url.Values{"current_password": {testPassword}, "new_password": {newPassword}}.Encode(), "X-Forwarded-For", home)
+		wantStatus(t, res, http.StatusSeeOther)
+		wantThrottled(t, signInWithDevice(t, e, addr, changerDevice, "changer@example.com", newPassword), "changer@example.com", 60, "1 minute")
+		// The browser that changed it got a new one with the change.
+		if c.deviceCookie() == "" || c.deviceCookie() == signedIn {
+			t.Fatal("the password change gave its browser no new device cookie")
+		}
+		wantStatus(t, signInWithDevice(t, e, addr, c.deviceCookie(), "changer@example.com", newPassword), http.StatusSeeOther)
+		// A cookie issued after the change works.
+		fresh := deviceOf(t, "changer@example.com", newPassword)
+		wantStatus(t, signInWithDevice(t, e, addr, fresh, "changer@example.com", newPassword), http.StatusSeeOther)
+	})
+
+	t.Run("OwnFailuresDelay", func(t *testing.T) {
+		mine := deviceOf(t, "colleague@example.com", testPassword)
+		for range aistat.ThrottleDeviceLimit {
+			wantStatus(t, signInWithDevice(t, e, addr, mine, "colleague@example.com", wrong), http.StatusUnauthorized)
+		}
+		wantThrottled(t, signInWithDevice(t, e, addr, mine, "colleague@example.com", testPassword), "colleague@example.com", 60, "1 minute")
+		// Another browser of the same account is a device of its own.
+		wantStatus(t, signInWithDevice(t, e, addr, colleagueDevice, "colleague@example.com", testPassword), http.StatusSeeOther)
+	})
+}
+
+// TestServer_DeviceCookieSecure: behind HTTPS the device cookie is
+// Secure and __Host- prefixed, and is honoured under that name.
+func TestServer_DeviceCookieSecure(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{secureCookies: true, trustedProxies: localProxies})
+	mustCreateUser(t, e, "https@example.com", "Https", aistat.RoleViewer)
+	c := newClient(t, e)
+	res := c.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+		url.Values{"email": {"https@example.com"}, "password": {testPassword}}.Encode(), "X-Forwarded-For", "192.0.2.70")
+	wantStatus(t, res, http.StatusSeeOther)
+	var device *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == "__Host-device" {
+			device = ck
+		}
+	}
+	if device == nil || !device.Secure || !device.HttpOnly || device.Path != "/" || device.Domain != "" {
+		t.Fatalf("device cookie %+v: want a Secure, HttpOnly __Host-device cookie for the whole site", device)
+	}
+	const addr = "192.0.2.71"
+	for i := range aistat.ThrottleAddressLimit {
+		wantStatus(t, signInFrom(t, e, addr, "spray"+strconv.Itoa(i)+"@example.com", "wrong password here"), http.StatusUnauthorized)
+	}
+	form := url.Values{"email": {"https@example.com"}, "password": {testPassword}}.Encode()
+	wantStatus(t, newClient(t, e).do(http.MethodPost, "/login", "application/x-www-form-urlencoded", form,
+		"X-Forwarded-For", addr, "Cookie", "__Host-device="+device.Value), http.StatusSeeOther)
+	wantThrottled(t, newClient(t, e).do(http.MethodPost, "/login", "application/x-www-form-urlencoded", form,
+		"X-Forwarded-For", addr, "Cookie", "device="+device.Value), "https@example.com", 60, "1 minute")
+}

@@ -61,9 +61,10 @@ type lookup struct {
 	token string
 	done  chan struct{}
 	// Set before done is closed.
-	row  *found
-	data []byte
-	err  error
+	row    *found
+	data   []byte
+	reason string
+	err    error
 }
 
 func newFinder(db *sql.DB, maxRunning int) *finder {
@@ -71,8 +72,8 @@ func newFinder(db *sql.DB, maxRunning int) *finder {
 }
 
 // find returns the session of token with its user, nil when there is
-// none.
-func (f *finder) find(ctx context.Context, token string) (*found, []byte, error) {
+// none; then reason says why the session ended, "" when it does not tell.
+func (f *finder) find(ctx context.Context, token string) (*found, []byte, string, error) {
 	f.lookups.Add(1)
 	f.mu.Lock()
 	if f.running < f.maxRunning {
@@ -81,19 +82,19 @@ func (f *finder) find(ctx context.Context, token string) (*found, []byte, error)
 		results, err := f.query(ctx, []string{token})
 		f.finished()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		r := results[token]
-		return r.row, r.data, nil
+		return r.row, r.data, r.reason, nil
 	}
 	l := &lookup{ctx: ctx, token: token, done: make(chan struct{})}
 	f.queue = append(f.queue, l)
 	f.mu.Unlock()
 	select {
 	case <-l.done:
-		return l.row, l.data, l.err
+		return l.row, l.data, l.reason, l.err
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("find session: %w", context.Cause(ctx))
+		return nil, nil, "", fmt.Errorf("find session: %w", context.Cause(ctx))
 	}
 }
 
@@ -158,19 +159,22 @@ func (f *finder) run(batch []*lookup) {
 		} else if r, ok := results[l.token]; ok {
 			// Requests of one session (a browser's tabs) can share a
 			// batch; each gets rows of its own.
-			if handed[l.token] {
+			if handed[l.token] && r.row != nil {
 				r = r.clone()
 			}
 			handed[l.token] = true
-			l.row, l.data = r.row, r.data
+			l.row, l.data, l.reason = r.row, r.data, r.reason
 		}
 		close(l.done)
 	}
 }
 
+// result is a token's row: a live session (row and data), or why it
+// ended (reason).
 type result struct {
-	row  *found
-	data []byte
+	row    *found
+	data   []byte
+	reason string
 }
 
 func (r result) clone() result {
@@ -189,14 +193,20 @@ func (f *finder) query(ctx context.Context, tokens []string) (map[string]result,
 	results := make(map[string]result, len(tokens))
 	for rows.Next() {
 		var (
-			token string
-			r     result
+			token  string
+			r      result
+			reason sql.NullString
 		)
 		r.row = &found{user: new(aistat.User)}
 		u := r.row.user
 		if err := rows.Scan(&token, &r.data, &r.row.id, &r.row.expiry, &r.row.lastActive,
-			&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt); err != nil {
+			&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt, &reason); err != nil {
 			return nil, fmt.Errorf("find session: %w", err)
+		}
+		if reason.Valid {
+			// A dead token: the other columns are placeholders.
+			results[token] = result{reason: reason.String}
+			continue
 		}
 		r.row.token = token
 		results[token] = r

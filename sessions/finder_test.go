@@ -70,7 +70,7 @@ func TestFinder_ConcurrentLookups(t *testing.T) {
 				u = users[i%len(users)]
 				tok = token(u)
 			}
-			row, _, err := f.find(t.Context(), tok)
+			row, _, _, err := f.find(t.Context(), tok)
 			wantUser(t, row, err, u)
 		})
 	}
@@ -125,7 +125,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		row, _, err := f.find(t.Context(), token(users[0]))
+		row, _, _, err := f.find(t.Context(), token(users[0]))
 		wantUser(t, row, err, users[0])
 	})
 	for f.queries.Load() != 1 {
@@ -136,7 +136,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 	var twice []*found
 	for _, u := range append([]*aistat.User{users[1]}, users[1:20]...) {
 		wg.Go(func() {
-			row, _, err := f.find(t.Context(), token(u))
+			row, _, _, err := f.find(t.Context(), token(u))
 			wantUser(t, row, err, u)
 			if u == users[1] {
 				mu.Lock()
@@ -149,7 +149,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	left := make(chan error, 1)
 	go func() {
-		_, _, err := f.find(ctx, token(users[20]))
+		_, _, _, err := f.find(ctx, token(users[20]))
 		left <- err
 	}()
 	waitQueued(t, f, 21)
@@ -184,7 +184,7 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 	defer cancel()
 	leader := make(chan error, 1)
 	go func() {
-		_, _, err := f.find(ctx, token(users[0]))
+		_, _, _, err := f.find(ctx, token(users[0]))
 		leader <- err
 	}()
 	for f.queries.Load() != 1 {
@@ -193,7 +193,7 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, u := range users[1:] {
 		wg.Go(func() {
-			row, _, err := f.find(t.Context(), token(u))
+			row, _, _, err := f.find(t.Context(), token(u))
 			wantUser(t, row, err, u)
 		})
 	}
@@ -209,3 +209,38 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 	unlock()
 	wg.Wait()
 }
+
+// TestFinder_EndReasons: in one query, live tokens get their sessions and
+// dead ones why they ended, when that is known.
+func TestFinder_EndReasons(t *testing.T) {
+	db, users := finderDB(t, 4)
+	for _, q := range []string{
+		// users[0] stays live. users[1] was revoked by an admin.
+		`BEGIN; SELECT set_config('aistat.end_reason', 'revoked', true);
+		 DELETE FROM sessions WHERE user_id = ` + itoa(users[1].ID) + `; COMMIT`,
+		`UPDATE sessions SET expiry = now() - interval '1 second' WHERE user_id = ` + itoa(users[2].ID),
+		`UPDATE users SET disabled = true WHERE id = ` + itoa(users[3].ID),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFinder(db, 1)
+	results, err := f.query(t.Context(), []string{token(users[0]), token(users[1]), token(users[2]), token(users[3]), "unknown", token(users[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := results[token(users[0])]; r.row == nil || r.row.user.ID != users[0].ID || r.reason != "" {
+		t.Errorf("live token: %+v", r)
+	}
+	for u, want := range map[*aistat.User]string{users[1]: "revoked", users[2]: "expired", users[3]: "disabled"} {
+		if r := results[token(u)]; r.row != nil || r.reason != want {
+			t.Errorf("token of user %d: row %v, reason %q, want none and %q", u.ID, r.row, r.reason, want)
+		}
+	}
+	if r, ok := results["unknown"]; ok {
+		t.Errorf("unknown token: %+v, want nothing", r)
+	}
+}
+
+func itoa(id int64) string { return fmt.Sprint(id) }

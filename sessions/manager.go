@@ -36,6 +36,14 @@ type Config struct {
 	// Refresh is how often a session's expiry and last-active time may be
 	// written; reads in between write nothing.
 	Refresh time.Duration
+	// AdminLifetime and AdminMaxAge are the shorter idle timeout and
+	// maximum age of the sessions of admins, whose sessions can do the most
+	// harm in the wrong hands; zero keeps Lifetime and MaxAge. They follow
+	// the user's current role on every request: a session promoted to admin
+	// ends by them at once, one demoted keeps its shorter expiry until its
+	// next refresh.
+	AdminLifetime time.Duration
+	AdminMaxAge   time.Duration
 	// SecureCookies marks the cookie Secure and names it __Host-session,
 	// for sites served over HTTPS.
 	SecureCookies bool
@@ -106,19 +114,73 @@ func (m *Manager) resolve(next http.Handler) http.Handler {
 		ctx := r.Context()
 		st := stateFrom(ctx)
 		if f := st.found; f != nil && m.scs.GetInt64(ctx, keyUserID) == f.user.ID {
-			st.user = f.user
-			if now := time.Now(); now.Sub(f.lastActive) >= m.cfg.Refresh {
-				m.scs.SetDeadline(ctx, m.deadline(now, time.Unix(m.scs.GetInt64(ctx, keyCreated), 0)))
+			now, created := time.Now(), time.Unix(m.scs.GetInt64(ctx, keyCreated), 0)
+			lifetime, maxAge := m.limits(f.user.Role)
+			// The stored expiry follows the role the user had at the last
+			// refresh; the current role's limits hold from this request on,
+			// without a write.
+			st.expiry = f.expiry
+			for _, limit := range []time.Time{f.lastActive.Add(lifetime), created.Add(maxAge)} {
+				if limit.Before(st.expiry) {
+					st.expiry = limit
+				}
 			}
+			if !now.Before(st.expiry) {
+				st.endReason = aistat.EndExpired
+				m.expireCookie(w)
+			} else {
+				st.user = f.user
+				if now.Sub(f.lastActive) >= m.cfg.Refresh {
+					st.expiry = m.deadline(now, created, f.user.Role)
+					m.scs.SetDeadline(ctx, st.expiry)
+				}
+			}
+		} else if st.endReason != "" {
+			// The page tells why once; the cookie goes, so the requests
+			// after it cost no query. A sign-in in this request sets a new
+			// one after this.
+			m.expireCookie(w)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// deadline is when a session used at now expires: after the idle timeout,
-// but never later than its maximum age.
-func (m *Manager) deadline(now, created time.Time) time.Time {
-	d, limit := now.Add(m.cfg.Lifetime), created.Add(m.cfg.MaxAge)
+// expireCookie tells the browser to drop its session cookie.
+func (m *Manager) expireCookie(w http.ResponseWriter) {
+	c := m.scs.Cookie
+	http.SetCookie(w, &http.Cookie{
+		Name:     c.Name,
+		Value:    "",
+		Path:     c.Path,
+		Domain:   c.Domain,
+		MaxAge:   -1,
+		Expires:  time.Unix(1, 0),
+		HttpOnly: c.HttpOnly,
+		Secure:   c.Secure,
+		SameSite: c.SameSite,
+	})
+}
+
+// limits are the idle timeout and maximum age of a session of a user with
+// role.
+func (m *Manager) limits(role aistat.Role) (lifetime, maxAge time.Duration) {
+	lifetime, maxAge = m.cfg.Lifetime, m.cfg.MaxAge
+	if role == aistat.RoleAdmin {
+		if m.cfg.AdminLifetime > 0 {
+			lifetime = min(lifetime, m.cfg.AdminLifetime)
+		}
+		if m.cfg.AdminMaxAge > 0 {
+			maxAge = min(maxAge, m.cfg.AdminMaxAge)
+		}
+	}
+	return lifetime, maxAge
+}
+
+// deadline is when a session of a user with role, used at now, expires:
+// after the idle timeout, but never later than its maximum age.
+func (m *Manager) deadline(now, created time.Time, role aistat.Role) time.Time {
+	lifetime, maxAge := m.limits(role)
+	d, limit := now.Add(lifetime), created.Add(maxAge)
 	if limit.Before(d) {
 		d = limit
 	}
@@ -139,7 +201,8 @@ func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
 	st.login, st.user = user.ID, user
 	m.scs.Put(ctx, keyUserID, user.ID)
 	m.scs.Put(ctx, keyCreated, now.Unix())
-	m.scs.SetDeadline(ctx, m.deadline(now, now))
+	st.expiry = m.deadline(now, now, user.Role)
+	m.scs.SetDeadline(ctx, st.expiry)
 	return nil
 }
 
@@ -183,9 +246,15 @@ func (m *Manager) PopFlash(ctx context.Context) string {
 	return m.scs.PopString(ctx, keyFlash)
 }
 
-// Expiry is when the request's session expires as stored.
+// Expiry is when the request's session expires: as stored, or sooner when
+// the user's current role has shorter limits than the stored expiry was
+// written for.
 func (m *Manager) Expiry(ctx context.Context) time.Time {
-	return m.scs.Deadline(ctx)
+	d := m.scs.Deadline(ctx)
+	if st := stateFrom(ctx); st != nil && !st.expiry.IsZero() && st.expiry.Before(d) {
+		return st.expiry
+	}
+	return d
 }
 
 // RunCleanup deletes expired sessions every interval until ctx ends.

@@ -264,9 +264,111 @@ func TestStore_DeleteExpired(t *testing.T) {
 	if left != 10 {
 		t.Fatalf("%d sessions left, want the 10 live ones", left)
 	}
+
+	// Why a session ended is kept a day.
+	if _, err := s.db.Exec(`INSERT INTO ended_sessions (token, reason, ended_at)
+		SELECT 'old' || i, 'revoked', now() - interval '25 hours' FROM generate_series(1, 7000) i
+		UNION ALL SELECT 'recent', 'revoked', now() - interval '23 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.manager.Store().DeleteExpired(context.Background(), 5000); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	rows, err := s.db.Query(`SELECT token FROM ended_sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tok string
+		if err := rows.Scan(&tok); err != nil {
+			t.Fatal(err)
+		}
+		reasons = append(reasons, tok)
+	}
+	if len(reasons) != 1 || reasons[0] != "recent" {
+		t.Fatalf("ended sessions left: %v, want only the recent one", reasons)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.manager.Store().DeleteExpired(ctx, 5000); err == nil {
 		t.Fatal("a cancelled cleanup reported success")
 	}
+}
+
+// setRole gives the site's user a role, as an admin would.
+func (s *site) setRole(tb testing.TB, role aistat.Role) {
+	tb.Helper()
+	if _, err := s.db.Exec(`UPDATE users SET role = $2 WHERE id = $1`, s.user.ID, role); err != nil {
+		tb.Fatal(err)
+	}
+	// The user /login signs in, as a sign-in would read it.
+	s.user.Role = role
+}
+
+func TestManager_AdminLimits(t *testing.T) {
+	cfg := sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: 400 * time.Millisecond,
+		AdminLifetime: 1500 * time.Millisecond, AdminMaxAge: 3 * time.Second}
+
+	t.Run("PromotionShortensAtOnce", func(t *testing.T) {
+		s := mustOpenSite(t, cfg)
+		c := s.client()
+		s.do(t, c, "POST", "/login")
+		s.setRole(t, aistat.RoleAdmin)
+		// No request writes meanwhile: the stored expiry is still an hour
+		// away, the admin idle timeout is not.
+		time.Sleep(1700 * time.Millisecond)
+		if got, _ := s.do(t, c, "GET", "/"); got != "" {
+			t.Fatalf("promoted session idle past the admin lifetime still signed in as %q", got)
+		}
+		if r, _ := s.row(t); time.Until(r.expiry) < 50*time.Minute {
+			t.Fatalf("the read that found the session over wrote its expiry %v", r.expiry)
+		}
+	})
+
+	t.Run("PromotedCappedAtAdminMaxAge", func(t *testing.T) {
+		s := mustOpenSite(t, cfg)
+		c := s.client()
+		s.do(t, c, "POST", "/login")
+		start := time.Now()
+		s.setRole(t, aistat.RoleAdmin)
+		for time.Since(start) < 1900*time.Millisecond {
+			if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+				t.Fatalf("signed out %v after sign-in, within the admin limits", time.Since(start))
+			}
+			// Once a refresh wrote it, the stored expiry is capped too.
+			if r, _ := s.row(t); time.Since(start) > 500*time.Millisecond && r.expiry.After(r.created.Add(3*time.Second)) {
+				t.Fatalf("expiry %v passes creation %v + admin max age", r.expiry, r.created)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		time.Sleep(time.Until(start.Add(3200 * time.Millisecond)))
+		if got, _ := s.do(t, c, "GET", "/"); got != "" {
+			t.Fatalf("still signed in as %q past the admin max age", got)
+		}
+	})
+
+	t.Run("DemotionWaitsForRefresh", func(t *testing.T) {
+		s := mustOpenSite(t, cfg)
+		s.setRole(t, aistat.RoleAdmin)
+		c := s.client()
+		s.do(t, c, "POST", "/login")
+		first, _ := s.row(t)
+		if d := time.Until(first.expiry); d > 1600*time.Millisecond {
+			t.Fatalf("admin session expires in %v, want the admin lifetime", d)
+		}
+		s.setRole(t, aistat.RoleViewer)
+		s.do(t, c, "GET", "/")
+		if r, _ := s.row(t); !r.expiry.Equal(first.expiry) {
+			t.Fatalf("a read within the refresh interval moved the expiry %v -> %v", first.expiry, r.expiry)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+			t.Fatalf("demoted session signed out: %q", got)
+		}
+		if r, _ := s.row(t); time.Until(r.expiry) < 50*time.Minute {
+			t.Fatalf("after the refresh the demoted session expires %v, want the viewer lifetime", r.expiry)
+		}
+	})
 }

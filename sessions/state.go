@@ -24,6 +24,12 @@ type state struct {
 	renew bool
 	// user is the signed-in user of this request, nil when anonymous.
 	user *aistat.User
+	// expiry is when the session ends under the user's current role, zero
+	// when the request has none.
+	expiry time.Time
+	// endReason is why the session of the request's cookie ended, when the
+	// cookie no longer signs in and the end has a reason; "" otherwise.
+	endReason aistat.EndReason
 }
 
 // found is a session row as the store read it, joined with its user.
@@ -48,6 +54,17 @@ func User(ctx context.Context) *aistat.User {
 		return st.user
 	}
 	return nil
+}
+
+// EndReason is why the session of the request's cookie ended, when it no
+// longer signs in and its end has a reason (an admin's revocation, a
+// password change elsewhere, ...); "" otherwise. The request is anonymous
+// either way.
+func EndReason(ctx context.Context) aistat.EndReason {
+	if st := stateFrom(ctx); st != nil && st.user == nil {
+		return st.endReason
+	}
+	return ""
 }
 
 // SessionID is the id of the request's stored session (not its token), 0

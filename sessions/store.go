@@ -41,11 +41,18 @@ func (s *Store) LookupStats() (lookups, queries int64) {
 // FindCtx returns the data of an unexpired session whose user is enabled,
 // and hands that user and the session's times to the request's state.
 func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	row, data, err := s.finder.find(ctx, token)
-	if err != nil || row == nil {
+	row, data, reason, err := s.finder.find(ctx, token)
+	if err != nil {
 		return nil, false, err
 	}
-	if st := stateFrom(ctx); st != nil {
+	st := stateFrom(ctx)
+	if row == nil {
+		if st != nil {
+			st.endReason = aistat.EndReason(reason)
+		}
+		return nil, false, nil
+	}
+	if st != nil {
 		st.found = row
 	}
 	return data, true, nil
@@ -83,10 +90,51 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 	if st.login == 0 {
 		return errors.New("commit session: a new session needs a signed-in user")
 	}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO sessions (token, data, expiry, user_id, user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6)`,
-		token, b, expiry, st.login, st.userAgent, st.ip)
+	return s.insert(ctx, st, token, b, expiry)
+}
+
+// MaxPerUser is how many live sessions a user may have: a sign-in past it
+// ends the oldest, so that a stolen password cannot pile up sessions
+// unseen and the sessions page stays short.
+const MaxPerUser = 50
+
+// insertSessionSQL adds the session of a sign-in and ends the user's oldest
+// live sessions past MaxPerUser ($7), with a session_limit event ($8) when
+// it ended any. The DELETE does not see the row being inserted (one
+// snapshot), hence the "- 1".
+const insertSessionSQL = `
+WITH inserted AS (
+	INSERT INTO sessions (token, data, expiry, user_id, user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6)
+), ended AS (
+	DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions WHERE user_id = $4 AND expiry > now()
+		ORDER BY created_at, id
+		LIMIT greatest(0, (SELECT count(*) FROM sessions WHERE user_id = $4 AND expiry > now()) - ($7::int - 1)))
+	RETURNING id
+)
+INSERT INTO security_events (user_id, kind, ip, user_agent)
+SELECT $4, $8, $6, $5 WHERE EXISTS (SELECT 1 FROM ended)`
+
+// insert stores a new session under the session limit, in one transaction
+// that first locks the user's row: concurrent sign-ins of one user then
+// count each other's sessions, and the user cannot go past the limit. The
+// lock also names the reason the ended sessions' browsers will read.
+func (s *Store) insert(ctx context.Context, st *state, token string, b []byte, expiry time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx,
+		`SELECT set_config('aistat.end_reason', $2, true) FROM users WHERE id = $1 FOR NO KEY UPDATE`,
+		st.login, string(aistat.EndSessionLimit)); err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, insertSessionSQL, token, b, expiry, st.login, st.userAgent, st.ip,
+		MaxPerUser, aistat.EventSessionLimit); err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
 	return nil
@@ -123,10 +171,26 @@ func (s *Store) Delete(token string) error {
 	return s.DeleteCtx(context.Background(), token)
 }
 
-// DeleteExpired deletes expired sessions in batches of at most batch rows,
-// each its own short statement so the table is never locked for long, until
-// none is left or ctx ends. It reports how many it deleted.
+// DeleteExpired deletes expired sessions, and the reasons of sessions that
+// ended longer ago than aistat.EndedSessionRetention, in batches of at most
+// batch rows, each its own short statement so the table is never locked for
+// long, until none is left or ctx ends. It reports how many sessions it
+// deleted.
 func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
+	for {
+		res, err := s.db.ExecContext(ctx, `
+			DELETE FROM ended_sessions WHERE token IN (
+				SELECT token FROM ended_sessions WHERE ended_at < now() - make_interval(secs => $2) LIMIT $1)`,
+			batch, aistat.EndedSessionRetention.Seconds())
+		if err != nil {
+			return 0, fmt.Errorf("delete old ended sessions: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, fmt.Errorf("delete old ended sessions: %w", err)
+		} else if n < int64(batch) {
+			break
+		}
+	}
 	var total int64
 	for {
 		res, err := s.db.ExecContext(ctx, `

@@ -12,6 +12,9 @@
 
   const NAME = 'aistat-events';
   const SIGNED_OUT = '/login?signed_out=1';
+  // Why a session can end, as the logout event says ({"reason": ...}); the
+  // sign-in page tells the person which.
+  const END_REASONS = ['revoked', 'password_changed', 'disabled', 'deleted', 'session_limit', 'expired'];
   // The events the server sends; "resync" stays with the leader, which
   // turns it into the events below.
   const SERVER_EVENTS = ['profile', 'user', 'user_deleted', 'logout', 'resync'];
@@ -69,9 +72,15 @@
         aistat.refreshUsers();
         break;
       case 'logout':
-        leave(() => window.location.assign(SIGNED_OUT));
+        leave(() => window.location.assign(signedOutURL(data.reason)));
         break;
     }
+  }
+
+  // signedOutURL is where a logout sends the page: the sign-in page with
+  // the reason when the server gave one it knows of.
+  function signedOutURL(reason) {
+    return END_REASONS.includes(reason) ? '/login?signed_out=' + reason : SIGNED_OUT;
   }
 
   let syncing = false;

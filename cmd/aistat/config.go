@@ -29,16 +29,20 @@ type Config struct {
 	// is http:// and Addr.
 	BaseURL string
 	// SecureCookies defaults to on when BaseURL is https.
-	SecureCookies     bool
-	SessionLifetime   time.Duration
-	SessionMaxAge     time.Duration
-	SessionRefresh    time.Duration
-	ListenDatabaseURL string
-	TrustedProxies    []netip.Prefix
-	MaxStreamsPerUser int
-	MaxStreams        int
-	CleanupInterval   time.Duration
-	DBMaxConns        int
+	SecureCookies   bool
+	SessionLifetime time.Duration
+	SessionMaxAge   time.Duration
+	SessionRefresh  time.Duration
+	// AdminSessionLifetime and AdminSessionMaxAge are the shorter limits
+	// of admins' sessions.
+	AdminSessionLifetime time.Duration
+	AdminSessionMaxAge   time.Duration
+	ListenDatabaseURL    string
+	TrustedProxies       []netip.Prefix
+	MaxStreamsPerUser    int
+	MaxStreams           int
+	CleanupInterval      time.Duration
+	DBMaxConns           int
 	// MetricsAddr is where /metrics is served, on a listener of its own;
 	// empty serves no metrics.
 	MetricsAddr string
@@ -182,6 +186,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", 336*time.Hour, "idle timeout of a session")
 	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", 720*time.Hour, "absolute lifetime of a session")
 	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", time.Hour, "how often a session's expiry may be written")
+	e.duration(&cfg.AdminSessionLifetime, "admin-session-lifetime", "AISTAT_ADMIN_SESSION_LIFETIME", 12*time.Hour, "idle timeout of an admin's session")
+	e.duration(&cfg.AdminSessionMaxAge, "admin-session-max-age", "AISTAT_ADMIN_SESSION_MAX_AGE", 168*time.Hour, "absolute lifetime of an admin's session")
 	e.string(&cfg.ListenDatabaseURL, "listen-database-url", "AISTAT_LISTEN_DATABASE_URL", "", "PostgreSQL URL for LISTEN (default: the database URL)")
 	e.string(&proxies, "trusted-proxies", "AISTAT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", 100, "open live-event streams one user may hold on this instance")
@@ -249,6 +255,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"session-lifetime", cfg.SessionLifetime},
 		{"session-max-age", cfg.SessionMaxAge},
 		{"session-refresh", cfg.SessionRefresh},
+		{"admin-session-lifetime", cfg.AdminSessionLifetime},
+		{"admin-session-max-age", cfg.AdminSessionMaxAge},
 		{"cleanup-interval", cfg.CleanupInterval},
 	} {
 		if d.value <= 0 {
@@ -274,6 +282,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if cfg.SessionRefresh >= cfg.SessionLifetime {
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --session-lifetime (%s)", cfg.SessionRefresh, cfg.SessionLifetime)
+	}
+	// An admin's session slides only at a refresh: one longer than its
+	// idle timeout would end every admin session while in use.
+	if cfg.SessionRefresh >= cfg.AdminSessionLifetime {
+		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --admin-session-lifetime (%s)", cfg.SessionRefresh, cfg.AdminSessionLifetime)
 	}
 	return cfg, nil
 }

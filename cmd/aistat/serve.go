@@ -150,6 +150,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,
 		"session_refresh", cfg.SessionRefresh,
+		"admin_session_lifetime", cfg.AdminSessionLifetime,
+		"admin_session_max_age", cfg.AdminSessionMaxAge,
 		"listen_database_url", listenURL,
 		"trusted_proxies", cfg.TrustedProxies,
 		"max_streams_per_user", cfg.MaxStreamsPerUser,
@@ -177,6 +179,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	d.db.SetMaxOpenConns(cfg.DBMaxConns)
 	d.db.SetMaxIdleConns(cfg.DBMaxConns)
 	users := aistat.NewUsers(d.db)
+	if err := users.LoadDeviceKey(ctx); err != nil {
+		return err
+	}
 	var demoSeeded bool
 	if cfg.Demo {
 		if demoSeeded, err = users.SeedDemoUsers(ctx); err != nil {
@@ -187,6 +192,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Lifetime:      cfg.SessionLifetime,
 		MaxAge:        cfg.SessionMaxAge,
 		Refresh:       cfg.SessionRefresh,
+		AdminLifetime: cfg.AdminSessionLifetime,
+		AdminMaxAge:   cfg.AdminSessionMaxAge,
 		SecureCookies: cfg.SecureCookies,
 	})
 	listenDSN := cfg.ListenDatabaseURL

@@ -167,7 +167,7 @@ func (h *Hub) Check(ctx context.Context, s *Stream) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if !ok {
-		s.logout()
+		s.logoutFor(aistat.EndExpired)
 	}
 	return expiry, nil
 }
@@ -177,6 +177,8 @@ type notification struct {
 	Kind     string  `json:"kind"`
 	User     int64   `json:"user"`
 	Sessions []int64 `json:"sessions"`
+	// Reason is why the sessions ended, "" when it does not say.
+	Reason aistat.EndReason `json:"reason"`
 }
 
 // Bounds of the hub's waits. A database that stops answering holds the
@@ -367,7 +369,7 @@ func (h *Hub) dispatchBatch(ctx context.Context, batch []string, in *inbox) {
 		case "user_deleted":
 			h.userDeleted(msg.User)
 		case "sessions_ended":
-			h.sessionsEnded(ctx, msg.User, msg.Sessions)
+			h.sessionsEnded(ctx, msg.User, msg.Sessions, msg.Reason)
 		}
 	}
 }
@@ -429,7 +431,7 @@ func (h *Hub) userChanged(u *aistat.User, created bool) {
 	if !created {
 		for s := range h.byUser[u.ID] {
 			if u.Disabled {
-				s.logout()
+				s.logoutFor(aistat.EndDisabled)
 				continue
 			}
 			s.role = u.Role
@@ -451,7 +453,7 @@ func (h *Hub) userDeleted(id int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.byUser[id] {
-		s.logout()
+		s.logoutFor(aistat.EndDeleted)
 	}
 	for s := range h.streams {
 		if s.role.Staff() && s.userID != id {
@@ -462,7 +464,7 @@ func (h *Hub) userDeleted(id int64) {
 
 // sessionsEnded logs out the streams of the ended sessions; without a list
 // of ids every stream of the user checks its own.
-func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64) {
+func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64, reason aistat.EndReason) {
 	if ids == nil {
 		h.check(ctx, h.streamsOf(userID))
 		return
@@ -475,7 +477,7 @@ func (h *Hub) sessionsEnded(ctx context.Context, userID int64, ids []int64) {
 	defer h.mu.Unlock()
 	for s := range h.byUser[userID] {
 		if ended[s.sessionID] {
-			s.logout()
+			s.logoutFor(reason)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -145,11 +146,21 @@ func (s *Stream) end() {
 
 // logout sends the logout event and ends the stream; only the first of
 // logout and end does anything.
-func (s *Stream) logout() {
+func (s *Stream) logout() { s.logoutFor("") }
+
+// logoutFor is logout saying why the session ended ({"reason": ...}), so
+// that the page can tell; "" says nothing.
+func (s *Stream) logoutFor(reason aistat.EndReason) {
+	ev := logoutEvent
+	if reason != "" {
+		ev.Data, _ = json.Marshal(struct {
+			Reason aistat.EndReason `json:"reason"`
+		}{reason})
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ending && !s.closed {
-		s.appendEvent(logoutEvent)
+		s.appendEvent(ev)
 		s.endLocked()
 	}
 }

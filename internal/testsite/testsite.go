@@ -61,7 +61,8 @@ type Site struct {
 func Start(tb testing.TB, cfg Config) *Site {
 	tb.Helper()
 	if cfg.Sessions == (sessions.Config{}) {
-		cfg.Sessions = sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour}
+		cfg.Sessions = sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour,
+			AdminLifetime: 12 * time.Hour, AdminMaxAge: 168 * time.Hour}
 	}
 	cfg.Sessions.SecureCookies = cfg.Sessions.SecureCookies || cfg.SecureCookies
 	if cfg.Live == (live.Config{}) {
