@@ -193,6 +193,49 @@ func TestLive_LeaderTabCloses(t *testing.T) {
 	}
 }
 
+// TestLive_ResyncKeepsNewerEvent: a tab that takes the stream over asks the
+// server for the current user, and a change made while that answer is on
+// its way arrives as an event first. The answer, read before the change,
+// must not put the old name back.
+func TestLive_ResyncKeepsNewerEvent(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	b := newBrowser(t, "browser")
+	b.newTab("sign-in").signIn(s, "editor@example.com", password)
+	b.tabs[0].open("about:blank")
+	leader := b.newTab("leader")
+	leader.open(s.URL + "/")
+	s.waitStreamsFunc(t, "the leader's stream open alone", func(got streamStats) bool {
+		return got.total == 2 && got.open == 1
+	})
+	follower := b.newTab("follower")
+	follower.open(s.URL + "/")
+	follower.waitFor("the header shows the user", `document.querySelector('header [data-user-name]') !== null`, actionTimeout)
+
+	waiting, release := s.holdSessionAnswers()
+	defer release()
+	b.closeTab(leader)
+	for deadline := time.Now().Add(actionTimeout); waiting() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new leader's resync did not ask for the user within %v", actionTimeout)
+		}
+	}
+	other := signIn(t, s, "editor@example.com")
+	other.send(http.MethodPut, "/api/profile", "application/json", `{"name": "Ivan", "avatarUrl": ""}`, http.StatusOK)
+	follower.waitFor("the event shows the new name",
+		`document.querySelector('header [data-user-name]').textContent === 'Ivan'`, liveWithin)
+	release()
+	follower.waitFor("the resync's answer arrived",
+		`performance.getEntriesByType('resource').some((e) => e.name.endsWith('/api/session') && e.responseEnd > 0)`, liveWithin)
+	// The answer is handled as soon as it arrives: the header must keep
+	// the new name from then on.
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if got := follower.headerName(); got != "Ivan" {
+			t.Fatalf("header after the resync's older answer = %q, want Ivan", got)
+		}
+	}
+}
+
 // TestLive_SettingsForm renames the user elsewhere while two tabs show the
 // settings form: the untouched form follows, the one being edited keeps the
 // draft, and both headers follow.

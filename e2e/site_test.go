@@ -43,6 +43,9 @@ type site struct {
 	users *aistat.Users
 	// streams counts the event streams this instance serves.
 	streams streamCounter
+	// held keeps answers of GET /api/session from the browser while a test
+	// holds them (holdSessionAnswers).
+	held sessionHold
 }
 
 // startSite starts an instance on the database dsn (from pgtest.URL),
@@ -77,10 +80,68 @@ func (s *site) instrument(next http.Handler) http.Handler {
 			sw := &streamWriter{ResponseWriter: w, counter: &s.streams}
 			defer sw.finish()
 			next.ServeHTTP(sw, r)
+		case "/api/session":
+			s.held.serve(w, r, next)
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// sessionHold delays the answers of GET /api/session: each is made at once,
+// so it reads the database when the request arrives, and written once the
+// test releases it, as a slow network would deliver it.
+type sessionHold struct {
+	mu      sync.Mutex
+	on      bool
+	waiting int
+	release chan struct{}
+}
+
+// holdSessionAnswers holds every answer of GET /api/session from now until
+// the returned release is called; waiting tells how many are held.
+func (s *site) holdSessionAnswers() (waiting func() int, release func()) {
+	h := &s.held
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.on, h.release = true, make(chan struct{})
+	var once sync.Once
+	return func() int {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.waiting
+		}, func() {
+			once.Do(func() {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				h.on = false
+				close(h.release)
+			})
+		}
+}
+
+func (h *sessionHold) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	h.mu.Lock()
+	on, release := h.on, h.release
+	if on {
+		h.waiting++
+	}
+	h.mu.Unlock()
+	if !on {
+		next.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	next.ServeHTTP(rec, r)
+	select {
+	case <-release:
+	case <-r.Context().Done():
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // createUser adds a user with the test password.

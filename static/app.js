@@ -381,6 +381,11 @@
       refreshUsers();
       return;
     }
+    // A table being loaded again may have been read before this change:
+    // load it once more afterwards.
+    if (refreshing) {
+      refreshAgain = true;
+    }
     const role = String(user.role || '');
     const name = row.querySelector('.user-meta-name > span:first-child');
     if (name) {

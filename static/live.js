@@ -85,9 +85,15 @@
 
   let syncing = false;
   let syncAgain = false;
+  // profileEvents counts the profile events the stream delivered, so that a
+  // resync answered after one of them does not put back an older profile.
+  let profileEvents = 0;
 
   // resync asks the server for the current user once, after events may have
-  // been lost, and sends what it learns as events.
+  // been lost, and sends what it learns as events. It runs once the stream
+  // is open, so every change committed after the answer was read comes as
+  // an event too: when one arrives while the answer is on its way, the
+  // answer may be older than it and is not shown.
   async function resync(send) {
     if (syncing) {
       syncAgain = true;
@@ -97,6 +103,7 @@
     try {
       do {
         syncAgain = false;
+        const seen = profileEvents;
         let response;
         let body = null;
         try {
@@ -115,7 +122,9 @@
           return;
         }
         if (response.ok && body && body.user) {
-          send('profile', body.user);
+          if (profileEvents === seen) {
+            send('profile', body.user);
+          }
           send('stale', {});
         }
       } while (syncAgain);
@@ -154,6 +163,9 @@
           if (type === 'resync') {
             resync(send);
             return;
+          }
+          if (type === 'profile') {
+            profileEvents++;
           }
           if (type === 'logout') {
             source.close();
