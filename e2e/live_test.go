@@ -160,24 +160,33 @@ func TestLive_DemoteAndRevoke(t *testing.T) {
 	}
 }
 
-// TestLive_LeaderTabCloses closes the tab that holds the browser's event
-// stream: another tab opens it again, and changes keep arriving.
-func TestLive_LeaderTabCloses(t *testing.T) {
-	s := startSite(t, pgtest.URL(t))
+// leaderAndFollower signs a browser in as editor@example.com with two tabs
+// on the home page: the leader holds the browser's event stream, the
+// follower waits to take it over.
+func leaderAndFollower(t *testing.T) (s *site, b *browser, leader, follower *tab) {
+	t.Helper()
+	s = startSite(t, pgtest.URL(t))
 	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
-	b := newBrowser(t, "browser")
+	b = newBrowser(t, "browser")
 	b.newTab("sign-in").signIn(s, "editor@example.com", password)
 	// The browser's first tab cannot be closed alone: it steps aside, so
 	// that the next tab leads.
 	b.tabs[0].open("about:blank")
-	leader := b.newTab("leader")
+	leader = b.newTab("leader")
 	leader.open(s.URL + "/")
 	s.waitStreamsFunc(t, "the leader's stream (the second) open alone", func(got streamStats) bool {
 		return got.total == 2 && got.open == 1
 	})
-	follower := b.newTab("follower")
+	follower = b.newTab("follower")
 	follower.open(s.URL + "/")
 	follower.waitFor("the header shows the user", `document.querySelector('header [data-user-name]') !== null`, actionTimeout)
+	return s, b, leader, follower
+}
+
+// TestLive_LeaderTabCloses closes the tab that holds the browser's event
+// stream: another tab opens it again, and changes keep arriving.
+func TestLive_LeaderTabCloses(t *testing.T) {
+	s, b, leader, follower := leaderAndFollower(t)
 	follower.markPage()
 
 	b.closeTab(leader)
@@ -198,20 +207,7 @@ func TestLive_LeaderTabCloses(t *testing.T) {
 // its way arrives as an event first. The answer, read before the change,
 // must not put the old name back.
 func TestLive_ResyncKeepsNewerEvent(t *testing.T) {
-	s := startSite(t, pgtest.URL(t))
-	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
-	b := newBrowser(t, "browser")
-	b.newTab("sign-in").signIn(s, "editor@example.com", password)
-	b.tabs[0].open("about:blank")
-	leader := b.newTab("leader")
-	leader.open(s.URL + "/")
-	s.waitStreamsFunc(t, "the leader's stream open alone", func(got streamStats) bool {
-		return got.total == 2 && got.open == 1
-	})
-	follower := b.newTab("follower")
-	follower.open(s.URL + "/")
-	follower.waitFor("the header shows the user", `document.querySelector('header [data-user-name]') !== null`, actionTimeout)
-
+	s, b, leader, follower := leaderAndFollower(t)
 	waiting, release := s.holdSessionAnswers()
 	defer release()
 	b.closeTab(leader)

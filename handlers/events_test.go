@@ -992,39 +992,9 @@ func TestServer_EventsHubStopsWithStuckListener(t *testing.T) {
 	t.Run("ServerNeverAnswers", func(t *testing.T) {
 		// A server that accepts the connection and never says a word:
 		// the connection attempt hangs, holding the listener's lock.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		accepted := make(chan net.Conn, 10)
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				accepted <- conn
-			}
-		}()
-		t.Cleanup(func() {
-			for {
-				select {
-				case conn := <-accepted:
-					conn.Close()
-				default:
-					return
-				}
-			}
-		})
-		addr := ln.Addr().(*net.TCPAddr)
-		stop := run(t, fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=none sslmode=disable", addr.Port), io.Discard)
-		select {
-		case conn := <-accepted:
-			accepted <- conn
-		case <-time.After(10 * time.Second):
-			t.Fatal("the hub did not connect")
-		}
+		silent := pgtest.NewSilentServer(t)
+		stop := run(t, silent.DSN(), io.Discard)
+		silent.WaitConnected(t, "the hub", 10*time.Second)
 		if took := stop(); took > within {
 			t.Fatalf("Run returned %v after its context ended, want within %v", took, within)
 		}

@@ -3,8 +3,6 @@ package main
 import (
 	"database/sql"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -162,35 +160,9 @@ func TestProcess(t *testing.T) {
 		t.Run("server never answers", func(t *testing.T) {
 			// A server that accepts the connection and never says a word:
 			// the listener's connection attempt hangs.
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			accepted := make(chan net.Conn, 100)
-			go func() {
-				for {
-					conn, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					accepted <- conn
-				}
-			}()
-			t.Cleanup(func() {
-				for len(accepted) > 0 {
-					(<-accepted).Close()
-				}
-			})
-			port := ln.Addr().(*net.TCPAddr).Port
-			p := startProcessArgs(t, bin, "--database-url", dsn,
-				"--listen-database-url", fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=none sslmode=disable", port))
-			select {
-			case conn := <-accepted:
-				accepted <- conn
-			case <-time.After(10 * time.Second):
-				t.Fatal("the listener did not connect")
-			}
+			silent := pgtest.NewSilentServer(t)
+			p := startProcessArgs(t, bin, "--database-url", dsn, "--listen-database-url", silent.DSN())
+			silent.WaitConnected(t, "the listener", 10*time.Second)
 			assertHealthy(t, p.base)
 			if err := p.signal(t, syscall.SIGTERM, 10*time.Second); err != nil {
 				t.Fatalf("after SIGTERM: %v, want exit status 0", err)
