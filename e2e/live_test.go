@@ -160,6 +160,33 @@ func TestLive_DemoteAndRevoke(t *testing.T) {
 	}
 }
 
+// TestLive_ChangeBeforeStreamOpens: a change committed after a page was
+// rendered and announced before its event stream was open reaches no stream
+// of the browser; the page must still show it once the stream opens.
+func TestLive_ChangeBeforeStreamOpens(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	tb := newBrowser(t, "browser").newTab("home")
+	tb.signIn(s, "editor@example.com", password)
+
+	waiting, open := s.browserStreams.close()
+	defer open()
+	tb.open(s.URL + "/")
+	for deadline := time.Now().Add(actionTimeout); waiting() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page asked for no event stream within %v", actionTimeout)
+		}
+	}
+	other := signIn(t, s, "editor@example.com")
+	events := other.stream()
+	other.send(http.MethodPut, "/api/profile", "application/json", `{"name": "Ivan", "avatarUrl": ""}`, http.StatusOK)
+	// The other device's stream heard it: the change was announced to the
+	// streams open then, which the page's is not.
+	events.waitFor(t, "profile", `"name":"Ivan"`)
+	open()
+	tb.waitFor("the header shows the change", `document.querySelector('header [data-user-name]').textContent === 'Ivan'`, liveWithin)
+}
+
 // leaderAndFollower signs a browser in as editor@example.com with two tabs
 // on the home page: the leader holds the browser's event stream, the
 // follower waits to take it over.
@@ -208,7 +235,7 @@ func TestLive_LeaderTabCloses(t *testing.T) {
 // must not put the old name back.
 func TestLive_ResyncKeepsNewerEvent(t *testing.T) {
 	s, b, leader, follower := leaderAndFollower(t)
-	waiting, release := s.holdSessionAnswers()
+	waiting, release := s.sessionAnswers.close()
 	defer release()
 	b.closeTab(leader)
 	for deadline := time.Now().Add(actionTimeout); waiting() == 0; time.Sleep(20 * time.Millisecond) {

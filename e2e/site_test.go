@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	"image"
@@ -43,9 +44,12 @@ type site struct {
 	users *aistat.Users
 	// streams counts the event streams this instance serves.
 	streams streamCounter
-	// held keeps answers of GET /api/session from the browser while a test
-	// holds them (holdSessionAnswers).
-	held sessionHold
+	// sessionAnswers holds the answers of GET /api/session, made at once
+	// and written once released, as a slow network would deliver them.
+	sessionAnswers gate
+	// browserStreams holds the browser's requests for an event stream
+	// before the site sees them.
+	browserStreams gate
 }
 
 // startSite starts an instance on the database dsn (from pgtest.URL),
@@ -77,71 +81,82 @@ func (s *site) instrument(next http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "image/png")
 			_, _ = w.Write(avatarPNG())
 		case "/api/events":
+			if r.Header.Get("Accept") == "text/event-stream" { // an EventSource
+				s.browserStreams.pass(r.Context())
+			}
 			sw := &streamWriter{ResponseWriter: w, counter: &s.streams}
 			defer sw.finish()
 			next.ServeHTTP(sw, r)
 		case "/api/session":
-			s.held.serve(w, r, next)
+			if !s.sessionAnswers.closed() {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			s.sessionAnswers.pass(r.Context())
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
-// sessionHold delays the answers of GET /api/session: each is made at once,
-// so it reads the database when the request arrives, and written once the
-// test releases it, as a slow network would deliver it.
-type sessionHold struct {
+// gate holds requests at a point of their way while a test keeps it
+// closed.
+type gate struct {
 	mu      sync.Mutex
-	on      bool
+	open    chan struct{} // nil while the gate is open
 	waiting int
-	release chan struct{}
 }
 
-// holdSessionAnswers holds every answer of GET /api/session from now until
-// the returned release is called; waiting tells how many are held.
-func (s *site) holdSessionAnswers() (waiting func() int, release func()) {
-	h := &s.held
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.on, h.release = true, make(chan struct{})
+// close holds every request that reaches the gate from now until the
+// returned open is called; waiting tells how many reached it.
+func (g *gate) close() (waiting func() int, open func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch := make(chan struct{})
+	g.open, g.waiting = ch, 0
 	var once sync.Once
 	return func() int {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			return h.waiting
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return g.waiting
 		}, func() {
 			once.Do(func() {
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				h.on = false
-				close(h.release)
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				g.open = nil
+				close(ch)
 			})
 		}
 }
 
-func (h *sessionHold) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	h.mu.Lock()
-	on, release := h.on, h.release
-	if on {
-		h.waiting++
+func (g *gate) closed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open != nil
+}
+
+// pass waits until the gate opens or ctx ends.
+func (g *gate) pass(ctx context.Context) {
+	g.mu.Lock()
+	ch := g.open
+	if ch != nil {
+		g.waiting++
 	}
-	h.mu.Unlock()
-	if !on {
-		next.ServeHTTP(w, r)
+	g.mu.Unlock()
+	if ch == nil {
 		return
 	}
-	rec := httptest.NewRecorder()
-	next.ServeHTTP(rec, r)
 	select {
-	case <-release:
-	case <-r.Context().Done():
+	case <-ch:
+	case <-ctx.Done():
 	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // createUser adds a user with the test password.
@@ -365,6 +380,61 @@ func (c *client) send(method, path, contentType, body string, want int) {
 	got, _ := io.ReadAll(res.Body)
 	if res.StatusCode != want {
 		c.t.Fatalf("%s %s: status %d, want %d; body: %.300s", method, path, res.StatusCode, want, got)
+	}
+}
+
+// eventStream is a client's open event stream, read line by line.
+type eventStream struct {
+	lines chan string
+}
+
+// stream opens the client's event stream until the test ends.
+func (c *client) stream() *eventStream {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), http.MethodGet, c.base+"/api/events", nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	hc := *c.http
+	hc.Timeout = 0
+	res, err := hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("GET /api/events: %v", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		c.t.Fatalf("GET /api/events: status %d", res.StatusCode)
+	}
+	c.t.Cleanup(func() { res.Body.Close() })
+	es := &eventStream{lines: make(chan string, 100)}
+	go func() {
+		defer close(es.lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			es.lines <- sc.Text()
+		}
+	}()
+	return es
+}
+
+// waitFor waits for an event named name whose data contains want.
+func (es *eventStream) waitFor(t *testing.T, name, want string) {
+	t.Helper()
+	deadline := time.After(liveWithin)
+	current := ""
+	for {
+		select {
+		case line, ok := <-es.lines:
+			if !ok {
+				t.Fatalf("the stream ended before a %s event with %s", name, want)
+			}
+			if ev, found := strings.CutPrefix(line, "event: "); found {
+				current = ev
+			} else if data, found := strings.CutPrefix(line, "data: "); found && current == name && strings.Contains(data, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s event with %s within %v", name, want, liveWithin)
+		}
 	}
 }
 

@@ -133,11 +133,12 @@
     }
   }
 
-  // connect opens the event stream and hands its events to send. After the
-  // first opening, or from the start when this tab takes over from another
-  // leader, every opening resyncs: events may have been missed meanwhile.
-  function connect(send, takingOver) {
-    let opened = takingOver;
+  // connect opens the event stream and hands its events to send. Every
+  // opening resyncs, the first one too: a change committed after the page
+  // was rendered and announced before the stream was open reached no
+  // stream of this browser, and a reconnect or a tab taking over from
+  // another leader may have missed events as well.
+  function connect(send) {
     let delay = RETRY_FIRST_MS;
 
     function open() {
@@ -147,10 +148,7 @@
       const source = new EventSource('/api/events');
       source.addEventListener('open', () => {
         delay = RETRY_FIRST_MS;
-        if (opened) {
-          resync(send);
-        }
-        opened = true;
+        resync(send);
       });
       SERVER_EVENTS.forEach((type) => {
         source.addEventListener(type, (event) => {
@@ -188,7 +186,7 @@
   }
 
   if (!navigator.locks || typeof window.BroadcastChannel !== 'function') {
-    connect(show, false);
+    connect(show);
     return;
   }
 
@@ -209,17 +207,17 @@
 
   // lead opens the stream for the whole browser; the promise it returns never
   // settles, so the lock is held for as long as this page lives.
-  function lead(takingOver) {
-    connect(relay, takingOver);
+  function lead() {
+    connect(relay);
     return new Promise(() => {});
   }
 
   navigator.locks.request(NAME, { ifAvailable: true }, (lock) => {
     if (lock) {
-      return lead(false);
+      return lead();
     }
     // Another tab leads; this one waits in line to take over.
-    navigator.locks.request(NAME, () => lead(true));
+    navigator.locks.request(NAME, () => lead());
     return undefined;
   });
 })();
