@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"aistat"
+	"aistat/templates"
 )
 
 // requestError is a request the handlers could not decode (400, 413, 415).
@@ -89,7 +90,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, status, errorBody{Error: msg, Fields: fields})
 		return
 	}
-	s.render(w, r, status, "error", errorPage{
+	s.render(w, r, status, templates.ErrorPage{
 		Page:    s.page(r, statusHeading[status]),
 		Status:  status,
 		Heading: statusHeading[status],

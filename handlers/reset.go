@@ -8,16 +8,8 @@ import (
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
-
-// resetPage is the form that sets a new password through a reset link.
-type resetPage struct {
-	Page
-	Token  string
-	Target *aistat.User
-	// Errors are field messages keyed by form field name.
-	Errors map[string]string
-}
 
 // handleResetShow shows the form of a usable reset link, or why the link
 // cannot be used (404 for one that was never issued, 410 for one that
@@ -73,7 +65,7 @@ func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int,
 	p := s.page(r, "Choose a new password")
 	// The path holds the token: keep it out of the Sign in link.
 	p.Path = ""
-	s.render(w, r, status, "reset", resetPage{Page: p, Token: token, Target: target, Errors: fields})
+	s.render(w, r, status, templates.ResetPage{Page: p, Token: token, Target: target, Errors: fields})
 }
 
 // resetToken is the token of a /reset/ path. The page must not hand its
