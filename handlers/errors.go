@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"aistat"
@@ -96,6 +98,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Heading: statusHeading[status],
 		Message: msg,
 	})
+}
+
+// setRetryAfter tells the client, in whole seconds rounded up, when it may
+// try again after an error that says so (a throttled sign-in).
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if d := aistat.ErrorRetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
 }
 
 // wantsJSON reports whether the client speaks the JSON API rather than

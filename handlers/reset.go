@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -73,18 +72,4 @@ func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int,
 func resetToken(w http.ResponseWriter, r *http.Request) string {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	return httprouter.ParamsFromContext(r.Context()).ByName("token")
-}
-
-// logPath is a request path as logs may show it. Whatever follows a "reset"
-// segment is left out: a reset link's token lets anyone set a password, and
-// the router also answers paths that reach the route in other spellings
-// (letter case, extra slashes) with a redirect.
-func logPath(path string) string {
-	segments := strings.Split(path, "/")
-	for i, seg := range segments[:len(segments)-1] {
-		if strings.EqualFold(seg, "reset") {
-			return strings.Join(segments[:i+1], "/") + "/[redacted]"
-		}
-	}
-	return path
 }
