@@ -101,7 +101,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // setRetryAfter tells the client, in whole seconds rounded up, when it may
-// try again after an error that says so (a throttled sign-in).
+// try again after an error that says so (a throttled sign-in, an event
+// stream past the limits).
 func setRetryAfter(w http.ResponseWriter, err error) {
 	if d := aistat.ErrorRetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
