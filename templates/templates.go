@@ -1,5 +1,6 @@
-// Package templates renders the site's HTML pages. Every page is the one
-// layout with the header partial around the page's own content.
+// Package templates renders the site's HTML pages, each from the data type
+// of its own declared here (a View). Every page is the one layout with the
+// header partial around the page's own content.
 package templates
 
 import (
