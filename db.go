@@ -25,9 +25,10 @@ const schemaLockID = 7_316_240_101
 const defaultConnectTimeout = 2 * time.Second
 
 // DefaultMaxConns is the pool's size unless configured: four connections
-// per core. Measured on 2 cores with 32 clients, 8 connections served
-// 10-20% more requests than 32, with a lower p99: more connections only
-// make PostgreSQL's backends and the app take turns on the same cores.
+// per core. Under the benchmark's load (BENCHMARKS.md) a pool this size
+// served more requests than one with a connection per client, with a lower
+// p99: more connections only make PostgreSQL's backends and the app take
+// turns on the same cores.
 var DefaultMaxConns = 4 * runtime.NumCPU()
 
 // OpenDB opens a connection pool on dsn (a URL or a key/value string).

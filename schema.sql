@@ -104,10 +104,11 @@ CREATE OR REPLACE TRIGGER sessions_ended_reason AFTER DELETE ON sessions
 -- batch of tokens (one when a request is alone). It lives in a PL/pgSQL
 -- function because PL/pgSQL keeps the plans of its queries for the life of
 -- the connection, while the app sends the call as an unnamed statement:
--- planning the join on every request cost 100-130 µs, and named prepared
--- statements do not survive PgBouncer's transaction pooling. The generic
--- plan is forced: for "= ANY (array)" PostgreSQL would otherwise keep
--- re-planning for each array it sees (46 µs a call against 6 µs).
+-- planning the join on every request was a large part of a request's cost
+-- (BENCHMARKS.md has what a request costs), and named prepared statements
+-- do not survive PgBouncer's transaction pooling. The generic plan is
+-- forced: for "= ANY (array)" PostgreSQL would otherwise keep re-planning
+-- for each array it sees, at several times the cost of a call.
 --
 -- A token without a live session gets a row too when its end has a reason
 -- (ended_sessions, or its row is there but expired or its user disabled):

@@ -7,6 +7,7 @@ import (
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
 
 // sessionsPath is the sessions and security page, where its forms send the
@@ -33,14 +34,9 @@ func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, status i
 		s.writeError(w, r, err)
 		return
 	}
-	current := sessions.SessionID(ctx)
-	rows := make([]sessionRow, len(list))
-	for i, a := range list {
-		rows[i] = sessionRow{ActiveSession: a, Current: a.ID == current}
-	}
-	s.render(w, r, status, "sessions", sessionsPage{
+	s.render(w, r, status, templates.SessionsPage{
 		Page:          s.page(r, "Sessions and security"),
-		Sessions:      rows,
+		Sessions:      templates.NewSessionRows(list, sessions.SessionID(ctx)),
 		Events:        events,
 		Errors:        fields,
 		PasswordError: formError,

@@ -28,7 +28,7 @@ func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.renderAdmin(w, r, http.StatusOK, q, userForm{Role: aistat.RoleViewer})
+	s.renderAdmin(w, r, http.StatusOK, q, templates.UserForm{Role: aistat.RoleViewer})
 }
 
 // renderAdmin renders the admin page: the users q selects and, for an
@@ -36,7 +36,7 @@ func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) {
 // How much of the users the page shows is decided here, from the signed-in
 // user's role, whatever q asks for: an editor's page never reads emails,
 // sessions or the audit log, so none of it can reach the page.
-func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, q aistat.UserQuery, form userForm) {
+func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, q aistat.UserQuery, form templates.UserForm) {
 	ctx := r.Context()
 	me := sessions.User(ctx)
 	q.View = aistat.DirectoryView
@@ -57,7 +57,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		}
 		recent = page.Entries
 	}
-	s.render(w, r, status, "admin", adminPage{
+	s.render(w, r, status, templates.AdminPage{
 		Page:    s.page(r, "Admin"),
 		Rows:    templates.NewAdminRows(list.Users, me.ID),
 		CanEdit: me.IsAdmin(),

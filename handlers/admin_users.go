@@ -8,36 +8,8 @@ import (
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
-
-// userForm is the admin page's form that creates a user: what was typed
-// (never the password) and a message for each field in error.
-type userForm struct {
-	Email  string
-	Name   string
-	Role   aistat.Role
-	Errors map[string]string
-}
-
-// userDeletePage asks an admin to confirm a deletion.
-type userDeletePage struct {
-	Page
-	Target *aistat.User
-	Back   string
-	Error  string
-}
-
-// resetLinkPage shows an admin a reset link, the one time it exists in
-// clear.
-type resetLinkPage struct {
-	Page
-	Target *aistat.User
-	URL    string
-	// Expires is when the link stops working, as far as this server's
-	// clock can tell.
-	Expires time.Time
-	Back    string
-}
 
 // handleUserCreate adds an account. Invalid input (422) or an email in use
 // (409) shows the admin page again with the typed values and the messages.
@@ -55,7 +27,7 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
 		if code == aistat.ECONFLICT {
 			status, fields = http.StatusConflict, map[string]string{"email": aistat.ErrorMessage(err)}
 		}
-		s.renderAdmin(w, r, status, aistat.UserQuery{Limit: adminPageSize}, userForm{
+		s.renderAdmin(w, r, status, aistat.UserQuery{Limit: adminPageSize}, templates.UserForm{
 			Email:  strings.ToValidUTF8(nu.Email, "\uFFFD"),
 			Name:   strings.ToValidUTF8(nu.Name, "\uFFFD"),
 			Role:   nu.Role,
@@ -117,7 +89,7 @@ func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status
 		s.writeError(w, r, err)
 		return
 	}
-	s.render(w, r, status, "user-delete", userDeletePage{
+	s.render(w, r, status, templates.UserDeletePage{
 		Page:   s.page(r, "Delete "+target.Name),
 		Target: target,
 		Back:   back,
@@ -163,7 +135,7 @@ func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	s.render(w, r, http.StatusOK, "reset-link", resetLinkPage{
+	s.render(w, r, http.StatusOK, templates.ResetLinkPage{
 		Page:    s.page(r, "Reset link for "+user.Name),
 		Target:  user,
 		URL:     s.absoluteURL("/reset/" + token),

@@ -6,17 +6,11 @@ import (
 	"strconv"
 
 	"aistat"
+	"aistat/templates"
 )
 
 // auditPageSize is how many entries a page of the audit log shows.
 const auditPageSize = 50
-
-// auditPage is the whole audit log, a page at a time.
-type auditPage struct {
-	Page
-	Entries            []aistat.AuditEntry
-	NewerURL, OlderURL string
-}
 
 // handleAuditShow lists what admins did, newest first. It is for admins
 // only: the entries name every account's email.
@@ -31,7 +25,7 @@ func (s *Server) handleAuditShow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "audit", auditPage{
+	s.render(w, r, http.StatusOK, templates.AuditPage{
 		Page:     s.page(r, "Audit log"),
 		Entries:  page.Entries,
 		NewerURL: auditURL(page.Newer),

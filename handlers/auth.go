@@ -7,6 +7,7 @@ import (
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
 
 func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
@@ -15,7 +16,7 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	data := loginPage{Page: s.page(r, "Sign in"), Next: next}
+	data := templates.LoginPage{Page: s.page(r, "Sign in"), Next: next}
 	// Why the person is here: a password reset of their own, or else why
 	// they were signed out, as their cookie's ended session tells or the
 	// page that sent them here (a live logout, a redirect) says. Only known
@@ -30,7 +31,7 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 	default:
 		data.Notice = aistat.EndReason(r.URL.Query().Get("signed_out")).Message()
 	}
-	s.render(w, r, http.StatusOK, "login", data)
+	s.render(w, r, http.StatusOK, data)
 }
 
 // handleLoginCreate signs a user in with a new session token and sends them
@@ -43,28 +44,28 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
 	next := localPath(r.PostForm.Get("next"))
-	data := loginPage{Page: s.page(r, "Sign in"), Email: email, Next: next}
+	data := templates.LoginPage{Page: s.page(r, "Sign in"), Email: email, Next: next}
 	if email == "" || password == "" {
 		data.Error = "Enter your email and password."
-		s.render(w, r, http.StatusUnprocessableEntity, "login", data)
+		s.render(w, r, http.StatusUnprocessableEntity, data)
 		return
 	}
 	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
 		data.Error = aistat.ErrorMessage(err)
-		s.render(w, r, http.StatusUnauthorized, "login", data)
+		s.render(w, r, http.StatusUnauthorized, data)
 		return
 	case aistat.EFORBIDDEN:
 		// Only with the right password: a wrong one is the 401 above, as
 		// for any account.
 		data.Error = aistat.ErrorMessage(err)
-		s.render(w, r, http.StatusForbidden, "login", data)
+		s.render(w, r, http.StatusForbidden, data)
 		return
 	case aistat.ETOOMANY:
 		data.Error = aistat.ErrorMessage(err)
 		setRetryAfter(w, err)
-		s.render(w, r, http.StatusTooManyRequests, "login", data)
+		s.render(w, r, http.StatusTooManyRequests, data)
 		return
 	}
 	if err != nil {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"aistat"
+	"aistat/templates"
 )
 
 // requestError is a request the handlers could not decode (400, 413, 415).
@@ -89,12 +92,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, status, errorBody{Error: msg, Fields: fields})
 		return
 	}
-	s.render(w, r, status, "error", errorPage{
+	s.render(w, r, status, templates.ErrorPage{
 		Page:    s.page(r, statusHeading[status]),
 		Status:  status,
 		Heading: statusHeading[status],
 		Message: msg,
 	})
+}
+
+// setRetryAfter tells the client, in whole seconds rounded up, when it may
+// try again after an error that says so (a throttled sign-in, an event
+// stream past the limits).
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if d := aistat.ErrorRetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
 }
 
 // wantsJSON reports whether the client speaks the JSON API rather than

@@ -12,6 +12,10 @@ import (
 	"aistat/sessions"
 )
 
+// streamRetryAfter is how long a client refused a stream by the limits is
+// told to wait before it tries again.
+const streamRetryAfter = 30 * time.Second
+
 // handleEvents is the Server-Sent Events stream of the signed-in session.
 // Once the response header is out, the connection is taken over from
 // net/http and the handler returns: an open stream then costs a
@@ -22,8 +26,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	stream, err := s.live.Subscribe(sessions.User(ctx), sessions.SessionID(ctx))
 	switch {
 	case errors.Is(err, live.ErrTooManyForUser), errors.Is(err, live.ErrTooMany):
-		w.Header().Set("Retry-After", "30")
-		s.writeError(w, r, badRequest(http.StatusTooManyRequests, "Too many open event streams: "+err.Error()+"."))
+		s.writeError(w, r, &aistat.Error{
+			Code:       aistat.ETOOMANY,
+			Message:    "Too many open event streams: " + err.Error() + ".",
+			RetryAfter: streamRetryAfter,
+		})
 		return
 	case errors.Is(err, live.ErrClosed):
 		s.writeError(w, r, aistat.Errorf(aistat.EUNAVAILABLE, "The server is restarting."))

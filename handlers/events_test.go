@@ -382,6 +382,13 @@ func TestServer_EventsTotalLimit(t *testing.T) {
 	if _, status := b.tryStream(); status != http.StatusTooManyRequests {
 		t.Fatalf("stream past the total limit: status %d, want 429", status)
 	}
+	// The refusal is the error writer's "too many", with its wait.
+	res := b.get("/api/events")
+	wantStatus(t, res, http.StatusTooManyRequests)
+	wantBody(t, res, `{"error":"Too many open event streams: too many open streams."}`)
+	if got := res.Header.Get("Retry-After"); got != "30" {
+		t.Errorf("Retry-After = %q, want 30", got)
+	}
 }
 
 // TestServer_EventsAcrossInstances changes a user through one instance and

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"aistat/templates"
 )
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "home", homePage{Page: s.page(r, "Home")})
+	s.render(w, r, http.StatusOK, templates.HomePage(s.page(r, "Home")))
 }
 
 // healthTimeout is how long the health check waits for the database.

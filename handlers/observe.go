@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
 	"aistat"
 )
 
@@ -125,29 +123,6 @@ func (s *Server) asUnavailable(r *http.Request, err error) error {
 		"err", err,
 	)
 	return errUnavailable
-}
-
-// router is httprouter's router that also tells each request the pattern of
-// the route it matched, so that metrics and logs name routes rather than raw
-// paths, whose variety is unbounded. Routes registered through its Handler
-// and HandlerFunc are named; the others count as unmatched.
-type router struct {
-	*httprouter.Router
-}
-
-// Handler registers h for method and path.
-func (rt router) Handler(method, path string, h http.Handler) {
-	rt.Router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if info := infoFrom(r.Context()); info != nil {
-			info.route = path
-		}
-		h.ServeHTTP(w, r)
-	}))
-}
-
-// HandlerFunc registers h for method and path.
-func (rt router) HandlerFunc(method, path string, h http.HandlerFunc) {
-	rt.Handler(method, path, h)
 }
 
 // routeLabel names the request's route for metrics and logs: its pattern,

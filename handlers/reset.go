@@ -2,22 +2,13 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
-
-// resetPage is the form that sets a new password through a reset link.
-type resetPage struct {
-	Page
-	Token  string
-	Target *aistat.User
-	// Errors are field messages keyed by form field name.
-	Errors map[string]string
-}
 
 // handleResetShow shows the form of a usable reset link, or why the link
 // cannot be used (404 for one that was never issued, 410 for one that
@@ -73,7 +64,7 @@ func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int,
 	p := s.page(r, "Choose a new password")
 	// The path holds the token: keep it out of the Sign in link.
 	p.Path = ""
-	s.render(w, r, status, "reset", resetPage{Page: p, Token: token, Target: target, Errors: fields})
+	s.render(w, r, status, templates.ResetPage{Page: p, Token: token, Target: target, Errors: fields})
 }
 
 // resetToken is the token of a /reset/ path. The page must not hand its
@@ -81,18 +72,4 @@ func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int,
 func resetToken(w http.ResponseWriter, r *http.Request) string {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	return httprouter.ParamsFromContext(r.Context()).ByName("token")
-}
-
-// logPath is a request path as logs may show it. Whatever follows a "reset"
-// segment is left out: a reset link's token lets anyone set a password, and
-// the router also answers paths that reach the route in other spellings
-// (letter case, extra slashes) with a redirect.
-func logPath(path string) string {
-	segments := strings.Split(path, "/")
-	for i, seg := range segments[:len(segments)-1] {
-		if strings.EqualFold(seg, "reset") {
-			return strings.Join(segments[:i+1], "/") + "/[redacted]"
-		}
-	}
-	return path
 }

@@ -66,3 +66,26 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
 	return s.clientAddr(s.logRequests(s.secureHeaders(cop.Handler(r))))
 }
+
+// router is httprouter's router that also tells each request the pattern of
+// the route it matched, so that metrics and logs name routes rather than raw
+// paths, whose variety is unbounded. Routes registered through its Handler
+// and HandlerFunc are named; the others count as unmatched.
+type router struct {
+	*httprouter.Router
+}
+
+// Handler registers h for method and path.
+func (rt router) Handler(method, path string, h http.Handler) {
+	rt.Router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = path
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// HandlerFunc registers h for method and path.
+func (rt router) HandlerFunc(method, path string, h http.HandlerFunc) {
+	rt.Handler(method, path, h)
+}

@@ -5,11 +5,12 @@ import (
 
 	"aistat"
 	"aistat/sessions"
+	"aistat/templates"
 )
 
 func (s *Server) handleSettingsShow(w http.ResponseWriter, r *http.Request) {
 	user := sessions.User(r.Context())
-	s.render(w, r, http.StatusOK, "settings", settingsPage{
+	s.render(w, r, http.StatusOK, templates.SettingsPage{
 		Page:      s.page(r, "Settings"),
 		Name:      user.Name,
 		AvatarURL: user.AvatarURL,
@@ -28,7 +29,7 @@ func (s *Server) handleSettingsUpdate(w http.ResponseWriter, r *http.Request) {
 	_, err := s.users.UpdateProfile(ctx, sessions.User(ctx).ID, profile)
 	if aistat.ErrorCode(err) == aistat.EINVALID {
 		fields := aistat.ErrorFields(err)
-		s.render(w, r, http.StatusUnprocessableEntity, "settings", settingsPage{
+		s.render(w, r, http.StatusUnprocessableEntity, templates.SettingsPage{
 			Page:      s.page(r, "Settings"),
 			Name:      profile.Name,
 			AvatarURL: profile.AvatarURL,

@@ -27,11 +27,10 @@ const batchTimeout = 5 * time.Second
 // maxBatch is the most tokens one query looks up.
 const maxBatch = 256
 
-// findQueries is how many lookup queries run at a time. One is the fastest
-// measured (with 32 connections of load on 2 cores: 29k pages/s, against
-// 20-23k with two at a time and 14-16k with a query per request): a query
-// costs the app and PostgreSQL far more than a token in it, and batches
-// grow with the load.
+// findQueries is how many lookup queries run at a time. One served the most
+// pages under the benchmark's load (BENCHMARKS.md), more than two at a time
+// and far more than a query per request: a query costs the app and
+// PostgreSQL far more than a token in it, and batches grow with the load.
 const findQueries = 1
 
 // finder looks sessions up in batches. A lookup that finds fewer than

@@ -23,21 +23,21 @@ func BenchmarkExecute(b *testing.B) {
 		}
 	}
 	for _, tc := range []struct {
-		name, page string
-		data       any
+		name string
+		view View
 	}{
-		{"HomeAnonymous", "home", basePage{Title: "Home", Path: "/"}},
-		{"HomeSignedIn", "home", basePage{Title: "Home", User: NewAccount(admin), Path: "/"}},
-		{"Admin", "admin", adminPage{
-			basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-			Rows:     NewAdminRows(summaries, admin.ID), CanEdit: true, Private: true,
+		{"HomeAnonymous", HomePage{Title: "Home", Path: "/"}},
+		{"HomeSignedIn", HomePage{Title: "Home", User: NewAccount(admin), Path: "/"}},
+		{"Admin", AdminPage{
+			Page: Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
+			Rows: NewAdminRows(summaries, admin.ID), CanEdit: true, Private: true,
 			Caption: "All users", NextURL: "/admin?after=59", Back: "/admin",
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := tmpl.Execute(io.Discard, tc.page, tc.data); err != nil {
+				if err := tmpl.Render(io.Discard, tc.view); err != nil {
 					b.Fatal(err)
 				}
 			}

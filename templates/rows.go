@@ -21,7 +21,7 @@ type AdminRow struct {
 	LastActiveText string
 }
 
-// AdminRows prepares the users of a page for the table; self is the
+// NewAdminRows prepares the users of a page for the table; self is the
 // signed-in admin, who gets no actions on their own row.
 func NewAdminRows(users []aistat.UserSummary, self int64) []AdminRow {
 	rows := make([]AdminRow, len(users))
@@ -44,6 +44,23 @@ func NewAdminRows(users []aistat.UserSummary, self int64) []AdminRow {
 			row.LastActiveText = displayTime(sum.LastActive)
 		}
 		rows[i] = row
+	}
+	return rows
+}
+
+// SessionRow is one active session of the sessions page; Current marks the
+// one the page was requested with.
+type SessionRow struct {
+	aistat.ActiveSession
+	Current bool
+}
+
+// NewSessionRows prepares the user's sessions for the table; current is the
+// id of the request's own session.
+func NewSessionRows(list []aistat.ActiveSession, current int64) []SessionRow {
+	rows := make([]SessionRow, len(list))
+	for i, a := range list {
+		rows[i] = SessionRow{ActiveSession: a, Current: a.ID == current}
 	}
 	return rows
 }

@@ -1,5 +1,6 @@
-// Package templates renders the site's HTML pages. Every page is the one
-// layout with the header partial around the page's own content.
+// Package templates renders the site's HTML pages, each from the data type
+// of its own declared here (a View). Every page is the one layout with the
+// header partial around the page's own content.
 package templates
 
 import (
@@ -22,8 +23,8 @@ import (
 //go:embed *.html
 var files embed.FS
 
-// pages are the names Execute accepts; each has a file named page+".html"
-// that defines the "content" template.
+// pages are the names of the pages, one for each View; each has a file
+// named page+".html" that defines the "content" template.
 var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error"}
 
 // partials are parsed with every page, for the pages that share them.
@@ -165,9 +166,9 @@ func escape(tmpl *template.Template) error {
 	return nil
 }
 
-// Execute renders the named page with data to w. Nothing is written when
-// rendering fails.
-func (t *Templates) Execute(w io.Writer, page string, data any) error {
+// execute renders the named page with data to w. Nothing is written when
+// rendering fails, so the caller can still answer with an error of its own.
+func (t *Templates) execute(w io.Writer, page string, data any) error {
 	tmpl, ok := t.pages[page]
 	if !ok {
 		return fmt.Errorf("templates: unknown page %q", page)

@@ -14,85 +14,6 @@ import (
 	"aistat/static"
 )
 
-// The page data below mirrors, field for field, what the handlers pass in.
-
-type basePage struct {
-	Title string
-	User  *Account
-	Flash string
-	Path  string
-}
-
-type loginPage struct {
-	basePage
-	Email  string
-	Next   string
-	Error  string
-	Notice string
-}
-
-type settingsPage struct {
-	basePage
-	Name      string
-	AvatarURL string
-	Errors    map[string]string
-}
-
-type adminPage struct {
-	basePage
-	Rows             []AdminRow
-	CanEdit          bool
-	Private          bool
-	Search           string
-	Caption          string
-	PrevURL, NextURL string
-	Back             string
-	Audit            []aistat.AuditEntry
-	New              userForm
-}
-
-type userForm struct {
-	Email  string
-	Name   string
-	Role   aistat.Role
-	Errors map[string]string
-}
-
-type auditPage struct {
-	basePage
-	Entries            []aistat.AuditEntry
-	NewerURL, OlderURL string
-}
-
-type userDeletePage struct {
-	basePage
-	Target *aistat.User
-	Back   string
-	Error  string
-}
-
-type resetLinkPage struct {
-	basePage
-	Target  *aistat.User
-	URL     string
-	Expires time.Time
-	Back    string
-}
-
-type resetPage struct {
-	basePage
-	Token  string
-	Target *aistat.User
-	Errors map[string]string
-}
-
-type errorPage struct {
-	basePage
-	Status  int
-	Heading string
-	Message string
-}
-
 const hostile = `<script>alert(1)</script>`
 
 var (
@@ -128,20 +49,17 @@ func newTemplates(t testing.TB) (*Templates, *recorder) {
 	return tmpl, rec
 }
 
-func render(t *testing.T, tmpl *Templates, page string, data any) string {
+func render(t *testing.T, tmpl *Templates, v View) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, page, data); err != nil {
-		t.Fatalf("render %s: %v", page, err)
+	if err := tmpl.Render(&buf, v); err != nil {
+		t.Fatalf("render %s: %v", v.template(), err)
 	}
 	return buf.String()
 }
 
 // samples renders every page for an anonymous visitor and for each role.
-func samples() map[string]struct {
-	page string
-	data any
-} {
+func samples() map[string]View {
 	lastActive := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
 	summaries := []aistat.UserSummary{
 		{User: *admin, ActiveSessions: 2, LastActive: lastActive},
@@ -153,69 +71,46 @@ func samples() map[string]struct {
 		{ID: 2, At: lastActive, ActorID: 1, ActorEmail: admin.Email, Action: aistat.AuditRoleChange, TargetID: 4, TargetEmail: hostile, Detail: hostile},
 		{ID: 1, At: lastActive, ActorID: 1, ActorEmail: admin.Email, Action: aistat.AuditDelete, TargetID: 9, TargetEmail: "gone@example.com"},
 	}
-	out := map[string]struct {
-		page string
-		data any
-	}{}
+	active := []aistat.ActiveSession{
+		{ID: 7, UserAgent: hostile, IP: "192.0.2.1", CreatedAt: lastActive.Add(-time.Hour), LastActive: lastActive},
+		{ID: 8, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", CreatedAt: lastActive, LastActive: lastActive},
+	}
+	events := []aistat.SecurityEvent{{ID: 3, CreatedAt: lastActive, Kind: aistat.EventPasswordChanged, IP: hostile, UserAgent: hostile}}
+	out := map[string]View{}
 	for _, u := range []*aistat.User{nil, admin, editor, viewer, evil} {
 		who := "anonymous"
 		if u != nil {
 			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
 		}
-		base := func(title, path string) basePage {
-			return basePage{Title: title, User: NewAccount(u), Flash: "Saved " + hostile, Path: path}
+		base := func(title, path string) Page {
+			return Page{Title: title, User: NewAccount(u), Flash: "Saved " + hostile, Path: path}
 		}
-		out["home/"+who] = struct {
-			page string
-			data any
-		}{"home", base("Home", "/")}
-		out["login/"+who] = struct {
-			page string
-			data any
-		}{"login", loginPage{basePage: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: "Wrong email or password."}}
-		out["error/"+who] = struct {
-			page string
-			data any
-		}{"error", errorPage{basePage: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}}
+		out["home/"+who] = HomePage(base("Home", "/"))
+		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: "Wrong email or password."}
+		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
 		if u == nil {
 			continue
 		}
-		out["settings/"+who] = struct {
-			page string
-			data any
-		}{"settings", settingsPage{basePage: base("Settings", "/settings"), Name: u.Name, AvatarURL: u.AvatarURL,
-			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile}}}
-		out["admin/"+who] = struct {
-			page string
-			data any
-		}{"admin", adminPage{basePage: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
+		out["settings/"+who] = SettingsPage{Page: base("Settings", "/settings"), Name: u.Name, AvatarURL: u.AvatarURL,
+			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile}}
+		out["admin/"+who] = AdminPage{Page: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
-			New: userForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}}
-		out["audit/"+who] = struct {
-			page string
-			data any
-		}{"audit", auditPage{basePage: base("Audit log", "/admin/audit"), Entries: entries, NewerURL: "/admin/audit?after=2", OlderURL: "/admin/audit?before=1"}}
-		out["user-delete/"+who] = struct {
-			page string
-			data any
-		}{"user-delete", userDeletePage{basePage: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}}
-		out["reset-link/"+who] = struct {
-			page string
-			data any
-		}{"reset-link", resetLinkPage{basePage: base("Reset link", "/admin/users/4/reset"), Target: evil,
-			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}}
+			New: UserForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}
+		out["audit/"+who] = AuditPage{Page: base("Audit log", "/admin/audit"), Entries: entries, NewerURL: "/admin/audit?after=2", OlderURL: "/admin/audit?before=1"}
+		out["user-delete/"+who] = UserDeletePage{Page: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}
+		out["reset-link/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil,
+			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}
+		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Sessions: NewSessionRows(active, 7),
+			Events: events, Errors: map[string]string{"new_password": hostile}, PasswordError: hostile}
 	}
 	for _, u := range []*aistat.User{nil, admin, evil} {
 		who := "anonymous"
 		if u != nil {
 			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
 		}
-		out["reset/"+who] = struct {
-			page string
-			data any
-		}{"reset", resetPage{basePage: basePage{Title: "Choose a new password", User: NewAccount(u), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
-			Errors: map[string]string{"password": hostile}}}
+		out["reset/"+who] = ResetPage{Page: Page{Title: "Choose a new password", User: NewAccount(u), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
+			Errors: map[string]string{"password": hostile}}
 	}
 	return out
 }
@@ -229,9 +124,9 @@ var (
 
 func TestPagesAreSafe(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	for name, s := range samples() {
+	for name, v := range samples() {
 		t.Run(name, func(t *testing.T) {
-			html := render(t, tmpl, s.page, s.data)
+			html := render(t, tmpl, v)
 			for _, tag := range scriptTag.FindAllString(html, -1) {
 				if !strings.Contains(tag, ` src="`) {
 					t.Errorf("inline script: %s", tag)
@@ -263,8 +158,8 @@ func TestPagesAreSafe(t *testing.T) {
 
 func TestAssetsExist(t *testing.T) {
 	tmpl, rec := newTemplates(t)
-	for _, s := range samples() {
-		render(t, tmpl, s.page, s.data)
+	for _, v := range samples() {
+		render(t, tmpl, v)
 	}
 	for _, name := range []string{"app.css", "app.js"} {
 		if _, ok := rec.urls[name]; !ok {
@@ -276,7 +171,7 @@ func TestAssetsExist(t *testing.T) {
 			t.Errorf("asset %q is not an embedded static file (URL %q)", name, url)
 		}
 	}
-	html := render(t, tmpl, "home", basePage{Title: "Home", Path: "/"})
+	html := render(t, tmpl, HomePage{Title: "Home", Path: "/"})
 	for _, want := range []string{
 		`<title>Home · ai-stat</title>`,
 		`<link rel="stylesheet" href="` + rec.urls["app.css"] + `">`,
@@ -291,7 +186,7 @@ func TestAssetsExist(t *testing.T) {
 func TestHeader(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 
-	anon := render(t, tmpl, "home", basePage{Title: "Home", Path: "/settings"})
+	anon := render(t, tmpl, HomePage{Title: "Home", Path: "/settings"})
 	if !strings.Contains(anon, `href="/login?next=%2Fsettings"`) || !strings.Contains(anon, ">Sign in</a>") {
 		t.Errorf("anonymous header has no Sign in link with next:\n%s", anon)
 	}
@@ -299,13 +194,13 @@ func TestHeader(t *testing.T) {
 		t.Error("anonymous header shows account controls")
 	}
 	for _, path := range []string{"", "/login"} {
-		html := render(t, tmpl, "home", basePage{Title: "Home", Path: path})
+		html := render(t, tmpl, HomePage{Title: "Home", Path: path})
 		if strings.Contains(html, "next=") {
 			t.Errorf("path %q: Sign in link carries next", path)
 		}
 	}
 
-	html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(editor), Path: "/settings"})
+	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(editor), Path: "/settings"})
 	for _, want := range []string{
 		`<span class="user-name" data-user-name>Sara Chen</span>`,
 		`<span class="role role-editor" data-user-role>Editor</span>`,
@@ -325,7 +220,7 @@ func TestHeader(t *testing.T) {
 		t.Error("user without avatar URL got an avatar image")
 	}
 
-	html = render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(admin), Path: "/"})
+	html = render(t, tmpl, HomePage{Title: "Home", User: NewAccount(admin), Path: "/"})
 	if !strings.Contains(html, `<img src="https://img.example.com/ada.png" alt="" width="32" height="32" referrerpolicy="no-referrer">`) {
 		t.Error("admin header has no avatar image")
 	}
@@ -334,7 +229,7 @@ func TestHeader(t *testing.T) {
 		user *aistat.User
 		want bool
 	}{{nil, false}, {admin, true}, {editor, true}, {viewer, false}} {
-		html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(tt.user), Path: "/admin"})
+		html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(tt.user), Path: "/admin"})
 		if got := strings.Contains(html, "data-admin-link"); got != tt.want {
 			t.Errorf("user %v: Admin link shown = %v, want %v", tt.user, got, tt.want)
 		}
@@ -343,9 +238,9 @@ func TestHeader(t *testing.T) {
 
 func TestLogin(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	html := render(t, tmpl, "login", loginPage{
-		basePage: basePage{Title: "Sign in", Path: "/login"},
-		Email:    "ada@example.com", Next: "/admin", Error: "Wrong email or password.",
+	html := render(t, tmpl, LoginPage{
+		Page:  Page{Title: "Sign in", Path: "/login"},
+		Email: "ada@example.com", Next: "/admin", Error: "Wrong email or password.",
 	})
 	for _, want := range []string{
 		`<form class="form" method="post" action="/login">`,
@@ -359,7 +254,7 @@ func TestLogin(t *testing.T) {
 			t.Errorf("login page is missing %q", want)
 		}
 	}
-	html = render(t, tmpl, "login", loginPage{basePage: basePage{Title: "Sign in", Path: "/login"}})
+	html = render(t, tmpl, LoginPage{Page: Page{Title: "Sign in", Path: "/login"}})
 	if strings.Contains(html, `role="alert"`) {
 		t.Error("alert shown without an error")
 	}
@@ -367,9 +262,9 @@ func TestLogin(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	html := render(t, tmpl, "settings", settingsPage{
-		basePage: basePage{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
-		Name:     "", AvatarURL: "ftp://x", Errors: map[string]string{"name": "Enter your name.", "avatar_url": "Use an https address."},
+	html := render(t, tmpl, SettingsPage{
+		Page: Page{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
+		Name: "", AvatarURL: "ftp://x", Errors: map[string]string{"name": "Enter your name.", "avatar_url": "Use an https address."},
 	})
 	for _, want := range []string{
 		`<form class="form" id="profile-form" method="post" action="/settings">`,
@@ -388,9 +283,9 @@ func TestSettings(t *testing.T) {
 		}
 	}
 
-	html = render(t, tmpl, "settings", settingsPage{
-		basePage: basePage{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
-		Name:     "Sara Chen",
+	html = render(t, tmpl, SettingsPage{
+		Page: Page{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
+		Name: "Sara Chen",
 	})
 	if strings.Contains(html, `aria-invalid`) {
 		t.Error("aria-invalid without errors")
@@ -405,8 +300,8 @@ func TestSettings(t *testing.T) {
 func TestAdmin(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	last := time.Date(2026, 11, 27, 7, 51, 0, 0, time.FixedZone("CET", 3600))
-	data := adminPage{
-		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
+	data := AdminPage{
+		Page: Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
 		Rows: NewAdminRows([]aistat.UserSummary{
 			{User: *admin, ActiveSessions: 1, LastActive: last},
 			{User: *editor},
@@ -414,7 +309,7 @@ func TestAdmin(t *testing.T) {
 		CanEdit: true,
 		Private: true,
 	}
-	html := render(t, tmpl, "admin", data)
+	html := render(t, tmpl, data)
 	for _, want := range []string{
 		`<caption id="users-caption">`,
 		`<th scope="col">Role</th>`,
@@ -440,9 +335,9 @@ func TestAdmin(t *testing.T) {
 		t.Error("admin may act on their own account")
 	}
 
-	data.basePage.User = NewAccount(editor)
+	data.User = NewAccount(editor)
 	data.CanEdit, data.Private = false, false
-	html = render(t, tmpl, "admin", data)
+	html = render(t, tmpl, data)
 	if strings.Contains(html, "<form class=\"row-actions\"") || strings.Contains(html, ">Actions</th>") {
 		t.Error("read-only admin page has actions")
 	}
@@ -460,7 +355,7 @@ func TestAdmin(t *testing.T) {
 	}
 
 	data.Rows = nil
-	html = render(t, tmpl, "admin", data)
+	html = render(t, tmpl, data)
 	if !strings.Contains(html, "No users yet.") {
 		t.Error("empty user list has no message")
 	}
@@ -469,17 +364,17 @@ func TestAdmin(t *testing.T) {
 func TestAdminPagerFormAndAudit(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
-	data := adminPage{
-		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-		Rows:     NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
-		CanEdit:  true,
-		Private:  true,
-		Search:   "sara", Caption: "Users matching “sara”",
+	data := AdminPage{
+		Page:    Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
+		Rows:    NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
+		CanEdit: true,
+		Private: true,
+		Search:  "sara", Caption: "Users matching “sara”",
 		PrevURL: "/admin?before=2&q=sara", NextURL: "/admin?after=5&q=sara", Back: "/admin?after=1&q=sara",
 		Audit: []aistat.AuditEntry{{ID: 7, At: at, ActorEmail: "ada@example.com", Action: aistat.AuditDisable, TargetEmail: "off@example.com", Detail: "2 sessions ended"}},
-		New:   userForm{Email: "new@example.com", Name: "New", Role: aistat.RoleEditor, Errors: map[string]string{"password": "Password is too common; choose another."}},
+		New:   UserForm{Email: "new@example.com", Name: "New", Role: aistat.RoleEditor, Errors: map[string]string{"password": "Password is too common; choose another."}},
 	}
-	html := render(t, tmpl, "admin", data)
+	html := render(t, tmpl, data)
 	for _, want := range []string{
 		`<caption id="users-caption">Users matching “sara” (2)</caption>`,
 		`<input id="q" name="q" type="search" value="sara"`,
@@ -510,23 +405,23 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		t.Error("the password is echoed")
 	}
 
-	data.basePage.User, data.CanEdit, data.Private = NewAccount(editor), false, false
-	html = render(t, tmpl, "admin", data)
+	data.User, data.CanEdit, data.Private = NewAccount(editor), false, false
+	html = render(t, tmpl, data)
 	if strings.Contains(html, `action="/admin/users"`) || strings.Contains(html, "Recent admin actions") ||
 		strings.Contains(html, "ada@example.com") || strings.Contains(html, `href="/admin/audit"`) {
 		t.Error("editor's page: create form or audit log shown")
 	}
 	data.Rows = nil
-	if html = render(t, tmpl, "admin", data); !strings.Contains(html, `<td class="empty" colspan="2">No users match this search.`) {
+	if html = render(t, tmpl, data); !strings.Contains(html, `<td class="empty" colspan="2">No users match this search.`) {
 		t.Error("editor's empty search has no message across its two columns")
 	}
 }
 
 func TestResetPages(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	html := render(t, tmpl, "reset", resetPage{
-		basePage: basePage{Title: "Choose a new password", User: NewAccount(admin)},
-		Token:    "abc_-123", Target: viewer, Errors: map[string]string{"password_confirm": "The two passwords do not match."},
+	html := render(t, tmpl, ResetPage{
+		Page:  Page{Title: "Choose a new password", User: NewAccount(admin)},
+		Token: "abc_-123", Target: viewer, Errors: map[string]string{"password_confirm": "The two passwords do not match."},
 	})
 	for _, want := range []string{
 		`<form class="form" method="post" action="/reset/abc_-123">`,
@@ -540,14 +435,14 @@ func TestResetPages(t *testing.T) {
 			t.Errorf("reset page is missing %q", want)
 		}
 	}
-	html = render(t, tmpl, "reset", resetPage{basePage: basePage{Title: "Choose a new password", User: NewAccount(viewer)}, Token: "t", Target: viewer})
+	html = render(t, tmpl, ResetPage{Page: Page{Title: "Choose a new password", User: NewAccount(viewer)}, Token: "t", Target: viewer})
 	if strings.Contains(html, "You are signed in as") {
 		t.Error("the link's own user is warned about another account")
 	}
 
-	html = render(t, tmpl, "reset-link", resetLinkPage{
-		basePage: basePage{Title: "Reset link", User: NewAccount(admin), Path: "/admin/users/3/reset"},
-		Target:   viewer, URL: "https://ai-stat.example/reset/tok", Expires: time.Date(2026, 11, 27, 8, 51, 0, 0, time.UTC), Back: "/admin?after=50",
+	html = render(t, tmpl, ResetLinkPage{
+		Page:   Page{Title: "Reset link", User: NewAccount(admin), Path: "/admin/users/3/reset"},
+		Target: viewer, URL: "https://ai-stat.example/reset/tok", Expires: time.Date(2026, 11, 27, 8, 51, 0, 0, time.UTC), Back: "/admin?after=50",
 	})
 	for _, want := range []string{
 		`value="https://ai-stat.example/reset/tok" readonly`,
@@ -572,9 +467,9 @@ func TestError(t *testing.T) {
 		{404, nil, false},
 		{403, viewer, false},
 	} {
-		html := render(t, tmpl, "error", errorPage{
-			basePage: basePage{Title: "Error", User: NewAccount(tt.user), Path: "/admin"},
-			Status:   tt.status, Heading: "Not here", Message: "Nothing to see.",
+		html := render(t, tmpl, ErrorPage{
+			Page:   Page{Title: "Error", User: NewAccount(tt.user), Path: "/admin"},
+			Status: tt.status, Heading: "Not here", Message: "Nothing to see.",
 		})
 		for _, want := range []string{"<h1>Not here</h1>", "<p>Nothing to see.</p>", `<a class="button" href="/">`} {
 			if !strings.Contains(html, want) {
@@ -591,7 +486,7 @@ func TestError(t *testing.T) {
 func TestUnknownPage(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, "nope", basePage{}); err == nil {
+	if err := tmpl.execute(&buf, "nope", HomePage{}); err == nil {
 		t.Error("unknown page rendered")
 	}
 	if buf.Len() != 0 {
@@ -625,7 +520,7 @@ func TestEscapeFailsFast(t *testing.T) {
 
 func TestHostileAvatarURL(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(evil), Path: "/"})
+	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(evil), Path: "/"})
 	if !strings.Contains(html, `<img src="#ZgotmplZ"`) {
 		t.Error("javascript: avatar URL was not neutralised")
 	}
@@ -647,10 +542,10 @@ func TestTimeFuncs(t *testing.T) {
 func TestConcurrentRender(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	var wg sync.WaitGroup
-	for _, s := range samples() {
+	for _, v := range samples() {
 		wg.Go(func() {
 			var buf bytes.Buffer
-			if err := tmpl.Execute(&buf, s.page, s.data); err != nil {
+			if err := tmpl.Render(&buf, v); err != nil {
 				t.Error(err)
 			}
 		})
@@ -672,11 +567,11 @@ func uid(u *aistat.User) int64 {
 func TestRoleOptions(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	odd := aistat.User{ID: 8, Email: "odd@example.com", Name: "Odd", Role: "owner"}
-	html := render(t, tmpl, "admin", adminPage{
-		basePage: basePage{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-		Rows:     NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID),
-		CanEdit:  true,
-		New:      userForm{},
+	html := render(t, tmpl, AdminPage{
+		Page:    Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
+		Rows:    NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID),
+		CanEdit: true,
+		New:     UserForm{},
 	})
 	none := `<option value="admin">Admin</option><option value="editor">Editor</option><option value="viewer">Viewer</option>`
 	for _, want := range []string{

@@ -17,7 +17,8 @@ import (
 )
 
 // DefaultMinHeap is the heap size the collector may let garbage grow to
-// before it runs. 64 MiB served no more pages on 2 cores than 32.
+// before it runs. A larger one served no more pages under the benchmark's
+// load (BENCHMARKS.md), only held more memory.
 const DefaultMinHeap = 32 << 20
 
 // basePercent is GOGC's default, kept whenever it gives the larger goal.

@@ -1,0 +1,160 @@
+package templates
+
+import (
+	"io"
+	"time"
+
+	"aistat"
+)
+
+// View is the data of one page. Only this package's page types are views,
+// each naming the page it fills, so a page can only ever be rendered with
+// the data its template was written for.
+type View interface {
+	// template names the page, one of pages.
+	template() string
+}
+
+// Render writes the page v is the data of to w. The page renders into a
+// buffer first: nothing is written when rendering fails.
+func (t *Templates) Render(w io.Writer, v View) error {
+	return t.execute(w, v.template(), v)
+}
+
+// Page is what every page's data embeds: the header and the flash.
+type Page struct {
+	Title string
+	// User is the signed-in user, nil when anonymous.
+	User *Account
+	// Flash is a one-time success message.
+	Flash string
+	// Path is the current path, the Sign in link's way back.
+	Path string
+}
+
+// HomePage is the home page: the common part alone. It is Page itself
+// rather than a struct embedding it because it is the most requested page,
+// and the templates find a promoted field through reflect's search of the
+// embedded structs, which allocates, on every use.
+type HomePage Page
+
+// LoginPage is the sign-in form.
+type LoginPage struct {
+	Page
+	Email string
+	Next  string
+	Error string
+	// Notice says why the person is here, such as a password just reset.
+	Notice string
+}
+
+// SettingsPage is the profile form.
+type SettingsPage struct {
+	Page
+	Name      string
+	AvatarURL string
+	// Errors are field messages keyed by form field name.
+	Errors map[string]string
+}
+
+// AdminPage is one page of the users, with the controls an admin has.
+type AdminPage struct {
+	Page
+	Rows    []AdminRow
+	CanEdit bool
+	// Private shows what only admins see: emails, active sessions, last
+	// activity and the audit log. Without it the page is the directory.
+	Private bool
+	// Search is the term the list is filtered by; Caption names the list.
+	Search  string
+	Caption string
+	// PrevURL and NextURL lead to the neighbouring pages, "" when none.
+	PrevURL, NextURL string
+	// Back is this page's address, where an action sends the admin back to.
+	Back string
+	// Audit is the latest entries of the audit log.
+	Audit []aistat.AuditEntry
+	// New is the create-user form.
+	New UserForm
+}
+
+// UserForm is the admin page's form that creates a user: what was typed
+// (never the password) and a message for each field in error.
+type UserForm struct {
+	Email  string
+	Name   string
+	Role   aistat.Role
+	Errors map[string]string
+}
+
+// AuditPage is the whole audit log, a page at a time.
+type AuditPage struct {
+	Page
+	Entries []aistat.AuditEntry
+	// NewerURL and OlderURL lead to the neighbouring pages, "" when none.
+	NewerURL, OlderURL string
+}
+
+// UserDeletePage asks an admin to confirm a deletion.
+type UserDeletePage struct {
+	Page
+	Target *aistat.User
+	Back   string
+	Error  string
+}
+
+// ResetLinkPage shows an admin a reset link, the one time it exists in
+// clear.
+type ResetLinkPage struct {
+	Page
+	Target *aistat.User
+	URL    string
+	// Expires is when the link stops working, as far as this server's
+	// clock can tell.
+	Expires time.Time
+	Back    string
+}
+
+// ResetPage is the form that sets a new password through a reset link.
+type ResetPage struct {
+	Page
+	Token  string
+	Target *aistat.User
+	// Errors are field messages keyed by form field name.
+	Errors map[string]string
+}
+
+// SessionsPage is the user's sessions, security events and password form.
+type SessionsPage struct {
+	Page
+	Sessions []SessionRow
+	Events   []aistat.SecurityEvent
+	// Errors are the password form's field messages keyed by field name.
+	Errors map[string]string
+	// PasswordError is about the password form as a whole, such as a
+	// throttled attempt.
+	PasswordError string
+}
+
+// ErrorPage says why a request failed.
+type ErrorPage struct {
+	Page
+	Status  int
+	Heading string
+	Message string
+}
+
+// Views are values, not pointers: the templates read the fields of a value
+// in place, while every field printed from behind a pointer is first copied
+// to the heap (reflect copies what is addressable when it makes an
+// interface of it).
+func (HomePage) template() string       { return "home" }
+func (LoginPage) template() string      { return "login" }
+func (SettingsPage) template() string   { return "settings" }
+func (AdminPage) template() string      { return "admin" }
+func (AuditPage) template() string      { return "audit" }
+func (UserDeletePage) template() string { return "user-delete" }
+func (ResetLinkPage) template() string  { return "reset-link" }
+func (ResetPage) template() string      { return "reset" }
+func (SessionsPage) template() string   { return "sessions" }
+func (ErrorPage) template() string      { return "error" }
