@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
@@ -18,7 +19,10 @@ import (
 
 // Config is what the server is built from.
 type Config struct {
-	DB       *sql.DB
+	DB *sql.DB
+	// Health reports whether the database answers: /healthz is 503 while
+	// it returns an error. It is given the check's deadline.
+	Health   func(context.Context) error
 	Users    *aistat.Users
 	Sessions *sessions.Manager
 	// Live feeds the event streams of open pages.
@@ -42,6 +46,7 @@ type Config struct {
 // Server answers every HTTP request of the site.
 type Server struct {
 	db            *sql.DB
+	health        func(context.Context) error
 	users         *aistat.Users
 	sessions      *sessions.Manager
 	live          *live.Hub
@@ -74,6 +79,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		db:            cfg.DB,
+		health:        cfg.Health,
 		users:         cfg.Users,
 		sessions:      cfg.Sessions,
 		live:          cfg.Live,

@@ -212,6 +212,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}, logger)
 	srv, err := handlers.New(handlers.Config{
 		DB:             d.db,
+		Health:         d.db.PingContext,
 		Users:          users,
 		Sessions:       manager,
 		Live:           hub,

@@ -114,6 +114,7 @@ func Start(tb testing.TB, cfg Config) *Site {
 
 	s.Handler, err = handlers.New(handlers.Config{
 		DB:             db,
+		Health:         db.PingContext,
 		Users:          s.Users,
 		Sessions:       s.Manager,
 		Live:           s.Hub,
