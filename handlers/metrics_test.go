@@ -291,3 +291,102 @@ func TestServer_Profiles(t *testing.T) {
 		}
 	})
 }
+
+// TestServer_MetricsFamilies: the exposition keeps the families, types,
+// help texts and label names that dashboards and alerts were written
+// against, and no more: the Go collector's other series stay out.
+func TestServer_MetricsFamilies(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	c := newClient(t, e)
+	c.login("admin@example.com")
+	wantStatus(t, c.get("/api/session"), http.StatusOK)
+	scrape(t, e) // the count of active sessions is read by a scrape
+
+	request := []string{"method", "route", "status"}
+	want := map[string]family{
+		"aistat_http_requests_total":            {"counter", "HTTP requests answered, by route pattern, method and status.", request},
+		"aistat_http_request_duration_seconds":  {"histogram", "Time to answer HTTP requests, by route pattern, method and status.", request},
+		"aistat_sessions_active":                {"gauge", "Unexpired sessions in the database (refreshed at most every 15 s).", nil},
+		"aistat_event_streams":                  {"gauge", "Open live-event streams on this instance.", nil},
+		"aistat_session_lookups_total":          {"counter", "Sessions looked up for requests.", nil},
+		"aistat_session_lookup_queries_total":   {"counter", "Queries those lookups took: under load one query serves several requests.", nil},
+		"aistat_db_max_open_connections":        {"gauge", "Maximum number of open database connections.", nil},
+		"aistat_db_open_connections":            {"gauge", "Open database connections, in use or idle.", nil},
+		"aistat_db_in_use_connections":          {"gauge", "Database connections in use.", nil},
+		"aistat_db_idle_connections":            {"gauge", "Idle database connections.", nil},
+		"aistat_db_wait_count_total":            {"counter", "Times a request waited for a free database connection.", nil},
+		"aistat_db_wait_duration_seconds_total": {"counter", "Time spent waiting for a free database connection.", nil},
+		"aistat_db_closed_max_idle_time_total":  {"counter", "Connections closed for being idle too long.", nil},
+		"go_goroutines":                         {"gauge", "Goroutines that currently exist.", nil},
+		"go_memstats_heap_alloc_bytes":          {"gauge", "Bytes of allocated heap objects.", nil},
+		"go_memstats_sys_bytes":                 {"gauge", "Bytes of memory obtained from the operating system.", nil},
+		"go_gc_heap_live_bytes":                 {"gauge", "Bytes of heap objects the last collection found in use: allocated bytes without the garbage the collector lets accumulate.", nil},
+	}
+	got := families(t, e)
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok {
+			t.Errorf("%s missing", name)
+			continue
+		}
+		if g.kind != w.kind || g.help != w.help || !slices.Equal(g.labels, w.labels) {
+			t.Errorf("%s: got %s %q labels %v, want %s %q labels %v", name, g.kind, g.help, g.labels, w.kind, w.help, w.labels)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected family %s", name)
+		}
+	}
+}
+
+// family is what the exposition says of one metric family: its type, help
+// and the names of its samples' labels, le aside.
+type family struct {
+	kind, help string
+	labels     []string
+}
+
+// families reads the families of one scrape, by name.
+func families(t *testing.T, e *env) map[string]family {
+	t.Helper()
+	srv := e.server.Config.Handler.(*handlers.Server)
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	got := map[string]family{}
+	sc := bufio.NewScanner(rec.Body)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, help, _ := strings.Cut(rest, " ")
+			f := got[name]
+			f.help = help
+			got[name] = f
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, kind, _ := strings.Cut(rest, " ")
+			f := got[name]
+			f.kind = kind
+			got[name] = f
+			continue
+		}
+		s := parseSample(t, n, line)
+		name := s.name
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && got[base].kind == "histogram" {
+				name = base
+			}
+		}
+		f := got[name]
+		for k := range s.labels {
+			if k != "le" && !slices.Contains(f.labels, k) {
+				f.labels = append(f.labels, k)
+			}
+		}
+		slices.Sort(f.labels)
+		got[name] = f
+	}
+	return got
+}
