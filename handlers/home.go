@@ -22,7 +22,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	// that does not answer still gets its 503 within a second.
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.health(ctx); err != nil {
 		s.logger.Warn("health check", "request_id", requestIDFrom(ctx), "err", err)
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)

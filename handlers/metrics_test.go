@@ -33,6 +33,20 @@ var (
 // and histograms whose buckets add up.
 func scrape(t *testing.T, e *env) []sample {
 	t.Helper()
+	samples, _ := scrapeFamilies(t, e)
+	return samples
+}
+
+// family is what the exposition says of one metric family: its type, help
+// and the names of its samples' labels, le aside.
+type family struct {
+	kind, help string
+	labels     []string
+}
+
+// scrapeFamilies is scrape that also returns the families, by name.
+func scrapeFamilies(t *testing.T, e *env) ([]sample, map[string]family) {
+	t.Helper()
 	srv := e.server.Config.Handler.(*handlers.Server)
 	rec := httptest.NewRecorder()
 	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -43,6 +57,7 @@ func scrape(t *testing.T, e *env) []sample {
 		t.Fatalf("Content-Type %q", ct)
 	}
 	types := map[string]string{}
+	families := map[string]family{}
 	var samples []sample
 	sc := bufio.NewScanner(rec.Body)
 	for n := 1; sc.Scan(); n++ {
@@ -53,12 +68,16 @@ func scrape(t *testing.T, e *env) []sample {
 			if !metricName.MatchString(name) || (kind != "HELP" && kind != "TYPE") {
 				t.Fatalf("line %d: bad comment %q", n, line)
 			}
-			if kind == "TYPE" {
+			f := families[name]
+			if kind == "HELP" {
+				f.help = arg
+			} else {
 				if !slices.Contains([]string{"counter", "gauge", "histogram"}, arg) {
 					t.Fatalf("line %d: unknown type %q", n, arg)
 				}
-				types[name] = arg
+				types[name], f.kind = arg, arg
 			}
+			families[name] = f
 			continue
 		}
 		s := parseSample(t, n, line)
@@ -71,10 +90,18 @@ func scrape(t *testing.T, e *env) []sample {
 		if types[family] == "" {
 			t.Fatalf("line %d: sample %s before its TYPE", n, s.name)
 		}
+		f := families[family]
+		for k := range s.labels {
+			if k != "le" && !slices.Contains(f.labels, k) {
+				f.labels = append(f.labels, k)
+			}
+		}
+		slices.Sort(f.labels)
+		families[family] = f
 		samples = append(samples, s)
 	}
 	checkHistograms(t, samples, types)
-	return samples
+	return samples, families
 }
 
 func parseSample(t *testing.T, n int, line string) sample {
@@ -184,7 +211,7 @@ func TestServer_Metrics(t *testing.T) {
 	wantStatus(t, c.postForm("/admin/users/987654/revoke", nil), http.StatusNotFound)
 	stream := c.openStream()
 
-	before := scrape(t, e)
+	before, families := scrapeFamilies(t, e)
 	session := []string{"route", "/api/session", "method", "GET", "status", "200"}
 	for _, m := range []struct {
 		name   string
@@ -213,6 +240,24 @@ func TestServer_Metrics(t *testing.T) {
 	if v := value(before, "aistat_event_streams"); v != 1 {
 		t.Errorf("aistat_event_streams = %v, want 1", v)
 	}
+
+	t.Run("Families", func(t *testing.T) {
+		for name, want := range wantFamilies {
+			got, ok := families[name]
+			if !ok {
+				t.Errorf("%s missing", name)
+				continue
+			}
+			if got.kind != want.kind || got.help != want.help || !slices.Equal(got.labels, want.labels) {
+				t.Errorf("%s: got %s %q labels %v, want %s %q labels %v", name, got.kind, got.help, got.labels, want.kind, want.help, want.labels)
+			}
+		}
+		for name := range families {
+			if _, ok := wantFamilies[name]; !ok {
+				t.Errorf("unexpected family %s", name)
+			}
+		}
+	})
 
 	t.Run("CountersIncrease", func(t *testing.T) {
 		for range 3 {
@@ -290,4 +335,30 @@ func TestServer_Profiles(t *testing.T) {
 			t.Errorf("GET /debug/pprof/cmdline: status %d, want 404", rec.Code)
 		}
 	})
+}
+
+// requestLabelNames label both request families.
+var requestLabelNames = []string{"method", "route", "status"}
+
+// wantFamilies are the families /metrics shows, with the types, help texts
+// and label names that dashboards and alerts were written against; the Go
+// collector's other series stay out.
+var wantFamilies = map[string]family{
+	"aistat_http_requests_total":            {"counter", "HTTP requests answered, by route pattern, method and status.", requestLabelNames},
+	"aistat_http_request_duration_seconds":  {"histogram", "Time to answer HTTP requests, by route pattern, method and status.", requestLabelNames},
+	"aistat_sessions_active":                {"gauge", "Unexpired sessions in the database (refreshed at most every 15 s).", nil},
+	"aistat_event_streams":                  {"gauge", "Open live-event streams on this instance.", nil},
+	"aistat_session_lookups_total":          {"counter", "Sessions looked up for requests.", nil},
+	"aistat_session_lookup_queries_total":   {"counter", "Queries those lookups took: under load one query serves several requests.", nil},
+	"aistat_db_max_open_connections":        {"gauge", "Maximum number of open database connections.", nil},
+	"aistat_db_open_connections":            {"gauge", "Open database connections, in use or idle.", nil},
+	"aistat_db_in_use_connections":          {"gauge", "Database connections in use.", nil},
+	"aistat_db_idle_connections":            {"gauge", "Idle database connections.", nil},
+	"aistat_db_wait_count_total":            {"counter", "Times a request waited for a free database connection.", nil},
+	"aistat_db_wait_duration_seconds_total": {"counter", "Time spent waiting for a free database connection.", nil},
+	"aistat_db_closed_max_idle_time_total":  {"counter", "Connections closed for being idle too long.", nil},
+	"go_goroutines":                         {"gauge", "Goroutines that currently exist.", nil},
+	"go_memstats_heap_alloc_bytes":          {"gauge", "Bytes of allocated heap objects.", nil},
+	"go_memstats_sys_bytes":                 {"gauge", "Bytes of memory obtained from the operating system.", nil},
+	"go_gc_heap_live_bytes":                 {"gauge", "Bytes of heap objects the last collection found in use: allocated bytes without the garbage the collector lets accumulate.", nil},
 }

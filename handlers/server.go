@@ -3,11 +3,13 @@
 package handlers
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"aistat"
 	"aistat/internal/live"
@@ -18,7 +20,9 @@ import (
 
 // Config is what the server is built from.
 type Config struct {
-	DB       *sql.DB
+	// Health reports whether the database answers: /healthz is 503 while
+	// it returns an error. It is given the check's deadline.
+	Health   func(context.Context) error
 	Users    *aistat.Users
 	Sessions *sessions.Manager
 	// Live feeds the event streams of open pages.
@@ -37,11 +41,14 @@ type Config struct {
 	// Profiles serves Go's profiles under /debug/pprof/ on the metrics
 	// listener (MetricsHandler); off, that listener serves /metrics alone.
 	Profiles bool
+	// PoolMetrics reports the database pool's statistics on /metrics,
+	// read at every scrape (internal/poolmetrics); nil leaves them out.
+	PoolMetrics prometheus.Collector
 }
 
 // Server answers every HTTP request of the site.
 type Server struct {
-	db            *sql.DB
+	health        func(context.Context) error
 	users         *aistat.Users
 	sessions      *sessions.Manager
 	live          *live.Hub
@@ -55,6 +62,7 @@ type Server struct {
 	handler       http.Handler
 	requests      *requestMetrics
 	sessionCount  activeSessions
+	metrics       http.Handler
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -73,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	s := &Server{
-		db:            cfg.DB,
+		health:        cfg.Health,
 		users:         cfg.Users,
 		sessions:      cfg.Sessions,
 		live:          cfg.Live,
@@ -86,6 +94,8 @@ func New(cfg Config) (*Server, error) {
 		profiles:      cfg.Profiles,
 		requests:      newRequestMetrics(),
 	}
+	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
+	s.metrics = s.newMetrics(cfg.PoolMetrics)
 	s.sessions.SetErrorFunc(s.writeError)
 	s.handler = s.routes()
 	return s, nil

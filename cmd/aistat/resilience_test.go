@@ -174,7 +174,7 @@ func TestServe_ThreeInstances(t *testing.T) {
 		if code != http.StatusOK {
 			t.Errorf("instance %d: GET %s = %d", i, s.metricsURL, code)
 		}
-		if saved := `aistat_http_requests_total{route="/api/profile",method="PUT",status="200"} 1`; i == 1 && !strings.Contains(body, saved) {
+		if saved := `aistat_http_requests_total{method="PUT",route="/api/profile",status="200"} 1`; i == 1 && !strings.Contains(body, saved) {
 			t.Errorf("instance 1 saved the profile, but its metrics lack %s", saved)
 		}
 		if code, _ := get(t, newClient(t), s.base+"/metrics"); code != http.StatusNotFound {

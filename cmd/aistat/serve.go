@@ -17,6 +17,7 @@ import (
 	"aistat/internal/gctune"
 	"aistat/internal/live"
 	"aistat/internal/pglocal"
+	"aistat/internal/poolmetrics"
 	"aistat/sessions"
 )
 
@@ -211,7 +212,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxStreams:        cfg.MaxStreams,
 	}, logger)
 	srv, err := handlers.New(handlers.Config{
-		DB:             d.db,
+		Health:         d.db.PingContext,
+		PoolMetrics:    poolmetrics.New(d.db),
 		Users:          users,
 		Sessions:       manager,
 		Live:           hub,

@@ -14,6 +14,7 @@ import (
 	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
+	"aistat/internal/poolmetrics"
 	"aistat/internal/roundtrip"
 	"aistat/sessions"
 )
@@ -43,7 +44,7 @@ func measureHandlers(ctx context.Context, dsn string) ([]handlerCost, error) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub := live.New(users, manager.Store(), dsn, live.Config{MaxStreamsPerUser: 1, MaxStreams: 1}, logger)
 	// The requests measured here hand out no link: the base URL is moot.
-	srv, err := handlers.New(handlers.Config{DB: db, Users: users, Sessions: manager, Live: hub, Logger: logger, BaseURL: "http://127.0.0.1"})
+	srv, err := handlers.New(handlers.Config{Health: db.PingContext, PoolMetrics: poolmetrics.New(db), Users: users, Sessions: manager, Live: hub, Logger: logger, BaseURL: "http://127.0.0.1"})
 	if err != nil {
 		return nil, err
 	}

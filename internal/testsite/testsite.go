@@ -19,6 +19,7 @@ import (
 	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
+	"aistat/internal/poolmetrics"
 	"aistat/internal/roundtrip"
 	"aistat/sessions"
 )
@@ -113,7 +114,8 @@ func Start(tb testing.TB, cfg Config) *Site {
 	}
 
 	s.Handler, err = handlers.New(handlers.Config{
-		DB:             db,
+		Health:         db.PingContext,
+		PoolMetrics:    poolmetrics.New(db),
 		Users:          s.Users,
 		Sessions:       s.Manager,
 		Live:           s.Hub,
