@@ -266,13 +266,14 @@ func TestAssetsExist(t *testing.T) {
 	for _, s := range samples() {
 		render(t, tmpl, s.page, s.data)
 	}
-	for _, name := range []string{"app.css", "app.js"} {
+	for _, name := range []string{"app.css", "app.js", "live.js"} {
 		if _, ok := rec.urls[name]; !ok {
 			t.Errorf("no page links %s", name)
 		}
 	}
 	for name, url := range rec.urls {
-		if !strings.Contains(url, "?v=") {
+		// Only a name that is not embedded gets an unversioned URL.
+		if url == "/static/"+name {
 			t.Errorf("asset %q is not an embedded static file (URL %q)", name, url)
 		}
 	}
@@ -280,7 +281,9 @@ func TestAssetsExist(t *testing.T) {
 	for _, want := range []string{
 		`<title>Home · ai-stat</title>`,
 		`<link rel="stylesheet" href="` + rec.urls["app.css"] + `">`,
-		`<script src="` + rec.urls["app.js"] + `" defer></script>`,
+		// Modules: deferred by themselves, sharing nothing but imports.
+		`<script type="module" src="` + rec.urls["app.js"] + `"></script>`,
+		`<script type="module" src="` + rec.urls["live.js"] + `"></script>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("missing %q", want)
@@ -308,7 +311,8 @@ func TestHeader(t *testing.T) {
 	html := render(t, tmpl, "home", basePage{Title: "Home", User: NewAccount(editor), Path: "/settings"})
 	for _, want := range []string{
 		`<span class="user-name" data-user-name>Sara Chen</span>`,
-		`<span class="role role-editor" data-user-role>Editor</span>`,
+		`<span class="role role-editor" data-user-role="editor">Editor</span>`,
+		`<ul class="nav-list" data-admin-label="Admin">`,
 		`<span class="avatar-initials" data-user-initials aria-hidden="true">SC</span>`,
 		`<a class="nav-link" href="/settings" aria-current="page">Settings</a>`,
 		`<form method="post" action="/logout">`,
@@ -424,10 +428,14 @@ func TestAdmin(t *testing.T) {
 		`<time datetime="2026-11-27T06:51:00Z">2026-11-27 06:51 UTC</time>`,
 		`No active session`,
 		`<form class="row-actions" method="post" action="/admin/users/2/role">`,
-		`<legend class="visually-hidden">Sara Chen</legend>`,
+		`<legend class="visually-hidden" data-field="name">Sara Chen</legend>`,
+		`<span data-field="name">Sara Chen</span>`,
+		`<span class="avatar" data-field="avatar">`,
+		`<span class="user-meta-email" data-field="email">sara@example.com</span>`,
+		`<span class="role role-editor" data-field="role">Editor</span>`,
 		`<select name="role"><option value="admin">Admin</option><option value="editor" selected>Editor</option><option value="viewer">Viewer</option></select>`,
 		`formaction="/admin/users/2/revoke">Sign out everywhere</button>`,
-		`formaction="/admin/users/2/disable">Disable</button>`,
+		`data-field="toggle" formaction="/admin/users/2/disable">Disable</button>`,
 		`formaction="/admin/users/2/reset">Reset link</button>`,
 		`class="table-wrap"`,
 		`<a class="nav-link" href="/admin" data-admin-link aria-current="page">Admin</a>`,
@@ -448,7 +456,7 @@ func TestAdmin(t *testing.T) {
 	}
 	// The directory: names and roles, none of what only admins see, even
 	// when the rows were to hold it.
-	for _, want := range []string{"Ada Lovelace", "Sara Chen", `<span class="role role-editor">Editor</span>`, "Search by name<"} {
+	for _, want := range []string{"Ada Lovelace", "Sara Chen", `<span class="role role-editor" data-field="role">Editor</span>`, "Search by name<"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("editor's page is missing %q", want)
 		}
@@ -489,6 +497,9 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		`<input type="hidden" name="back" value="/admin?after=1&amp;q=sara">`,
 		`action="/admin/users/2/disable"`,
 		`action="/admin/users/5/enable"`,
+		`data-field="toggle" formaction="/admin/users/5/enable">Enable</button>`,
+		`<span class="user-meta-name" data-field="badges">`,
+		`<span class="badge badge-muted" data-field="disabled">Disabled</span>`,
 		`action="/admin/users/2/reset"`,
 		`href="/admin/users/2/delete?back=%2Fadmin%3Fafter%3D1%26q%3Dsara"`,
 		`<form class="form" method="post" action="/admin/users">`,
