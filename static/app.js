@@ -364,7 +364,7 @@ function usersTable() {
 function countUsers(table) {
   const count = '(' + table.querySelectorAll('tbody tr[data-user-id]').length + ')';
   const caption = table.caption.textContent;
-  table.caption.textContent = /\(\d+\)$/.test(caption) ? caption.replace(/\(\d+\)$/, count) : 'All users ' + count;
+  table.caption.textContent = caption.replace(/\(\d+\)$/, count);
 }
 
 function userRow(table, id) {
@@ -409,7 +409,7 @@ export function updateUserRow(user) {
     setRoleBadge(badge, role, String(user.roleLabel || role));
   }
   if (typeof user.disabled === 'boolean') {
-    setDisabled(row, user.id, user.disabled);
+    setDisabled(row, user.disabled);
   }
   // A role the admin is choosing right now stays as they left it.
   const select = row.querySelector('select[name="role"]');
@@ -423,9 +423,14 @@ export function updateUserRow(user) {
 }
 
 // setDisabled shows a row's account disabled or enabled as the page does:
-// the row dimmed, a "Disabled" badge, and the button that does the
-// opposite.
-function setDisabled(row, id, disabled) {
+// the row dimmed, a badge (named by the badges' data-disabled-label), and
+// the button that does the opposite. The page gives that button the
+// other state's action and label (data-toggle-action, data-toggle-label):
+// a change swaps them.
+function setDisabled(row, disabled) {
+  if (row.classList.contains('is-disabled') === disabled) {
+    return;
+  }
   row.classList.toggle('is-disabled', disabled);
   const badges = row.querySelector('[data-field="badges"]');
   let badge = row.querySelector('[data-field="disabled"]');
@@ -433,15 +438,18 @@ function setDisabled(row, id, disabled) {
     badge = document.createElement('span');
     badge.className = 'badge badge-muted';
     badge.dataset.field = 'disabled';
-    badge.textContent = 'Disabled';
+    badge.textContent = badges.dataset.disabledLabel;
     badges.appendChild(badge);
   } else if (!disabled && badge) {
     badge.remove();
   }
   const toggle = row.querySelector('[data-field="toggle"]');
   if (toggle) {
-    toggle.setAttribute('formaction', '/admin/users/' + Number(id) + (disabled ? '/enable' : '/disable'));
-    toggle.textContent = disabled ? 'Enable' : 'Disable';
+    const { toggleAction, toggleLabel } = toggle.dataset;
+    toggle.dataset.toggleAction = toggle.getAttribute('formaction');
+    toggle.dataset.toggleLabel = toggle.textContent;
+    toggle.setAttribute('formaction', toggleAction);
+    toggle.textContent = toggleLabel;
     toggle.classList.toggle('button-secondary', disabled);
     toggle.classList.toggle('button-danger', !disabled);
   }

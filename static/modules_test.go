@@ -108,8 +108,9 @@ func TestModules_FolderFollowsEveryScript(t *testing.T) {
 // serverLogic finds, in a script, what belongs to the server: the global
 // the scripts once shared (load order), role names or labels in quotes
 // (a copy of the labels, or a role compared with 'admin': the staff rule),
-// and upper-casing (the initials rule). Labels, initials and the staff
-// flag come from the user's JSON and from the page's data- attributes.
+// upper-casing (the initials rule), and the URLs of the admin table's
+// actions. Labels, initials, the staff flag and the actions come from the
+// user's JSON and from the page's data- attributes.
 var serverLogic = []struct {
 	what    string
 	pattern *regexp.Regexp
@@ -117,6 +118,7 @@ var serverLogic = []struct {
 	{"a shared global", regexp.MustCompile(`\b(?:window|globalThis|self)\s*\.\s*aistat\b|\b(?:window|globalThis|self)\s*\[\s*['"]aistat['"]\s*\]`)},
 	{"a role name or label", regexp.MustCompile("(?i)['\"`](?:admin|editor|viewer)['\"`]")},
 	{"upper-casing (initials)", regexp.MustCompile(`\.toUpperCase\b|\.toLocaleUpperCase\b`)},
+	{"an admin action's URL", regexp.MustCompile(`/admin/users\b`)},
 }
 
 // TestScripts_NoServerLogic keeps the scripts free of copies of what the
@@ -145,6 +147,7 @@ func TestServerLogicPatterns(t *testing.T) {
 		{`if (user.role === "admin") {`, true},
 		{"new Set([`editor`])", true},
 		{`Array.from(word)[0].toUpperCase()`, true},
+		{`toggle.setAttribute('formaction', '/admin/users/' + id + '/enable');`, true},
 		{`link.href = '/admin';`, false},
 		{`const NAME = 'aistat-events';`, false},
 		{`import { applyUser } from './app.js';`, false},
