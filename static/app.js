@@ -528,10 +528,11 @@ async function loadUsers() {
 // Sign-in -----------------------------------------------------------------
 
 // showSignedOut tells someone sent to the sign-in page by a live logout
-// (login?signed_out=1) why they are there.
+// (login?signed_out=...) that they were signed out, when the page has no
+// word of its own on why.
 function showSignedOut() {
   const message = document.getElementById('signed-out');
-  if (message && new URLSearchParams(window.location.search).get('signed_out') === '1') {
+  if (message && new URLSearchParams(window.location.search).has('signed_out') && !document.getElementById('login-notice')) {
     message.hidden = false;
   }
 }

@@ -12,9 +12,6 @@ import { applyUser, updateUserRow, removeUserRow, refreshUsers } from './app.js'
 
 const NAME = 'aistat-events';
 const SIGNED_OUT = '/login?signed_out=1';
-// Why a session can end, as the logout event says ({"reason": ...}); the
-// sign-in page tells the person which.
-const END_REASONS = ['revoked', 'password_changed', 'disabled', 'deleted', 'session_limit', 'expired'];
 // The events the server sends; "resync" stays with the leader, which
 // turns it into the events below.
 const SERVER_EVENTS = ['profile', 'user', 'user_deleted', 'logout', 'resync'];
@@ -66,9 +63,11 @@ function show(type, data) {
 }
 
 // signedOutURL is where a logout sends the page: the sign-in page with
-// the reason when the server gave one it knows of.
+// the reason the logout event gave ({"reason": ...}). Which reasons there
+// are and what the page says of each is the server's: it shows only those
+// it knows.
 function signedOutURL(reason) {
-  return END_REASONS.includes(reason) ? '/login?signed_out=' + reason : SIGNED_OUT;
+  return typeof reason === 'string' && reason !== '' ? '/login?signed_out=' + encodeURIComponent(reason) : SIGNED_OUT;
 }
 
 let syncing = false;
