@@ -3,6 +3,7 @@
 package aistat
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 	"unicode"
@@ -76,4 +77,32 @@ func (u *User) Initials() string {
 		b.WriteRune(unicode.ToUpper(r))
 	}
 	return b.String()
+}
+
+// Display is what pages show of a user beside the stored fields. It is
+// part of every JSON form of a user (the API's and the live events') so
+// that the browser scripts show what the pages show without a copy of the
+// rules that make it: the labels, the initials, who is staff.
+type Display struct {
+	RoleLabel string `json:"roleLabel"`
+	Initials  string `json:"initials"`
+	Staff     bool   `json:"staff"`
+}
+
+// Display computes what pages show of the user.
+func (u *User) Display() Display {
+	return Display{RoleLabel: u.Role.Label(), Initials: u.Initials(), Staff: u.IsStaff()}
+}
+
+// MarshalJSON writes the API's form of the user: the fields' own tags and
+// the Display. It has a value receiver so that a User inside any value
+// gets it, addressable or not.
+func (u User) MarshalJSON() ([]byte, error) {
+	// fields has the User's fields and tags but not this method, which
+	// json.Marshal would otherwise call again.
+	type fields User
+	return json.Marshal(struct {
+		fields
+		Display
+	}{fields(u), u.Display()})
 }

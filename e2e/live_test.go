@@ -127,6 +127,39 @@ func TestLive_TwoInstances(t *testing.T) {
 	}
 }
 
+// TestLive_Promote: a viewer made editor gets, on the open page, the
+// Admin link and the new role's badge, as the server names and shows
+// them: the label and the staff flag come with the profile event, the
+// link's name from the page.
+func TestLive_Promote(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
+	viewer := s.createUser(t, "viewer@example.com", "Vera Viewer", aistat.RoleViewer)
+	tb := newBrowser(t, "browser").newTab("home")
+	tb.signIn(s, "viewer@example.com", password)
+	tb.open(s.URL + "/")
+	if eval[bool](tb, `document.querySelector('[data-admin-link]') !== null`) {
+		t.Fatal("a viewer's header has an Admin link")
+	}
+	s.waitStreams(t, 1)
+	tb.markPage()
+
+	signIn(t, s, "admin@example.com").postForm(userPath(viewer, "role"), url.Values{"role": {"editor"}})
+	tb.waitFor("the header has an Admin link", `(() => {
+		const a = document.querySelector('[data-admin-link]');
+		return a && a.checkVisibility() && a.textContent === 'Admin' && a.getAttribute('href') === '/admin';
+	})()`, liveWithin)
+	if got := eval[string](tb, `(() => { const b = document.querySelector('header [data-user-role]'); return b.textContent + ' ' + b.dataset.userRole + ' ' + b.className; })()`); got != "Editor editor role role-editor" {
+		t.Errorf("role badge = %q, want %q", got, "Editor editor role role-editor")
+	}
+	if got := eval[string](tb, `document.querySelector('[data-user-role-label]').textContent`); got != "Editor" {
+		t.Errorf("home page's role = %q, want Editor", got)
+	}
+	if !tb.hasMark() {
+		t.Error("the page was loaded again on the role change")
+	}
+}
+
 // TestLive_DemoteAndRevoke: an admin demotes an editor, whose open page
 // loses its Admin link, then signs them out everywhere, which sends the page
 // to the sign-in form with a message.

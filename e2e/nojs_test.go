@@ -32,7 +32,7 @@ func TestNoJavaScript_Profile(t *testing.T) {
 	if got := tb.headerName(); got != "Ivan" {
 		t.Errorf("header name = %q, want Ivan", got)
 	}
-	if eval[bool](tb, `'aistat' in window`) {
+	if eval[bool](tb, `document.documentElement.hasAttribute('data-enhanced')`) {
 		t.Error("the page's script ran although JavaScript is off")
 	}
 	if got := s.streams.stats().total; got != 0 {

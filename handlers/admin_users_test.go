@@ -19,7 +19,7 @@ var (
 	rowIDPattern  = regexp.MustCompile(`<tr data-user-id="(\d+)"`)
 	nextPattern   = regexp.MustCompile(`rel="next" href="([^"]+)"`)
 	prevPattern   = regexp.MustCompile(`rel="prev" href="([^"]+)"`)
-	emailsPattern = regexp.MustCompile(`<span class="user-meta-email">([^<]+)</span>`)
+	emailsPattern = regexp.MustCompile(`<span class="user-meta-email" data-field="email">([^<]+)</span>`)
 )
 
 // rowIDs are the ids of the users listed on an admin page, in order.

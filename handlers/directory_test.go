@@ -50,8 +50,8 @@ func TestServer_EditorsSeeTheDirectory(t *testing.T) {
 		trips := e.counter.Since(before)
 		wantStatus(t, page, http.StatusOK)
 		wantBody(t, page, "Ada Admin", "Сара Чен", "Vic Viewer", "Gone Away", "Search by name",
-			`<span class="role role-admin">Admin</span>`, `<span class="role role-editor">Editor</span>`,
-			`<span class="badge badge-muted">Disabled</span>`, `class="is-disabled"`)
+			`<span class="role role-admin" data-field="role">Admin</span>`, `<span class="role role-editor" data-field="role">Editor</span>`,
+			`<span class="badge badge-muted" data-field="disabled">Disabled</span>`, `class="is-disabled"`)
 		wantNoBody(t, page, private...)
 		if strings.Contains(page.body, "@example.net") {
 			t.Fatalf("the editor's page holds an email: %s", page.body)

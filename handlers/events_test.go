@@ -835,15 +835,31 @@ func TestServer_EventsPingDuringFlood(t *testing.T) {
 	}}), logs)
 }
 
-// userEventKeys waits for the "user" event about the user with id and
-// returns its keys, sorted; the stream's own profile events are skipped.
-func userEventKeys(tb testing.TB, s *sse, id int64) []string {
+// userEventKeys waits for the "user" event that shows the user with id
+// named name and returns its keys, sorted; the stream's own profile events
+// are skipped.
+func userEventKeys(tb testing.TB, s *sse, id int64, name string) []string {
+	tb.Helper()
+	fields := userEventFields(tb, s, id, name)
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// userEventFields waits for the user event that shows the user with id
+// named name, passing profile events and earlier user events of id by (the
+// user's creation may be heard after the stream opened), and returns its
+// fields.
+func userEventFields(tb testing.TB, s *sse, id int64, name string) map[string]any {
 	tb.Helper()
 	var fields map[string]any
 	for fields == nil {
 		switch ev := s.next(); ev.name {
 		case "user":
-			if decodeUser(tb, ev.data).ID == id {
+			if u := decodeUser(tb, ev.data); u.ID == id && u.Name == name {
 				if err := json.Unmarshal([]byte(ev.data), &fields); err != nil {
 					tb.Fatal(err)
 				}
@@ -853,12 +869,7 @@ func userEventKeys(tb testing.TB, s *sse, id int64) []string {
 			tb.Fatalf("event %q (%s), want the user event of %d", ev.name, ev.data, id)
 		}
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return fields
 }
 
 // TestServer_EventsStaffFields: an editor's stream hears of other users as
@@ -874,8 +885,8 @@ func TestServer_EventsStaffFields(t *testing.T) {
 	adminC.login("admin@example.com")
 	editorC.login("editor@example.com")
 	adminStream, editorStream := adminC.openStream(), editorC.openStream()
-	directory := []string{"disabled", "id", "name", "role"}
-	full := []string{"avatarUrl", "disabled", "email", "id", "name", "role"}
+	directory := []string{"disabled", "id", "initials", "name", "role", "roleLabel", "staff"}
+	full := []string{"avatarUrl", "disabled", "email", "id", "initials", "name", "role", "roleLabel", "staff"}
 	rename := func(name string) {
 		t.Helper()
 		if _, err := e.users.UpdateProfile(context.Background(), target.ID, aistat.Profile{Name: name, AvatarURL: "https://example.com/t.png"}); err != nil {
@@ -884,23 +895,23 @@ func TestServer_EventsStaffFields(t *testing.T) {
 	}
 
 	rename("Target Renamed")
-	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
+	if got := userEventKeys(t, editorStream, target.ID, "Target Renamed"); !slices.Equal(got, directory) {
 		t.Errorf("editor's user event has %q, want %q", got, directory)
 	}
-	if got := userEventKeys(t, adminStream, target.ID); !slices.Equal(got, full) {
+	if got := userEventKeys(t, adminStream, target.ID, "Target Renamed"); !slices.Equal(got, full) {
 		t.Errorf("admin's user event has %q, want %q", got, full)
 	}
 
 	// Promoted, the editor's open stream gets what an admin's gets.
 	wantStatus(t, adminC.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"admin"}}), http.StatusSeeOther)
 	rename("Target Again")
-	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, full) {
+	if got := userEventKeys(t, editorStream, target.ID, "Target Again"); !slices.Equal(got, full) {
 		t.Errorf("promoted editor's user event has %q, want %q", got, full)
 	}
 	// Demoted again, no more emails.
 	wantStatus(t, adminC.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)
 	rename("Target Once More")
-	if got := userEventKeys(t, editorStream, target.ID); !slices.Equal(got, directory) {
+	if got := userEventKeys(t, editorStream, target.ID, "Target Once More"); !slices.Equal(got, directory) {
 		t.Errorf("demoted admin's user event has %q, want %q", got, directory)
 	}
 }

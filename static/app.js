@@ -1,550 +1,555 @@
-// ai-stat — progressive enhancement. Every page works without this script;
+// ai-stat — progressive enhancement. Every page works without this module;
 // it localises times, hides broken avatars, saves the profile in place, and
-// gives live.js the functions that show a change on the page.
-(function () {
-  'use strict';
+// exports the functions that show a change on the page (live.js imports
+// them).
+//
+// What a page shows of a user that the server computes (the role's label,
+// the initials, whether the user is staff) comes from the user's JSON
+// (roleLabel, initials, staff) and from the page's data- attributes, never
+// from a copy of the server's rules here. The elements it updates are
+// found by their data- attributes, not by the page's markup.
 
-  const ROLE_LABELS = { admin: 'Admin', editor: 'Editor', viewer: 'Viewer' };
-  const STAFF_ROLES = new Set(['admin', 'editor']);
-  const GENERIC_ERROR = 'Something went wrong and your profile was not saved. Please try again.';
+const GENERIC_ERROR = 'Something went wrong and your profile was not saved. Please try again.';
 
-  // Times -------------------------------------------------------------------
+// Times -------------------------------------------------------------------
 
-  const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-  // utcText formats a date as the server does: "2026-11-27 07:51 UTC".
-  function utcText(date) {
-    return date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
-  }
+// utcText formats a date as the server does: "2026-11-27 07:51 UTC".
+function utcText(date) {
+  return date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+}
 
-  function localizeTimes(root) {
-    root.querySelectorAll('time[datetime]').forEach((el) => {
-      const date = new Date(el.getAttribute('datetime'));
-      if (Number.isNaN(date.getTime())) {
-        return;
-      }
-      el.textContent = localFormat.format(date);
-      el.title = utcText(date);
-    });
-  }
-
-  // Avatars -----------------------------------------------------------------
-
-  function isAvatarImage(node) {
-    return node instanceof HTMLImageElement && node.closest('.avatar') !== null;
-  }
-
-  function hideImage(img) {
-    img.hidden = true;
-  }
-
-  function watchBrokenAvatars() {
-    document.addEventListener('error', (event) => {
-      if (isAvatarImage(event.target)) {
-        hideImage(event.target);
-      }
-    }, true);
-    document.querySelectorAll('.avatar img').forEach((img) => {
-      if (img.complete && img.naturalWidth === 0) {
-        hideImage(img);
-      }
-    });
-  }
-
-  function isWebURL(value) {
-    try {
-      const url = new URL(value);
-      return url.protocol === 'https:' || url.protocol === 'http:';
-    } catch {
-      return false;
-    }
-  }
-
-  function initialsOf(name) {
-    return String(name || '')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .slice(0, 2)
-      .map((word) => Array.from(word)[0].toUpperCase())
-      .join('');
-  }
-
-  // setAvatar shows initials in an .avatar wrapper and, when url is a web
-  // address, an image stacked over them.
-  function setAvatar(wrapper, url, initials) {
-    const initialsEl = wrapper.querySelector('.avatar-initials');
-    if (initialsEl) {
-      initialsEl.textContent = initials;
-    }
-    const current = wrapper.querySelector('img');
-    if (!url || !isWebURL(url)) {
-      if (current) {
-        current.remove();
-      }
+function localizeTimes(root) {
+  root.querySelectorAll('time[datetime]').forEach((el) => {
+    const date = new Date(el.getAttribute('datetime'));
+    if (Number.isNaN(date.getTime())) {
       return;
     }
-    if (current && current.getAttribute('src') === url) {
-      return;
+    el.textContent = localFormat.format(date);
+    el.title = utcText(date);
+  });
+}
+
+// Avatars -----------------------------------------------------------------
+
+function isAvatarImage(node) {
+  return node instanceof HTMLImageElement && node.closest('.avatar') !== null;
+}
+
+function hideImage(img) {
+  img.hidden = true;
+}
+
+function watchBrokenAvatars() {
+  document.addEventListener('error', (event) => {
+    if (isAvatarImage(event.target)) {
+      hideImage(event.target);
     }
-    const size = wrapper.classList.contains('avatar-lg') ? 64 : 32;
-    const img = document.createElement('img');
-    img.alt = '';
-    img.width = size;
-    img.height = size;
-    img.referrerPolicy = 'no-referrer';
-    img.addEventListener('error', () => hideImage(img));
-    img.src = url;
+  }, true);
+  document.querySelectorAll('.avatar img').forEach((img) => {
+    if (img.complete && img.naturalWidth === 0) {
+      hideImage(img);
+    }
+  });
+}
+
+function isWebURL(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+// setAvatar shows initials in an .avatar wrapper and, when url is a web
+// address, an image stacked over them. Initials left undefined stay as
+// they are: only the server knows them for a name.
+function setAvatar(wrapper, url, initials) {
+  const initialsEl = wrapper.querySelector('.avatar-initials');
+  if (initialsEl && typeof initials === 'string') {
+    initialsEl.textContent = initials;
+  }
+  const current = wrapper.querySelector('img');
+  if (!url || !isWebURL(url)) {
     if (current) {
-      current.replaceWith(img);
+      current.remove();
+    }
+    return;
+  }
+  if (current && current.getAttribute('src') === url) {
+    return;
+  }
+  const size = wrapper.classList.contains('avatar-lg') ? 64 : 32;
+  const img = document.createElement('img');
+  img.alt = '';
+  img.width = size;
+  img.height = size;
+  img.referrerPolicy = 'no-referrer';
+  img.addEventListener('error', () => hideImage(img));
+  img.src = url;
+  if (current) {
+    current.replaceWith(img);
+  } else {
+    wrapper.append(img);
+  }
+}
+
+// Header ------------------------------------------------------------------
+
+// setAdminLink shows or hides the header's link to the admin page; a user
+// made staff gets one, named as the header's list says (data-admin-label).
+function setAdminLink(show) {
+  let link = document.querySelector('[data-admin-link]');
+  if (!link && show) {
+    const list = document.querySelector('[data-admin-label]');
+    const signOut = list && list.querySelector('[data-sign-out]');
+    if (!signOut) {
+      return;
+    }
+    const item = document.createElement('li');
+    link = document.createElement('a');
+    link.className = 'nav-link';
+    link.href = '/admin';
+    link.textContent = list.dataset.adminLabel;
+    link.setAttribute('data-admin-link', '');
+    item.append(link);
+    signOut.before(item);
+  }
+  if (link) {
+    (link.closest('li') || link).hidden = !show;
+  }
+}
+
+// setRoleBadge shows role in a .role badge: its label and its colour.
+function setRoleBadge(el, role, label) {
+  el.textContent = label;
+  Array.from(el.classList)
+    .filter((name) => name.startsWith('role-'))
+    .forEach((name) => el.classList.remove(name));
+  el.classList.add('role', 'role-' + role);
+}
+
+// syncProfileForm is set on the settings page: it brings the profile form
+// up to date with a change made elsewhere.
+let syncProfileForm = null;
+
+// applyUser updates every place the page shows the signed-in user, from
+// the user's JSON form: {id, email, name, role, avatarUrl, roleLabel,
+// initials, staff}.
+export function applyUser(user) {
+  if (!user) {
+    return;
+  }
+  const role = String(user.role || '');
+  const label = String(user.roleLabel || role);
+  const initials = user.initials;
+
+  document.querySelectorAll('[data-user-name]').forEach((el) => {
+    el.textContent = user.name;
+  });
+  document.querySelectorAll('[data-user-email]').forEach((el) => {
+    el.textContent = user.email;
+  });
+  document.querySelectorAll('[data-user-role-label]').forEach((el) => {
+    el.textContent = label;
+  });
+  document.querySelectorAll('[data-user-role]').forEach((el) => {
+    setRoleBadge(el, role, label);
+    el.dataset.userRole = role;
+  });
+  document.querySelectorAll('[data-user-avatar]').forEach((wrapper) => {
+    setAvatar(wrapper, user.avatarUrl, initials);
+  });
+  setAdminLink(user.staff === true);
+  if (syncProfileForm) {
+    syncProfileForm(user);
+  }
+}
+
+// Settings ----------------------------------------------------------------
+
+// FIELD_NAMES maps the API's JSON field names to the form's field names.
+const FIELD_NAMES = { name: 'name', avatarUrl: 'avatar_url' };
+
+function initProfileForm() {
+  const form = document.getElementById('profile-form');
+  if (!form || typeof window.fetch !== 'function') {
+    return;
+  }
+  const status = document.getElementById('profile-status');
+  const button = form.querySelector('[type="submit"]');
+  const inputs = {
+    name: form.elements.namedItem('name'),
+    avatar_url: form.elements.namedItem('avatar_url'),
+  };
+  const preview = document.querySelector('[data-preview-avatar]');
+  const previewName = document.querySelector('[data-preview-name]');
+  let saving = false;
+
+  function setStatus(message, state) {
+    if (!status) {
+      return;
+    }
+    status.textContent = message;
+    if (state) {
+      status.dataset.state = state;
     } else {
-      wrapper.append(img);
+      delete status.dataset.state;
     }
   }
 
-  // Header ------------------------------------------------------------------
-
-  function setAdminLink(show) {
-    let link = document.querySelector('[data-admin-link]');
-    if (!link && show) {
-      const signOut = document.querySelector('[data-sign-out]');
-      if (!signOut) {
-        return;
-      }
-      const item = document.createElement('li');
-      link = document.createElement('a');
-      link.className = 'nav-link';
-      link.href = '/admin';
-      link.textContent = 'Admin';
-      link.setAttribute('data-admin-link', '');
-      item.append(link);
-      signOut.before(item);
-    }
-    if (link) {
-      (link.closest('li') || link).hidden = !show;
-    }
-  }
-
-  // setRoleBadge shows role in a .role badge: its label and its colour.
-  function setRoleBadge(el, role) {
-    el.textContent = ROLE_LABELS[role] || role;
-    Array.from(el.classList)
-      .filter((name) => name.startsWith('role-'))
-      .forEach((name) => el.classList.remove(name));
-    el.classList.add('role', 'role-' + role);
-  }
-
-  // syncProfileForm is set on the settings page: it brings the profile form
-  // up to date with a change made elsewhere.
-  let syncProfileForm = null;
-
-  // applyUser updates every place the page shows the signed-in user, from
-  // the user's JSON form: {id, email, name, role, avatarUrl}.
-  function applyUser(user) {
-    if (!user) {
-      return;
-    }
-    const role = String(user.role || '');
-    const label = ROLE_LABELS[role] || role;
-    const initials = initialsOf(user.name);
-
-    document.querySelectorAll('[data-user-name]').forEach((el) => {
-      el.textContent = user.name;
-    });
-    document.querySelectorAll('[data-user-email]').forEach((el) => {
-      el.textContent = user.email;
-    });
-    document.querySelectorAll('[data-user-role-label]').forEach((el) => {
-      el.textContent = label;
-    });
-    document.querySelectorAll('[data-user-role]').forEach((el) => {
-      setRoleBadge(el, role);
-    });
-    document.querySelectorAll('[data-user-avatar]').forEach((wrapper) => {
-      setAvatar(wrapper, user.avatarUrl, initials);
-    });
-    setAdminLink(STAFF_ROLES.has(role));
-    if (syncProfileForm) {
-      syncProfileForm(user);
-    }
-  }
-
-  // Settings ----------------------------------------------------------------
-
-  // FIELD_NAMES maps the API's JSON field names to the form's field names.
-  const FIELD_NAMES = { name: 'name', avatarUrl: 'avatar_url' };
-
-  function initProfileForm() {
-    const form = document.getElementById('profile-form');
-    if (!form || typeof window.fetch !== 'function') {
-      return;
-    }
-    const status = document.getElementById('profile-status');
-    const button = form.querySelector('[type="submit"]');
-    const inputs = {
-      name: form.elements.namedItem('name'),
-      avatar_url: form.elements.namedItem('avatar_url'),
-    };
-    const preview = document.querySelector('[data-preview-avatar]');
-    const previewName = document.querySelector('[data-preview-name]');
-    let saving = false;
-
-    function setStatus(message, state) {
-      if (!status) {
-        return;
-      }
-      status.textContent = message;
-      if (state) {
-        status.dataset.state = state;
+  function setFieldError(field, message) {
+    const input = inputs[field];
+    const errorEl = document.getElementById(field + '-error');
+    if (input) {
+      if (message) {
+        input.setAttribute('aria-invalid', 'true');
       } else {
-        delete status.dataset.state;
+        input.removeAttribute('aria-invalid');
       }
     }
-
-    function setFieldError(field, message) {
-      const input = inputs[field];
-      const errorEl = document.getElementById(field + '-error');
-      if (input) {
-        if (message) {
-          input.setAttribute('aria-invalid', 'true');
-        } else {
-          input.removeAttribute('aria-invalid');
-        }
-      }
-      if (errorEl) {
-        errorEl.textContent = message || '';
-        errorEl.hidden = !message;
-      }
+    if (errorEl) {
+      errorEl.textContent = message || '';
+      errorEl.hidden = !message;
     }
+  }
 
-    function clearErrors() {
-      Object.keys(inputs).forEach((field) => setFieldError(field, ''));
+  function clearErrors() {
+    Object.keys(inputs).forEach((field) => setFieldError(field, ''));
+  }
+
+  // updatePreview shows a profile in the preview. While the person types,
+  // initials is undefined and the preview keeps the last ones the server
+  // gave: the rule that makes them is the server's.
+  function updatePreview(name, avatarUrl, initials) {
+    if (previewName) {
+      previewName.textContent = name;
     }
-
-    function updatePreview(name, avatarUrl) {
-      if (previewName) {
-        previewName.textContent = name;
-      }
-      if (preview) {
-        setAvatar(preview, avatarUrl, initialsOf(name));
-      }
+    if (preview) {
+      setAvatar(preview, avatarUrl, initials);
     }
+  }
 
-    // showSaved puts the saved profile into the fields and makes it their
-    // default value, so that a later difference marks the user's own edits.
-    function showSaved(user) {
-      inputs.name.defaultValue = user.name;
-      inputs.name.value = user.name;
-      inputs.avatar_url.defaultValue = user.avatarUrl || '';
-      inputs.avatar_url.value = user.avatarUrl || '';
+  // showSaved puts the saved profile into the fields and makes it their
+  // default value, so that a later difference marks the user's own edits.
+  function showSaved(user) {
+    inputs.name.defaultValue = user.name;
+    inputs.name.value = user.name;
+    inputs.avatar_url.defaultValue = user.avatarUrl || '';
+    inputs.avatar_url.value = user.avatarUrl || '';
+  }
+
+  // isEditing reports work in progress that a change pushed from elsewhere
+  // must not overwrite: a save under way, a focused field, a field that
+  // differs from what was last saved or received, or one still in error.
+  function isEditing() {
+    return saving || Object.values(inputs).some((input) => input === document.activeElement ||
+      input.value !== input.defaultValue || input.getAttribute('aria-invalid') === 'true');
+  }
+
+  syncProfileForm = (user) => {
+    if (isEditing()) {
+      return;
     }
+    showSaved(user);
+    updatePreview(user.name, user.avatarUrl, user.initials);
+  };
 
-    // isEditing reports work in progress that a change pushed from elsewhere
-    // must not overwrite: a save under way, a focused field, a field that
-    // differs from what was last saved or received, or one still in error.
-    function isEditing() {
-      return saving || Object.values(inputs).some((input) => input === document.activeElement ||
-        input.value !== input.defaultValue || input.getAttribute('aria-invalid') === 'true');
-    }
+  inputs.name.addEventListener('input', () => {
+    updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
+  });
+  inputs.avatar_url.addEventListener('change', () => {
+    updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
+  });
 
-    syncProfileForm = (user) => {
-      if (isEditing()) {
-        return;
-      }
-      showSaved(user);
-      updatePreview(user.name, user.avatarUrl);
-    };
-
-    inputs.name.addEventListener('input', () => {
-      updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
-    });
-    inputs.avatar_url.addEventListener('change', () => {
-      updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
-    });
-
-    async function save() {
-      let response;
-      try {
-        response = await fetch('/api/profile', {
-          method: 'PUT',
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-          credentials: 'same-origin',
-          body: JSON.stringify({
-            name: inputs.name.value,
-            avatarUrl: inputs.avatar_url.value.trim(),
-          }),
-        });
-      } catch {
-        setStatus(GENERIC_ERROR, 'error');
-        return false;
-      }
-      if (response.status === 401) {
-        window.location.assign('/login?next=' + encodeURIComponent('/settings'));
-        return false;
-      }
-      let body = null;
-      try {
-        body = await response.json();
-      } catch {
-        body = null;
-      }
-      if (response.status === 200 && body && body.user) {
-        const user = body.user;
-        clearErrors();
-        showSaved(user);
-        applyUser(user);
-        updatePreview(user.name, user.avatarUrl);
-        setStatus('Profile saved.', 'success');
-        return false;
-      }
-      if (response.status === 422 && body) {
-        clearErrors();
-        let first = null;
-        Object.entries(body.fields || {}).forEach(([key, message]) => {
-          const field = FIELD_NAMES[key];
-          if (!field || !message) {
-            return;
-          }
-          setFieldError(field, message);
-          if (!first) {
-            first = inputs[field];
-          }
-        });
-        setStatus(body.error || 'Please correct the highlighted fields.', 'error');
-        if (first) {
-          first.focus();
-          return true;
-        }
-        return false;
-      }
+  async function save() {
+    let response;
+    try {
+      response = await fetch('/api/profile', {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        credentials: 'same-origin',
+        body: JSON.stringify({
+          name: inputs.name.value,
+          avatarUrl: inputs.avatar_url.value.trim(),
+        }),
+      });
+    } catch {
       setStatus(GENERIC_ERROR, 'error');
       return false;
     }
+    if (response.status === 401) {
+      window.location.assign('/login?next=' + encodeURIComponent('/settings'));
+      return false;
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    if (response.status === 200 && body && body.user) {
+      const user = body.user;
+      clearErrors();
+      showSaved(user);
+      applyUser(user);
+      updatePreview(user.name, user.avatarUrl, user.initials);
+      setStatus('Profile saved.', 'success');
+      return false;
+    }
+    if (response.status === 422 && body) {
+      clearErrors();
+      let first = null;
+      Object.entries(body.fields || {}).forEach(([key, message]) => {
+        const field = FIELD_NAMES[key];
+        if (!field || !message) {
+          return;
+        }
+        setFieldError(field, message);
+        if (!first) {
+          first = inputs[field];
+        }
+      });
+      setStatus(body.error || 'Please correct the highlighted fields.', 'error');
+      if (first) {
+        first.focus();
+        return true;
+      }
+      return false;
+    }
+    setStatus(GENERIC_ERROR, 'error');
+    return false;
+  }
 
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      if (saving) {
-        return;
-      }
-      saving = true;
-      const hadFocus = document.activeElement === button;
-      form.setAttribute('aria-busy', 'true');
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (saving) {
+      return;
+    }
+    saving = true;
+    const hadFocus = document.activeElement === button;
+    form.setAttribute('aria-busy', 'true');
+    if (button) {
+      button.disabled = true;
+    }
+    setStatus('Saving…', '');
+    let movedFocus = false;
+    try {
+      movedFocus = await save();
+    } finally {
+      saving = false;
+      form.removeAttribute('aria-busy');
       if (button) {
-        button.disabled = true;
-      }
-      setStatus('Saving…', '');
-      let movedFocus = false;
-      try {
-        movedFocus = await save();
-      } finally {
-        saving = false;
-        form.removeAttribute('aria-busy');
-        if (button) {
-          button.disabled = false;
-          if (hadFocus && !movedFocus && (document.activeElement === null || document.activeElement === document.body)) {
-            button.focus();
-          }
+        button.disabled = false;
+        if (hadFocus && !movedFocus && (document.activeElement === null || document.activeElement === document.body)) {
+          button.focus();
         }
       }
+    }
+  });
+}
+
+// Admin -------------------------------------------------------------------
+
+// usersTable is the admin page's table of users, or null on other pages.
+function usersTable() {
+  const caption = document.getElementById('users-caption');
+  return caption ? caption.closest('table') : null;
+}
+
+// countUsers updates the count that ends the caption; the words before it
+// name the list (all users, a page, a search) and stay.
+function countUsers(table) {
+  const count = '(' + table.querySelectorAll('tbody tr[data-user-id]').length + ')';
+  const caption = table.caption.textContent;
+  table.caption.textContent = caption.replace(/\(\d+\)$/, count);
+}
+
+function userRow(table, id) {
+  return table.querySelector('tbody tr[data-user-id="' + Number(id) + '"]');
+}
+
+// updateUserRow shows a changed user in their row of the admin table. A
+// user without a row is new: the table is loaded again.
+export function updateUserRow(user) {
+  const table = usersTable();
+  if (!table || !user) {
+    return;
+  }
+  const row = userRow(table, user.id);
+  if (!row) {
+    refreshUsers();
+    return;
+  }
+  // A table being loaded again may have been read before this change:
+  // load it once more afterwards.
+  if (refreshing) {
+    refreshAgain = true;
+  }
+  const role = String(user.role || '');
+  // The name shows in the user's cell and names the actions' group for
+  // screen readers.
+  row.querySelectorAll('[data-field="name"]').forEach((el) => {
+    el.textContent = user.name;
+  });
+  // Editors' events carry no email and no avatar: what the row shows of
+  // them stays as the page drew it.
+  const email = row.querySelector('[data-field="email"]');
+  if (email && typeof user.email === 'string') {
+    email.textContent = user.email;
+  }
+  const avatar = row.querySelector('[data-field="avatar"]');
+  if (avatar && typeof user.avatarUrl === 'string') {
+    setAvatar(avatar, user.avatarUrl, user.initials);
+  } else if (avatar) {
+    const initials = avatar.querySelector('.avatar-initials');
+    if (initials && typeof user.initials === 'string') {
+      initials.textContent = user.initials;
+    }
+  }
+  const badge = row.querySelector('[data-field="role"]');
+  if (badge) {
+    setRoleBadge(badge, role, String(user.roleLabel || role));
+  }
+  if (typeof user.disabled === 'boolean') {
+    setDisabled(row, user.disabled);
+  }
+  // A role the admin is choosing right now stays as they left it.
+  const select = row.querySelector('select[name="role"]');
+  const chosen = select && Array.from(select.options).find((option) => option.defaultSelected);
+  if (select && select !== document.activeElement && (!chosen || select.value === chosen.value)) {
+    Array.from(select.options).forEach((option) => {
+      option.defaultSelected = option.value === role;
     });
+    select.value = role;
   }
+}
 
-  // Admin -------------------------------------------------------------------
-
-  // usersTable is the admin page's table of users, or null on other pages.
-  function usersTable() {
-    const caption = document.getElementById('users-caption');
-    return caption ? caption.closest('table') : null;
+// setDisabled shows a row's account disabled or enabled as the page does:
+// the row dimmed, a badge (named by the badges' data-disabled-label), and
+// the button that does the opposite. The page gives that button the
+// other state's action and label (data-toggle-action, data-toggle-label):
+// a change swaps them.
+function setDisabled(row, disabled) {
+  if (row.classList.contains('is-disabled') === disabled) {
+    return;
   }
-
-  // countUsers updates the count that ends the caption; the words before it
-  // name the list (all users, a page, a search) and stay.
-  function countUsers(table) {
-    const count = '(' + table.querySelectorAll('tbody tr[data-user-id]').length + ')';
-    const caption = table.caption.textContent;
-    table.caption.textContent = /\(\d+\)$/.test(caption) ? caption.replace(/\(\d+\)$/, count) : 'All users ' + count;
+  row.classList.toggle('is-disabled', disabled);
+  const badges = row.querySelector('[data-field="badges"]');
+  let badge = row.querySelector('[data-field="disabled"]');
+  if (disabled && badges && !badge) {
+    badge = document.createElement('span');
+    badge.className = 'badge badge-muted';
+    badge.dataset.field = 'disabled';
+    badge.textContent = badges.dataset.disabledLabel;
+    badges.appendChild(badge);
+  } else if (!disabled && badge) {
+    badge.remove();
   }
-
-  function userRow(table, id) {
-    return table.querySelector('tbody tr[data-user-id="' + Number(id) + '"]');
+  const toggle = row.querySelector('[data-field="toggle"]');
+  if (toggle) {
+    const { toggleAction, toggleLabel } = toggle.dataset;
+    toggle.dataset.toggleAction = toggle.getAttribute('formaction');
+    toggle.dataset.toggleLabel = toggle.textContent;
+    toggle.setAttribute('formaction', toggleAction);
+    toggle.textContent = toggleLabel;
+    toggle.classList.toggle('button-secondary', disabled);
+    toggle.classList.toggle('button-danger', !disabled);
   }
+}
 
-  // updateUserRow shows a changed user in their row of the admin table. A
-  // user without a row is new: the table is loaded again.
-  function updateUserRow(user) {
-    const table = usersTable();
-    if (!table || !user) {
-      return;
-    }
-    const row = userRow(table, user.id);
-    if (!row) {
-      refreshUsers();
-      return;
-    }
-    // A table being loaded again may have been read before this change:
-    // load it once more afterwards.
-    if (refreshing) {
-      refreshAgain = true;
-    }
-    const role = String(user.role || '');
-    const name = row.querySelector('.user-meta-name > span:first-child');
-    if (name) {
-      name.textContent = user.name;
-    }
-    // Editors' events carry no email and no avatar: what the row shows of
-    // them stays as the page drew it.
-    const email = row.querySelector('.user-meta-email');
-    if (email && typeof user.email === 'string') {
-      email.textContent = user.email;
-    }
-    const avatar = row.querySelector('.user-cell .avatar');
-    if (avatar && typeof user.avatarUrl === 'string') {
-      setAvatar(avatar, user.avatarUrl, initialsOf(user.name));
-    } else if (avatar && avatar.querySelector('.avatar-initials')) {
-      avatar.querySelector('.avatar-initials').textContent = initialsOf(user.name);
-    }
-    const badge = row.querySelector('td .role');
-    if (badge) {
-      setRoleBadge(badge, role);
-    }
-    // The actions' group names the user for screen readers, as the page does.
-    const legend = row.querySelector('.row-actions legend');
-    if (legend) {
-      legend.textContent = user.name;
-    }
-    if (typeof user.disabled === 'boolean') {
-      setDisabled(row, user.id, user.disabled);
-    }
-    // A role the admin is choosing right now stays as they left it.
-    const select = row.querySelector('select[name="role"]');
-    const chosen = select && Array.from(select.options).find((option) => option.defaultSelected);
-    if (select && select !== document.activeElement && (!chosen || select.value === chosen.value)) {
-      Array.from(select.options).forEach((option) => {
-        option.defaultSelected = option.value === role;
-      });
-      select.value = role;
-    }
+// removeUserRow takes a deleted user out of the admin table.
+export function removeUserRow(id) {
+  const table = usersTable();
+  const row = table && userRow(table, id);
+  if (row) {
+    row.remove();
+    countUsers(table);
   }
+}
 
-  // setDisabled shows a row's account disabled or enabled as the page does:
-  // the row dimmed, a "Disabled" badge, and the button that does the
-  // opposite.
-  function setDisabled(row, id, disabled) {
-    row.classList.toggle('is-disabled', disabled);
-    const names = row.querySelector('.user-meta-name');
-    let badge = names && names.querySelector('.badge-muted');
-    if (disabled && names && !badge) {
-      badge = document.createElement('span');
-      badge.className = 'badge badge-muted';
-      badge.textContent = 'Disabled';
-      names.appendChild(badge);
-    } else if (!disabled && badge) {
-      badge.remove();
-    }
-    const toggle = row.querySelector('button[formaction$="/disable"], button[formaction$="/enable"]');
-    if (toggle) {
-      toggle.setAttribute('formaction', '/admin/users/' + Number(id) + (disabled ? '/enable' : '/disable'));
-      toggle.textContent = disabled ? 'Enable' : 'Disable';
-      toggle.classList.toggle('button-secondary', disabled);
-      toggle.classList.toggle('button-danger', !disabled);
-    }
+let refreshing = null;
+let refreshAgain = false;
+
+// refreshUsers loads the admin table again from the server, when changes
+// may have been missed or a new user appeared. Calls made while a load is
+// under way are served by one more load after it.
+export function refreshUsers() {
+  if (!usersTable() || typeof window.fetch !== 'function') {
+    return Promise.resolve();
   }
-
-  // removeUserRow takes a deleted user out of the admin table.
-  function removeUserRow(id) {
-    const table = usersTable();
-    const row = table && userRow(table, id);
-    if (row) {
-      row.remove();
-      countUsers(table);
-    }
-  }
-
-  let refreshing = null;
-  let refreshAgain = false;
-
-  // refreshUsers loads the admin table again from the server, when changes
-  // may have been missed or a new user appeared. Calls made while a load is
-  // under way are served by one more load after it.
-  function refreshUsers() {
-    if (!usersTable() || typeof window.fetch !== 'function') {
-      return Promise.resolve();
-    }
-    if (refreshing) {
-      refreshAgain = true;
-      return refreshing;
-    }
-    refreshing = (async () => {
-      try {
-        do {
-          refreshAgain = false;
-          await loadUsers();
-        } while (refreshAgain);
-      } finally {
-        refreshing = null;
-      }
-    })();
+  if (refreshing) {
+    refreshAgain = true;
     return refreshing;
   }
-
-  async function loadUsers() {
-    let response;
-    let html;
+  refreshing = (async () => {
     try {
-      // The same search and page as this one; a form's answer (say, the
-      // create form's errors) has the table of the first page.
-      const url = window.location.pathname === '/admin' ? '/admin' + window.location.search : '/admin';
-      response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
-      html = await response.text();
-    } catch {
-      return;
+      do {
+        refreshAgain = false;
+        await loadUsers();
+      } while (refreshAgain);
+    } finally {
+      refreshing = null;
     }
-    // Signed out (sent to the sign-in page) or no longer allowed (403): the
-    // server's own answer to this page is what the person must see now.
-    if (response.status === 403 || new URL(response.url).pathname !== '/admin') {
-      window.location.reload();
-      return;
-    }
-    if (!response.ok) {
-      return;
-    }
-    const caption = new DOMParser().parseFromString(html, 'text/html').getElementById('users-caption');
-    const fresh = caption && caption.closest('table');
-    const table = usersTable();
-    if (!fresh || !fresh.tBodies[0] || !table || !table.tBodies[0]) {
-      return;
-    }
-    const body = document.adoptNode(fresh.tBodies[0]);
-    table.tBodies[0].replaceWith(body);
-    countUsers(table);
-    localizeTimes(body);
+  })();
+  return refreshing;
+}
+
+async function loadUsers() {
+  let response;
+  let html;
+  try {
+    // The same search and page as this one; a form's answer (say, the
+    // create form's errors) has the table of the first page.
+    const url = window.location.pathname === '/admin' ? '/admin' + window.location.search : '/admin';
+    response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    html = await response.text();
+  } catch {
+    return;
   }
-
-  // Sign-in -----------------------------------------------------------------
-
-  // showSignedOut tells someone sent to the sign-in page by a live logout
-  // (login?signed_out=1) why they are there.
-  function showSignedOut() {
-    const message = document.getElementById('signed-out');
-    if (message && new URLSearchParams(window.location.search).get('signed_out') === '1') {
-      message.hidden = false;
-    }
+  // Signed out (sent to the sign-in page) or no longer allowed (403): the
+  // server's own answer to this page is what the person must see now.
+  if (response.status === 403 || new URL(response.url).pathname !== '/admin') {
+    window.location.reload();
+    return;
   }
-
-  // Start-up ----------------------------------------------------------------
-
-  function init() {
-    watchBrokenAvatars();
-    localizeTimes(document);
-    initProfileForm();
-    showSignedOut();
+  if (!response.ok) {
+    return;
   }
-
-  window.aistat = { applyUser, updateUserRow, removeUserRow, refreshUsers };
-
-  if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', init);
-  } else {
-    init();
+  const caption = new DOMParser().parseFromString(html, 'text/html').getElementById('users-caption');
+  const fresh = caption && caption.closest('table');
+  const table = usersTable();
+  if (!fresh || !fresh.tBodies[0] || !table || !table.tBodies[0]) {
+    return;
   }
-})();
+  const body = document.adoptNode(fresh.tBodies[0]);
+  table.tBodies[0].replaceWith(body);
+  countUsers(table);
+  localizeTimes(body);
+}
+
+// Sign-in -----------------------------------------------------------------
+
+// showSignedOut tells someone sent to the sign-in page by a live logout
+// (login?signed_out=...) that they were signed out, when the page has no
+// word of its own on why.
+function showSignedOut() {
+  const message = document.getElementById('signed-out');
+  if (message && new URLSearchParams(window.location.search).has('signed_out') && !document.getElementById('login-notice')) {
+    message.hidden = false;
+  }
+}
+
+// Start-up ----------------------------------------------------------------
+
+// A module runs once, after the page is parsed, however many scripts
+// import it.
+watchBrokenAvatars();
+localizeTimes(document);
+initProfileForm();
+showSignedOut();
+// Says that the page was enhanced: the browser tests tell a page whose
+// scripts ran from one that works without them.
+document.documentElement.dataset.enhanced = '';

@@ -7,184 +7,174 @@
 // browser, the leader, holds the Web Lock "aistat-events", opens the one
 // stream and relays its events to the other tabs over a BroadcastChannel;
 // when it closes, the lock and the stream pass to another tab.
-(function () {
-  'use strict';
 
-  const NAME = 'aistat-events';
-  const SIGNED_OUT = '/login?signed_out=1';
-  // Why a session can end, as the logout event says ({"reason": ...}); the
-  // sign-in page tells the person which.
-  const END_REASONS = ['revoked', 'password_changed', 'disabled', 'deleted', 'session_limit', 'expired'];
-  // The events the server sends; "resync" stays with the leader, which
-  // turns it into the events below.
-  const SERVER_EVENTS = ['profile', 'user', 'user_deleted', 'logout', 'resync'];
-  // EventSource reconnects by itself after a network error, but gives up on
-  // an error status (401, 429, 503): the leader then tries again with these
-  // delays, doubling.
-  const RETRY_FIRST_MS = 5000;
-  const RETRY_MAX_MS = 60000;
+import { applyUser, updateUserRow, removeUserRow, refreshUsers } from './app.js';
 
-  const aistat = window.aistat;
-  if (!aistat || typeof window.EventSource !== 'function' || typeof window.fetch !== 'function' ||
-    !document.querySelector('[data-user-name]')) {
+const NAME = 'aistat-events';
+const SIGNED_OUT = '/login?signed_out=1';
+// The events the server sends; "resync" stays with the leader, which
+// turns it into the events below.
+const SERVER_EVENTS = ['profile', 'user', 'user_deleted', 'logout', 'resync'];
+// EventSource reconnects by itself after a network error, but gives up on
+// an error status (401, 429, 503): the leader then tries again with these
+// delays, doubling.
+const RETRY_FIRST_MS = 5000;
+const RETRY_MAX_MS = 60000;
+
+const onAdminPage = window.location.pathname === '/admin';
+// The role the server rendered this page for, from the header's badge.
+const roleBadge = document.querySelector('[data-user-role]');
+const pageRole = roleBadge ? roleBadge.dataset.userRole : '';
+let leaving = false;
+
+function leave(go) {
+  leaving = true;
+  go();
+}
+
+// show applies one event to this page. Besides the server's events it
+// gets "stale": events may have been missed, lists must be loaded again.
+function show(type, data) {
+  if (leaving || !data) {
     return;
   }
-
-  const onAdminPage = window.location.pathname === '/admin';
-  const pageRole = renderedRole();
-  let leaving = false;
-
-  // renderedRole is the role the server rendered this page for, read from
-  // the header's role badge (class role-<role>).
-  function renderedRole() {
-    const badge = document.querySelector('[data-user-role]');
-    const name = badge && Array.from(badge.classList).find((c) => c.startsWith('role-'));
-    return name ? name.slice('role-'.length) : '';
+  switch (type) {
+    case 'profile':
+      applyUser(data);
+      // The admin page differs by role (editors read, admins act, others
+      // may not see it): the server renders it again for the new role.
+      if (onAdminPage && data.role !== pageRole) {
+        leave(() => window.location.reload());
+      }
+      break;
+    case 'user':
+      updateUserRow(data);
+      break;
+    case 'user_deleted':
+      removeUserRow(data.id);
+      break;
+    case 'stale':
+      refreshUsers();
+      break;
+    case 'logout':
+      leave(() => window.location.assign(signedOutURL(data.reason)));
+      break;
   }
+}
 
-  function leave(go) {
-    leaving = true;
-    go();
+// signedOutURL is where a logout sends the page: the sign-in page with
+// the reason the logout event gave ({"reason": ...}). Which reasons there
+// are and what the page says of each is the server's: it shows only those
+// it knows.
+function signedOutURL(reason) {
+  return typeof reason === 'string' && reason !== '' ? '/login?signed_out=' + encodeURIComponent(reason) : SIGNED_OUT;
+}
+
+let syncing = false;
+let syncAgain = false;
+// profileEvents counts the profile events the stream delivered, so that a
+// resync answered after one of them does not put back an older profile.
+let profileEvents = 0;
+
+// resync asks the server for the current user once, after events may have
+// been lost, and sends what it learns as events. It runs once the stream
+// is open, so every change committed after the answer was read comes as
+// an event too: when one arrives while the answer is on its way, the
+// answer may be older than it and is not shown.
+async function resync(send) {
+  if (syncing) {
+    syncAgain = true;
+    return;
   }
-
-  // show applies one event to this page. Besides the server's events it
-  // gets "stale": events may have been missed, lists must be loaded again.
-  function show(type, data) {
-    if (leaving || !data) {
-      return;
-    }
-    switch (type) {
-      case 'profile':
-        aistat.applyUser(data);
-        // The admin page differs by role (editors read, admins act, others
-        // may not see it): the server renders it again for the new role.
-        if (onAdminPage && data.role !== pageRole) {
-          leave(() => window.location.reload());
-        }
-        break;
-      case 'user':
-        aistat.updateUserRow(data);
-        break;
-      case 'user_deleted':
-        aistat.removeUserRow(data.id);
-        break;
-      case 'stale':
-        aistat.refreshUsers();
-        break;
-      case 'logout':
-        leave(() => window.location.assign(signedOutURL(data.reason)));
-        break;
-    }
-  }
-
-  // signedOutURL is where a logout sends the page: the sign-in page with
-  // the reason when the server gave one it knows of.
-  function signedOutURL(reason) {
-    return END_REASONS.includes(reason) ? '/login?signed_out=' + reason : SIGNED_OUT;
-  }
-
-  let syncing = false;
-  let syncAgain = false;
-  // profileEvents counts the profile events the stream delivered, so that a
-  // resync answered after one of them does not put back an older profile.
-  let profileEvents = 0;
-
-  // resync asks the server for the current user once, after events may have
-  // been lost, and sends what it learns as events. It runs once the stream
-  // is open, so every change committed after the answer was read comes as
-  // an event too: when one arrives while the answer is on its way, the
-  // answer may be older than it and is not shown.
-  async function resync(send) {
-    if (syncing) {
-      syncAgain = true;
-      return;
-    }
-    syncing = true;
-    try {
-      do {
-        syncAgain = false;
-        const seen = profileEvents;
-        let response;
-        let body = null;
-        try {
-          response = await fetch('/api/session', {
-            credentials: 'same-origin',
-            cache: 'no-store',
-            headers: { Accept: 'application/json' },
-          });
-          body = await response.json();
-        } catch {
-          // Offline: the stream's reconnect brings another resync.
-          return;
-        }
-        if (response.status === 401) {
-          send('logout', {});
-          return;
-        }
-        if (response.ok && body && body.user) {
-          if (profileEvents === seen) {
-            send('profile', body.user);
-          }
-          send('stale', {});
-        }
-      } while (syncAgain);
-    } finally {
-      syncing = false;
-    }
-  }
-
-  // connect opens the event stream and hands its events to send. Every
-  // opening resyncs, the first one too: a change committed after the page
-  // was rendered and announced before the stream was open reached no
-  // stream of this browser, and a reconnect or a tab taking over from
-  // another leader may have missed events as well.
-  function connect(send) {
-    let delay = RETRY_FIRST_MS;
-
-    function open() {
-      if (leaving) {
+  syncing = true;
+  try {
+    do {
+      syncAgain = false;
+      const seen = profileEvents;
+      let response;
+      let body = null;
+      try {
+        response = await fetch('/api/session', {
+          credentials: 'same-origin',
+          cache: 'no-store',
+          headers: { Accept: 'application/json' },
+        });
+        body = await response.json();
+      } catch {
+        // Offline: the stream's reconnect brings another resync.
         return;
       }
-      const source = new EventSource('/api/events');
-      source.addEventListener('open', () => {
-        delay = RETRY_FIRST_MS;
-        resync(send);
-      });
-      SERVER_EVENTS.forEach((type) => {
-        source.addEventListener(type, (event) => {
-          let data;
-          try {
-            data = JSON.parse(event.data);
-          } catch {
-            return;
-          }
-          if (type === 'resync') {
-            resync(send);
-            return;
-          }
-          if (type === 'profile') {
-            profileEvents++;
-          }
-          if (type === 'logout') {
-            source.close();
-          }
-          send(type, data);
-        });
-      });
-      source.addEventListener('error', () => {
-        if (source.readyState !== EventSource.CLOSED) {
+      if (response.status === 401) {
+        send('logout', {});
+        return;
+      }
+      if (response.ok && body && body.user) {
+        if (profileEvents === seen) {
+          send('profile', body.user);
+        }
+        send('stale', {});
+      }
+    } while (syncAgain);
+  } finally {
+    syncing = false;
+  }
+}
+
+// connect opens the event stream and hands its events to send. Every
+// opening resyncs, the first one too: a change committed after the page was
+// rendered and announced before the stream was open reached no stream of
+// this browser, and a reconnect or a tab taking over from another leader
+// may have missed events as well.
+function connect(send) {
+  let delay = RETRY_FIRST_MS;
+
+  function open() {
+    if (leaving) {
+      return;
+    }
+    const source = new EventSource('/api/events');
+    source.addEventListener('open', () => {
+      delay = RETRY_FIRST_MS;
+      resync(send);
+    });
+    SERVER_EVENTS.forEach((type) => {
+      source.addEventListener(type, (event) => {
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
           return;
         }
-        // Refused: a 401 shows as a logout through the resync; anything
-        // else (too many streams, a restarting server) is tried again later.
-        resync(send);
-        window.setTimeout(open, delay);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        if (type === 'resync') {
+          resync(send);
+          return;
+        }
+        if (type === 'profile') {
+          profileEvents++;
+        }
+        if (type === 'logout') {
+          source.close();
+        }
+        send(type, data);
       });
-    }
-    open();
+    });
+    source.addEventListener('error', () => {
+      if (source.readyState !== EventSource.CLOSED) {
+        return;
+      }
+      // Refused: a 401 shows as a logout through the resync; anything
+      // else (too many streams, a restarting server) is tried again later.
+      resync(send);
+      window.setTimeout(open, delay);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    });
   }
+  open();
+}
 
+// start follows the events: alone, or sharing one stream with the other
+// tabs.
+function start() {
   if (!navigator.locks || typeof window.BroadcastChannel !== 'function') {
     connect(show);
     return;
@@ -220,4 +210,10 @@
     navigator.locks.request(NAME, () => lead());
     return undefined;
   });
-})();
+}
+
+// Signed-in pages only (they show the user's name), in browsers that can.
+if (typeof window.EventSource === 'function' && typeof window.fetch === 'function' &&
+  document.querySelector('[data-user-name]')) {
+  start();
+}

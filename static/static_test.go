@@ -13,7 +13,7 @@ func TestURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"app.css", "app.js", "favicon.svg"} {
+	for _, name := range []string{"app.css", "favicon.svg"} {
 		got := a.URL(name)
 		want := "/static/" + name + "?v=" + a.files[name].hash
 		if got != want {
@@ -22,6 +22,14 @@ func TestURL(t *testing.T) {
 		if len(a.files[name].hash) != 10 {
 			t.Errorf("hash of %s = %q, want 10 hex digits", name, a.files[name].hash)
 		}
+	}
+	for _, name := range []string{"app.js", "live.js"} {
+		if got, want := a.URL(name), "/static/"+a.modules+"/"+name; got != want {
+			t.Errorf("URL(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if !isVersion(a.modules) {
+		t.Errorf("modules' folder %q, want 10 hex digits", a.modules)
 	}
 	if got := a.URL("missing.css"); got != "/static/missing.css" {
 		t.Errorf("URL(unknown) = %q", got)
@@ -37,6 +45,7 @@ func TestServeHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	cssHash := a.files["app.css"].hash
+	modules := "/static/" + a.modules + "/"
 	tests := []struct {
 		name        string
 		method      string
@@ -54,7 +63,17 @@ func TestServeHTTP(t *testing.T) {
 		{name: "css stale version", method: "GET", target: "/static/app.css?v=0000000000", status: 200,
 			contentType: "text/css; charset=utf-8", cache: "public, max-age=300"},
 		{name: "js", method: "GET", target: "/static/app.js", status: 200,
-			contentType: "text/javascript; charset=utf-8", cache: "public, max-age=300", body: "'use strict'"},
+			contentType: "text/javascript; charset=utf-8", cache: "public, max-age=300", body: "export "},
+		{name: "module versioned", method: "GET", target: modules + "live.js", status: 200,
+			contentType: "text/javascript; charset=utf-8", cache: "public, max-age=31536000, immutable", body: "import "},
+		{name: "module stale version", method: "GET", target: "/static/0000000000/app.js", status: 200,
+			contentType: "text/javascript; charset=utf-8", cache: "public, max-age=300", body: "export "},
+		{name: "module folder not a version", method: "GET", target: "/static/js/app.js", status: 404, body: "not found"},
+		{name: "module folder upper case", method: "GET", target: "/static/ABCDEF0123/app.js", status: 404, body: "not found"},
+		{name: "module folder nested", method: "GET", target: modules + "sub/app.js", status: 404, body: "not found"},
+		{name: "module folder css", method: "GET", target: modules + "app.css", status: 404, body: "not found"},
+		{name: "module folder itself", method: "GET", target: modules, status: 404, body: "not found"},
+		{name: "module folder traversal", method: "GET", target: modules + "..%2fstatic.go", status: 404, body: "not found"},
 		{name: "svg", method: "GET", target: "/static/favicon.svg", status: 200,
 			contentType: "image/svg+xml", body: "<svg"},
 		{name: "head", method: "HEAD", target: "/static/app.js", status: 200,

@@ -161,13 +161,14 @@ func TestAssetsExist(t *testing.T) {
 	for _, v := range samples() {
 		render(t, tmpl, v)
 	}
-	for _, name := range []string{"app.css", "app.js"} {
+	for _, name := range []string{"app.css", "app.js", "live.js"} {
 		if _, ok := rec.urls[name]; !ok {
 			t.Errorf("no page links %s", name)
 		}
 	}
 	for name, url := range rec.urls {
-		if !strings.Contains(url, "?v=") {
+		// Only a name that is not embedded gets an unversioned URL.
+		if url == "/static/"+name {
 			t.Errorf("asset %q is not an embedded static file (URL %q)", name, url)
 		}
 	}
@@ -175,7 +176,9 @@ func TestAssetsExist(t *testing.T) {
 	for _, want := range []string{
 		`<title>Home · ai-stat</title>`,
 		`<link rel="stylesheet" href="` + rec.urls["app.css"] + `">`,
-		`<script src="` + rec.urls["app.js"] + `" defer></script>`,
+		// Modules: deferred by themselves, sharing nothing but imports.
+		`<script type="module" src="` + rec.urls["app.js"] + `"></script>`,
+		`<script type="module" src="` + rec.urls["live.js"] + `"></script>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("missing %q", want)
@@ -203,7 +206,8 @@ func TestHeader(t *testing.T) {
 	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(editor), Path: "/settings"})
 	for _, want := range []string{
 		`<span class="user-name" data-user-name>Sara Chen</span>`,
-		`<span class="role role-editor" data-user-role>Editor</span>`,
+		`<span class="role role-editor" data-user-role="editor">Editor</span>`,
+		`<ul class="nav-list" data-admin-label="Admin">`,
 		`<span class="avatar-initials" data-user-initials aria-hidden="true">SC</span>`,
 		`<a class="nav-link" href="/settings" aria-current="page">Settings</a>`,
 		`<form method="post" action="/logout">`,
@@ -319,10 +323,14 @@ func TestAdmin(t *testing.T) {
 		`<time datetime="2026-11-27T06:51:00Z">2026-11-27 06:51 UTC</time>`,
 		`No active session`,
 		`<form class="row-actions" method="post" action="/admin/users/2/role">`,
-		`<legend class="visually-hidden">Sara Chen</legend>`,
+		`<legend class="visually-hidden" data-field="name">Sara Chen</legend>`,
+		`<span data-field="name">Sara Chen</span>`,
+		`<span class="avatar" data-field="avatar">`,
+		`<span class="user-meta-email" data-field="email">sara@example.com</span>`,
+		`<span class="role role-editor" data-field="role">Editor</span>`,
 		`<select name="role"><option value="admin">Admin</option><option value="editor" selected>Editor</option><option value="viewer">Viewer</option></select>`,
 		`formaction="/admin/users/2/revoke">Sign out everywhere</button>`,
-		`formaction="/admin/users/2/disable">Disable</button>`,
+		`data-toggle-action="/admin/users/2/enable" data-toggle-label="Enable" data-field="toggle" formaction="/admin/users/2/disable">Disable</button>`,
 		`formaction="/admin/users/2/reset">Reset link</button>`,
 		`class="table-wrap"`,
 		`<a class="nav-link" href="/admin" data-admin-link aria-current="page">Admin</a>`,
@@ -343,7 +351,7 @@ func TestAdmin(t *testing.T) {
 	}
 	// The directory: names and roles, none of what only admins see, even
 	// when the rows were to hold it.
-	for _, want := range []string{"Ada Lovelace", "Sara Chen", `<span class="role role-editor">Editor</span>`, "Search by name<"} {
+	for _, want := range []string{"Ada Lovelace", "Sara Chen", `<span class="role role-editor" data-field="role">Editor</span>`, "Search by name<"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("editor's page is missing %q", want)
 		}
@@ -384,6 +392,10 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		`<input type="hidden" name="back" value="/admin?after=1&amp;q=sara">`,
 		`action="/admin/users/2/disable"`,
 		`action="/admin/users/5/enable"`,
+		`data-field="toggle" formaction="/admin/users/5/enable">Enable</button>`,
+		`<span class="user-meta-name" data-field="badges" data-disabled-label="Disabled">`,
+		`data-toggle-action="/admin/users/5/disable" data-toggle-label="Disable" data-field="toggle"`,
+		`<span class="badge badge-muted" data-field="disabled">Disabled</span>`,
 		`action="/admin/users/2/reset"`,
 		`href="/admin/users/2/delete?back=%2Fadmin%3Fafter%3D1%26q%3Dsara"`,
 		`<form class="form" method="post" action="/admin/users">`,

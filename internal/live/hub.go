@@ -391,20 +391,26 @@ func (h *Hub) userNotified(ctx context.Context, id int64, created bool) {
 	}
 }
 
+// userFields are a user's fields without aistat.User's MarshalJSON, which,
+// promoted into adminUser, would leave out its Disabled.
+type userFields aistat.User
+
 // adminUser is a user as admins' streams receive them: the admin table also
 // shows whether the account is disabled.
 type adminUser struct {
-	*aistat.User
+	*userFields
+	aistat.Display
 	Disabled bool `json:"disabled"`
 }
 
 // directoryUser is a user as editors' streams receive them: editors read
 // the directory of names and roles, not the accounts' contact details.
 type directoryUser struct {
-	ID       int64       `json:"id"`
-	Name     string      `json:"name"`
-	Role     aistat.Role `json:"role"`
-	Disabled bool        `json:"disabled"`
+	ID   int64       `json:"id"`
+	Name string      `json:"name"`
+	Role aistat.Role `json:"role"`
+	aistat.Display
+	Disabled bool `json:"disabled"`
 }
 
 // userChanged sends the user's fresh profile to their own streams (a new
@@ -416,12 +422,13 @@ func (h *Hub) userChanged(u *aistat.User, created bool) {
 		h.logger.Error("live: encode user", "err", err)
 		return
 	}
-	adminData, err := json.Marshal(adminUser{User: u, Disabled: u.Disabled})
+	display := u.Display()
+	adminData, err := json.Marshal(adminUser{userFields: (*userFields)(u), Display: display, Disabled: u.Disabled})
 	if err != nil {
 		h.logger.Error("live: encode user", "err", err)
 		return
 	}
-	directoryData, err := json.Marshal(directoryUser{ID: u.ID, Name: u.Name, Role: u.Role, Disabled: u.Disabled})
+	directoryData, err := json.Marshal(directoryUser{ID: u.ID, Name: u.Name, Role: u.Role, Display: display, Disabled: u.Disabled})
 	if err != nil {
 		h.logger.Error("live: encode user", "err", err)
 		return
