@@ -6,8 +6,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"runtime"
-	"time"
 
 	"github.com/lib/pq"
 )
@@ -18,46 +16,6 @@ var schema string
 // schemaLockID is the advisory lock that serialises schema changes between
 // instances starting at the same moment.
 const schemaLockID = 7_316_240_101
-
-// defaultConnectTimeout bounds opening a connection, the handshake
-// included, when dsn sets no connect_timeout: a server that accepts
-// connections but does not answer must not hold up a request for long.
-const defaultConnectTimeout = 2 * time.Second
-
-// DefaultMaxConns is the pool's size unless configured: four connections
-// per core. Measured on 2 cores with 32 clients, 8 connections served
-// 10-20% more requests than 32, with a lower p99: more connections only
-// make PostgreSQL's backends and the app take turns on the same cores.
-var DefaultMaxConns = 4 * runtime.NumCPU()
-
-// OpenDB opens a connection pool on dsn (a URL or a key/value string).
-// binary_parameters is forced on: without it lib/pq sends every query with
-// parameters in two network round trips, and the request path has a budget
-// of one. Every connection gives up on a server that stops answering as soon
-// as the context of the call using it ends. A nil dialer uses lib/pq's own.
-func OpenDB(dsn string, d pq.Dialer) (*sql.DB, error) {
-	cfg, err := pq.NewConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
-	}
-	cfg.BinaryParameters = true
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = defaultConnectTimeout
-	}
-	inner, err := pq.NewConnectorConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("database connector: %w", err)
-	}
-	if d == nil {
-		d = &netDialer{}
-	}
-	inner.Dialer(dialer{inner: d})
-	db := sql.OpenDB(&connector{inner: inner})
-	db.SetMaxOpenConns(DefaultMaxConns)
-	db.SetMaxIdleConns(DefaultMaxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
-}
 
 // Migrate applies schema.sql in one transaction under an advisory lock, so
 // instances that start together apply it once and never half.

@@ -10,6 +10,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"aistat"
+	"aistat/internal/postgres"
 )
 
 // databaseDeadline bounds the database work of one request, so that every
@@ -115,7 +116,7 @@ func deadlinePassed(ctx context.Context) bool {
 // asUnavailable turns a failure to reach the database into errUnavailable,
 // logged with the request's id; every other error passes unchanged.
 func (s *Server) asUnavailable(r *http.Request, err error) error {
-	if !aistat.Unavailable(err) && !errors.Is(err, errDeadline) {
+	if !postgres.Unavailable(err) && !errors.Is(err, errDeadline) {
 		return err
 	}
 	s.logger.Warn("database unavailable",

@@ -13,8 +13,8 @@ import (
 	"time"
 	"unicode"
 
-	"aistat"
 	"aistat/handlers"
+	"aistat/internal/postgres"
 )
 
 // Config is everything the serve command is configured with: flags, each
@@ -192,7 +192,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.string(&proxies, "trusted-proxies", "AISTAT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", 100, "open live-event streams one user may hold on this instance")
 	e.int(&cfg.MaxStreams, "max-streams", "AISTAT_MAX_STREAMS", 20000, "open live-event streams on this instance")
-	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", aistat.DefaultMaxConns, "connections the pool may open to PostgreSQL (default: four per core)")
+	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", postgres.DefaultMaxConns, "connections the pool may open to PostgreSQL (default: four per core)")
 	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", 10*time.Minute, "how often expired sessions are deleted")
 	e.string(&cfg.MetricsAddr, "metrics-addr", "AISTAT_METRICS_ADDR", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none)")
 	e.bool(&cfg.Pprof, "pprof", "AISTAT_PPROF", false, "also serve Go's profiles under /debug/pprof/ on the metrics listener, which asks for no login")

@@ -17,6 +17,7 @@ import (
 	"aistat/internal/gctune"
 	"aistat/internal/live"
 	"aistat/internal/pglocal"
+	"aistat/internal/postgres"
 	"aistat/sessions"
 )
 
@@ -54,7 +55,7 @@ func openDatabase(ctx context.Context, dsn, dataDir string, start startCluster, 
 		}
 		dsn = cluster.URL(embeddedDatabase)
 	}
-	db, err := aistat.OpenDB(dsn, nil)
+	db, err := postgres.Open(dsn, nil)
 	if err != nil {
 		d.close()
 		return nil, err
@@ -200,7 +201,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if listenDSN == "" {
 		listenDSN = d.dsn
 	}
-	hubDB, err := aistat.OpenDB(d.dsn, nil)
+	hubDB, err := postgres.Open(d.dsn, nil)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
+	"aistat/internal/postgres"
 	"aistat/internal/roundtrip"
 	"aistat/sessions"
 )
@@ -33,7 +34,7 @@ type handlerCost struct {
 // measures a few read requests through it, in this process.
 func measureHandlers(ctx context.Context, dsn string) ([]handlerCost, error) {
 	counter := &roundtrip.Counter{}
-	db, err := aistat.OpenDB(dsn, counter)
+	db, err := postgres.Open(dsn, counter)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pglocal"
+	"aistat/internal/postgres"
 	"aistat/sessions"
 )
 
@@ -56,7 +57,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 	dsn := cluster.URL("aistat")
-	db, err := aistat.OpenDB(dsn, nil)
+	db, err := postgres.Open(dsn, nil)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
+	"aistat/internal/postgres"
 	"aistat/internal/roundtrip"
 	"aistat/sessions"
 )
@@ -76,7 +77,7 @@ func Start(tb testing.TB, cfg Config) *Site {
 	if cfg.Counter != nil {
 		dialer = cfg.Counter
 	}
-	db, err := aistat.OpenDB(cfg.DSN, dialer)
+	db, err := postgres.Open(cfg.DSN, dialer)
 	if err != nil {
 		tb.Fatalf("open database: %v", err)
 	}
@@ -89,7 +90,7 @@ func Start(tb testing.TB, cfg Config) *Site {
 	s.Manager = sessions.New(db, cfg.Sessions)
 
 	// The hub's pool is not counted: its reads follow changes, not requests.
-	hubDB, err := aistat.OpenDB(cfg.DSN, nil)
+	hubDB, err := postgres.Open(cfg.DSN, nil)
 	if err != nil {
 		tb.Fatalf("open database: %v", err)
 	}

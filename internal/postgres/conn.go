@@ -1,16 +1,63 @@
-package aistat
+// Package postgres is the plumbing under database/sql: it opens lib/pq
+// pools that send a query in one round trip and give up on a silent server
+// with their caller's context, and it knows which driver errors mean that
+// the database is out of reach.
+package postgres
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lib/pq"
 )
+
+// defaultConnectTimeout bounds opening a connection, the handshake
+// included, when dsn sets no connect_timeout: a server that accepts
+// connections but does not answer must not hold up a request for long.
+const defaultConnectTimeout = 2 * time.Second
+
+// DefaultMaxConns is the pool's size unless configured: four connections
+// per core. Measured on 2 cores with 32 clients, 8 connections served
+// 10-20% more requests than 32, with a lower p99: more connections only
+// make PostgreSQL's backends and the app take turns on the same cores.
+var DefaultMaxConns = 4 * runtime.NumCPU()
+
+// Open opens a connection pool on dsn (a URL or a key/value string).
+// binary_parameters is forced on: without it lib/pq sends every query with
+// parameters in two network round trips, and the request path has a budget
+// of one. Every connection gives up on a server that stops answering as soon
+// as the context of the call using it ends. A nil dialer uses lib/pq's own.
+func Open(dsn string, d pq.Dialer) (*sql.DB, error) {
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.BinaryParameters = true
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
+	inner, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database connector: %w", err)
+	}
+	if d == nil {
+		d = &netDialer{}
+	}
+	inner.Dialer(dialer{inner: d})
+	db := sql.OpenDB(&connector{inner: inner})
+	db.SetMaxOpenConns(DefaultMaxConns)
+	db.SetMaxIdleConns(DefaultMaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
 
 // lib/pq honours a context only by asking PostgreSQL to cancel the query,
 // over a second connection: when the server stops answering altogether (a
