@@ -17,10 +17,32 @@ var schema string
 // instances starting at the same moment.
 const schemaLockID = 7_316_240_101
 
+// migrateAttempts is how many times Migrate tries before giving up on
+// deadlocks.
+const migrateAttempts = 5
+
 // Migrate applies schema.sql in one transaction under an advisory lock, so
-// instances that start together apply it once and never half.
+// instances that start together apply it once and never half. Its ALTER
+// TABLE and CREATE TRIGGER statements lock the tables even when they change
+// nothing, so work of the instances already running (a cleanup, a request)
+// can deadlock with it; PostgreSQL then rolls one of the two back, and when
+// that is the migration, it is tried again.
 func Migrate(ctx context.Context, db *sql.DB) error {
-	err := inTx(ctx, db, func(tx *sql.Tx) error {
+	var err error
+	for range migrateAttempts {
+		if err = migrate(ctx, db); !isDeadlock(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// migrate is one attempt of Migrate.
+func migrate(ctx context.Context, db *sql.DB) error {
+	return inTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockID); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
@@ -32,10 +54,13 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		}
 		return ensureDeviceKey(ctx, tx)
 	})
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+}
+
+// isDeadlock reports whether PostgreSQL rolled err's transaction back to
+// break a deadlock (40P01).
+func isDeadlock(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "40P01"
 }
 
 // inTx runs fn in a transaction, committing when fn returns nil.
