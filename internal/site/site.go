@@ -210,8 +210,7 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 	}
 
 	if !cfg.NoCleanup {
-		s.Go(func(ctx context.Context) { s.Sessions.RunCleanup(ctx, cfg.CleanupInterval, cfg.Logger) })
-		s.Go(func(ctx context.Context) { s.Users.RunCleanup(ctx, cfg.CleanupInterval, cfg.Logger) })
+		s.Go(func(ctx context.Context) { s.runCleanup(ctx, cfg.CleanupInterval) })
 	}
 	s.Go(s.Hub.Run)
 	if cfg.NoReadyWait {
@@ -271,5 +270,45 @@ func waitWithin(wg *sync.WaitGroup, d time.Duration) bool {
 		return true
 	case <-t.C:
 		return false
+	}
+}
+
+// cleanupBatch is how many rows one statement of a cleanup deletes: each
+// is short, so no table is locked for long.
+const cleanupBatch = 5000
+
+// runCleanup deletes what has expired at once and then every interval,
+// until ctx ends: one loop, so that the cleanups never run at the same
+// time and never take more than one of the requests' connections.
+func (s *Site) runCleanup(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.cleanup(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// cleanup deletes expired sessions, then old security records, which go
+// even for accounts nobody uses any more.
+func (s *Site) cleanup(ctx context.Context) {
+	for _, c := range []struct {
+		name string
+		run  func(context.Context, int) (int64, error)
+	}{
+		{"session cleanup", s.Sessions.Store().DeleteExpired},
+		{"security records cleanup", s.Users.DeleteExpired},
+	} {
+		n, err := c.run(ctx, cleanupBatch)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Error(c.name, "err", err)
+		case n > 0:
+			s.logger.Info(c.name, "deleted", n)
+		}
 	}
 }
