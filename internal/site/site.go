@@ -134,10 +134,14 @@ const BackgroundTimeout = 5 * time.Second
 // code that serves it and for tests.
 type Site struct {
 	// DB is the requests' pool.
-	DB       *sql.DB
-	Users    *aistat.Users
+	DB *sql.DB
+	// Users reads and writes the accounts through DB.
+	Users *aistat.Users
+	// Sessions loads every request's session through DB.
 	Sessions *sessions.Manager
-	Hub      *live.Hub
+	// Hub feeds the open pages' event streams; the server ends them all
+	// when it starts shutting down (Hub.Close).
+	Hub *live.Hub
 	// Server answers the site's requests (and, on a listener of its own,
 	// the metrics).
 	Server *handlers.Server
