@@ -39,4 +39,4 @@ soak:
 .PHONY: bench
 bench:
 	@command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends wrk)
-	go run ./internal/bench
+	go run ./cmd/aistat-bench

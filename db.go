@@ -6,8 +6,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"runtime"
-	"time"
 
 	"github.com/lib/pq"
 )
@@ -19,51 +17,32 @@ var schema string
 // instances starting at the same moment.
 const schemaLockID = 7_316_240_101
 
-// defaultConnectTimeout bounds opening a connection, the handshake
-// included, when dsn sets no connect_timeout: a server that accepts
-// connections but does not answer must not hold up a request for long.
-const defaultConnectTimeout = 2 * time.Second
-
-// DefaultMaxConns is the pool's size unless configured: four connections
-// per core. Under the benchmark's load (BENCHMARKS.md) a pool this size
-// served more requests than one with a connection per client, with a lower
-// p99: more connections only make PostgreSQL's backends and the app take
-// turns on the same cores.
-var DefaultMaxConns = 4 * runtime.NumCPU()
-
-// OpenDB opens a connection pool on dsn (a URL or a key/value string).
-// binary_parameters is forced on: without it lib/pq sends every query with
-// parameters in two network round trips, and the request path has a budget
-// of one. Every connection gives up on a server that stops answering as soon
-// as the context of the call using it ends. A nil dialer uses lib/pq's own.
-func OpenDB(dsn string, d pq.Dialer) (*sql.DB, error) {
-	cfg, err := pq.NewConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
-	}
-	cfg.BinaryParameters = true
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = defaultConnectTimeout
-	}
-	inner, err := pq.NewConnectorConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("database connector: %w", err)
-	}
-	if d == nil {
-		d = &netDialer{}
-	}
-	inner.Dialer(dialer{inner: d})
-	db := sql.OpenDB(&connector{inner: inner})
-	db.SetMaxOpenConns(DefaultMaxConns)
-	db.SetMaxIdleConns(DefaultMaxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
-}
+// migrateAttempts is how many times Migrate tries before giving up on
+// deadlocks.
+const migrateAttempts = 5
 
 // Migrate applies schema.sql in one transaction under an advisory lock, so
-// instances that start together apply it once and never half.
+// instances that start together apply it once and never half. Its ALTER
+// TABLE and CREATE TRIGGER statements lock the tables even when they change
+// nothing, so work of the instances already running (a cleanup, a request)
+// can deadlock with it; PostgreSQL then rolls one of the two back, and when
+// that is the migration, it is tried again.
 func Migrate(ctx context.Context, db *sql.DB) error {
-	err := inTx(ctx, db, func(tx *sql.Tx) error {
+	var err error
+	for range migrateAttempts {
+		if err = migrate(ctx, db); !isDeadlock(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// migrate is one attempt of Migrate.
+func migrate(ctx context.Context, db *sql.DB) error {
+	return inTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockID); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
@@ -75,10 +54,13 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 		}
 		return ensureDeviceKey(ctx, tx)
 	})
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+}
+
+// isDeadlock reports whether PostgreSQL rolled err's transaction back to
+// break a deadlock (40P01).
+func isDeadlock(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "40P01"
 }
 
 // inTx runs fn in a transaction, committing when fn returns nil.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"aistat/internal/pgtest"
+	"aistat/internal/postgres"
 )
 
 // BenchmarkUsers_List measures the admin page's query on 100,000 users and
@@ -18,7 +19,7 @@ import (
 //	go test -run '^$' -bench 'BenchmarkUsers_List' -benchtime 200x .
 func BenchmarkUsers_List(b *testing.B) {
 	ctx := context.Background()
-	db, err := OpenDB(pgtest.URL(b), nil)
+	db, err := postgres.Open(pgtest.URL(b), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

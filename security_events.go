@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"time"
 )
 
@@ -168,28 +167,6 @@ func deleteBatches(ctx context.Context, db *sql.DB, batch int, query string, arg
 		total += n
 		if n < int64(batch) {
 			return total, nil
-		}
-	}
-}
-
-// RunCleanup calls DeleteExpired every interval until ctx ends, so that old
-// security records go even for accounts nobody uses any more.
-func (s *Users) RunCleanup(ctx context.Context, interval time.Duration, logger *slog.Logger) {
-	const batch = 5000
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := s.DeleteExpired(ctx, batch)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Error("security records cleanup", "err", err)
-		case n > 0:
-			logger.Info("security records cleanup", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }

@@ -24,7 +24,8 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
-	"aistat/internal/testsite"
+	// A running instance is a site here.
+	assembly "aistat/internal/site"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -60,9 +61,13 @@ func startSite(t *testing.T, dsn string) *site {
 	// anything.
 	chromePath(t)
 	// The limits are those aistat serve starts with.
-	st := testsite.Start(t, testsite.Config{DSN: dsn, Logger: testLogger(t)})
+	st, err := assembly.Open(t.Context(), assembly.Config{DSN: dsn, HashParams: aistat.MinHashParams, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("open site: %v", err)
+	}
+	t.Cleanup(st.Close)
 	s := &site{db: st.DB, users: st.Users}
-	ts := httptest.NewServer(s.instrument(st.Handler))
+	ts := httptest.NewServer(s.instrument(st.Server))
 	s.URL = ts.URL
 	t.Cleanup(func() {
 		// Open streams would hold up Close, as a real server's shutdown.

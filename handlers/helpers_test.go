@@ -22,7 +22,7 @@ import (
 	"aistat/internal/live"
 	"aistat/internal/pgtest"
 	"aistat/internal/roundtrip"
-	"aistat/internal/testsite"
+	"aistat/internal/site"
 	"aistat/sessions"
 )
 
@@ -98,20 +98,26 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	if tls {
 		baseURL = "https://" + e.server.Listener.Addr().String()
 	}
-	site := testsite.Start(tb, testsite.Config{
+	s, err := site.Open(context.Background(), site.Config{
 		DSN:            cfg.dsn,
 		ListenDSN:      cfg.listenDSN,
 		Counter:        e.counter,
+		HashParams:     aistat.MinHashParams,
 		Sessions:       cfg.sessions,
 		Live:           cfg.live,
+		NoCleanup:      true, // its statements would count as the requests'
 		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
 		SecureCookies:  cfg.secureCookies,
 		TrustedProxies: cfg.trustedProxies,
 		Profiles:       cfg.profiles,
 		BaseURL:        cmp.Or(cfg.baseURL, baseURL),
 	})
-	e.db, e.users, e.manager, e.hub = site.DB, site.Users, site.Manager, site.Hub
-	e.server.Config.Handler = site.Handler
+	if err != nil {
+		tb.Fatalf("open site: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	e.db, e.users, e.manager, e.hub = s.DB, s.Users, s.Sessions, s.Hub
+	e.server.Config.Handler = s.Server
 	e.server.EnableHTTP2 = cfg.http2
 	if tls {
 		e.server.StartTLS()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"aistat"
+	"aistat/internal/postgres"
 )
 
 // databaseDeadline bounds the database work of one request, so that every
@@ -113,7 +114,7 @@ func deadlinePassed(ctx context.Context) bool {
 // asUnavailable turns a failure to reach the database into errUnavailable,
 // logged with the request's id; every other error passes unchanged.
 func (s *Server) asUnavailable(r *http.Request, err error) error {
-	if !aistat.Unavailable(err) && !errors.Is(err, errDeadline) {
+	if !postgres.Unavailable(err) && !errors.Is(err, errDeadline) {
 		return err
 	}
 	s.logger.Warn("database unavailable",

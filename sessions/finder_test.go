@@ -11,13 +11,14 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/postgres"
 )
 
 // finderDB is a migrated database with n users, each with one session
 // whose token is "token-<user id>".
 func finderDB(t *testing.T, n int) (*sql.DB, []*aistat.User) {
 	t.Helper()
-	db, err := aistat.OpenDB(pgtest.URL(t), nil)
+	db, err := postgres.Open(pgtest.URL(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

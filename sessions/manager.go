@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -255,27 +254,6 @@ func (m *Manager) Expiry(ctx context.Context) time.Time {
 		return st.expiry
 	}
 	return d
-}
-
-// RunCleanup deletes expired sessions every interval until ctx ends.
-func (m *Manager) RunCleanup(ctx context.Context, interval time.Duration, logger *slog.Logger) {
-	const batch = 5000
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		n, err := m.store.DeleteExpired(ctx, batch)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			logger.Error("session cleanup", "err", err)
-		case n > 0:
-			logger.Info("session cleanup", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func remoteIP(r *http.Request) string {

@@ -13,6 +13,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/postgres"
 	"aistat/sessions"
 )
 
@@ -32,7 +33,7 @@ type site struct {
 
 func mustOpenSite(tb testing.TB, cfg sessions.Config) *site {
 	tb.Helper()
-	db, err := aistat.OpenDB(pgtest.URL(tb), nil)
+	db, err := postgres.Open(pgtest.URL(tb), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -14,7 +14,27 @@ import (
 
 	"aistat"
 	"aistat/internal/pglocal"
+	"aistat/internal/postgres"
 )
+
+// openDatabase is locateDatabase with a pool on the database and the schema
+// applied: what the commands other than serve, whose site opens pools of
+// its own, work with.
+func openDatabase(ctx context.Context, dsn, dataDir string, start startCluster, logger *slog.Logger) (*database, error) {
+	d, err := locateDatabase(ctx, dsn, dataDir, start, logger)
+	if err != nil {
+		return nil, err
+	}
+	if d.db, err = postgres.Open(d.dsn, nil); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := aistat.Migrate(ctx, d.db); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
 
 // databaseFlags are the flags of every command that only needs the database.
 func databaseFlags(fs *flag.FlagSet, getenv func(string) string) (dsn, dataDir *string) {

@@ -8,6 +8,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/postgres"
 )
 
 // runCommand runs one command line in-process the way main does, with an
@@ -21,7 +22,7 @@ func runCommand(t *testing.T, stdin string, args ...string) (stdout, stderr stri
 
 func openDB(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
-	db, err := aistat.OpenDB(dsn, nil)
+	db, err := postgres.Open(dsn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

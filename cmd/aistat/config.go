@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -13,8 +14,11 @@ import (
 	"time"
 	"unicode"
 
-	"aistat"
 	"aistat/handlers"
+	"aistat/internal/live"
+	// The tests of this package call a running server a site.
+	assembly "aistat/internal/site"
+	"aistat/sessions"
 )
 
 // Config is everything the serve command is configured with: flags, each
@@ -183,17 +187,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.optionalBool(&demo, "demo", "AISTAT_DEMO", "create the demo users when missing (default: on for the embedded database)")
 	e.string(&baseURL, "base-url", "AISTAT_BASE_URL", "", "public URL of the site, e.g. https://ai-stat.ru, from which links such as password reset links are built (default: http:// and --addr)")
 	e.optionalBool(&secureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", "Secure, __Host- cookies and HSTS (default: on when --base-url is https)")
-	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", 336*time.Hour, "idle timeout of a session")
-	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", 720*time.Hour, "absolute lifetime of a session")
-	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", time.Hour, "how often a session's expiry may be written")
-	e.duration(&cfg.AdminSessionLifetime, "admin-session-lifetime", "AISTAT_ADMIN_SESSION_LIFETIME", 12*time.Hour, "idle timeout of an admin's session")
-	e.duration(&cfg.AdminSessionMaxAge, "admin-session-max-age", "AISTAT_ADMIN_SESSION_MAX_AGE", 168*time.Hour, "absolute lifetime of an admin's session")
+	def := assembly.DefaultConfig()
+	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", def.Sessions.Lifetime, "idle timeout of a session")
+	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", def.Sessions.MaxAge, "absolute lifetime of a session")
+	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", def.Sessions.Refresh, "how often a session's expiry may be written")
+	e.duration(&cfg.AdminSessionLifetime, "admin-session-lifetime", "AISTAT_ADMIN_SESSION_LIFETIME", def.Sessions.AdminLifetime, "idle timeout of an admin's session")
+	e.duration(&cfg.AdminSessionMaxAge, "admin-session-max-age", "AISTAT_ADMIN_SESSION_MAX_AGE", def.Sessions.AdminMaxAge, "absolute lifetime of an admin's session")
 	e.string(&cfg.ListenDatabaseURL, "listen-database-url", "AISTAT_LISTEN_DATABASE_URL", "", "PostgreSQL URL for LISTEN (default: the database URL)")
 	e.string(&proxies, "trusted-proxies", "AISTAT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
-	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", 100, "open live-event streams one user may hold on this instance")
-	e.int(&cfg.MaxStreams, "max-streams", "AISTAT_MAX_STREAMS", 20000, "open live-event streams on this instance")
-	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", aistat.DefaultMaxConns, "connections the pool may open to PostgreSQL (default: four per core)")
-	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", 10*time.Minute, "how often expired sessions are deleted")
+	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", def.Live.MaxStreamsPerUser, "open live-event streams one user may hold on this instance")
+	e.int(&cfg.MaxStreams, "max-streams", "AISTAT_MAX_STREAMS", def.Live.MaxStreams, "open live-event streams on this instance")
+	e.int(&cfg.DBMaxConns, "db-max-conns", "AISTAT_DB_MAX_CONNS", def.MaxConns, "connections the pool may open to PostgreSQL (default: four per core)")
+	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", def.CleanupInterval, "how often expired sessions are deleted")
 	e.string(&cfg.MetricsAddr, "metrics-addr", "AISTAT_METRICS_ADDR", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none)")
 	e.bool(&cfg.Pprof, "pprof", "AISTAT_PPROF", false, "also serve Go's profiles under /debug/pprof/ on the metrics listener, which asks for no login")
 	if err := e.parse(args); err != nil {
@@ -289,6 +294,35 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --admin-session-lifetime (%s)", cfg.SessionRefresh, cfg.AdminSessionLifetime)
 	}
 	return cfg, nil
+}
+
+// siteConfig is what the site is built from, on the database at dsn.
+func (cfg Config) siteConfig(dsn string, logger *slog.Logger) assembly.Config {
+	return assembly.Config{
+		DSN:       dsn,
+		ListenDSN: cfg.ListenDatabaseURL,
+		MaxConns:  cfg.DBMaxConns,
+		Sessions: sessions.Config{
+			Lifetime:      cfg.SessionLifetime,
+			MaxAge:        cfg.SessionMaxAge,
+			Refresh:       cfg.SessionRefresh,
+			AdminLifetime: cfg.AdminSessionLifetime,
+			AdminMaxAge:   cfg.AdminSessionMaxAge,
+		},
+		Live: live.Config{
+			MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+			MaxStreams:        cfg.MaxStreams,
+		},
+		CleanupInterval: cfg.CleanupInterval,
+		// The site serves pages while its LISTEN, which may go to another
+		// server, is out of reach.
+		NoReadyWait:    true,
+		Logger:         logger,
+		SecureCookies:  cfg.SecureCookies,
+		BaseURL:        cfg.BaseURL,
+		TrustedProxies: cfg.TrustedProxies,
+		Profiles:       cfg.Pprof,
+	}
 }
 
 // addrURL is the site's URL as --addr gives it, the base URL when

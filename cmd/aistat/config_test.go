@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"aistat"
+	"aistat/internal/postgres"
 )
 
 // defaults is the configuration of a bare `aistat serve`.
@@ -27,7 +27,7 @@ var defaults = Config{
 	MaxStreamsPerUser: 100,
 	MaxStreams:        20000,
 	CleanupInterval:   10 * time.Minute,
-	DBMaxConns:        aistat.DefaultMaxConns,
+	DBMaxConns:        postgres.DefaultMaxConns,
 }
 
 func envOf(m map[string]string) func(string) string {

@@ -9,24 +9,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"aistat"
-	"aistat/handlers"
 	"aistat/internal/gctune"
-	"aistat/internal/live"
 	"aistat/internal/pglocal"
-	"aistat/internal/poolmetrics"
-	"aistat/sessions"
+	"aistat/internal/postgres"
+	// The tests of this package call a running server a site.
+	assembly "aistat/internal/site"
 )
 
 // embeddedDatabase is the database the app uses on its embedded cluster.
 const embeddedDatabase = "aistat"
 
-// database is an open, migrated database and how to let go of it.
+// database is where a command's database is: a URL, or the embedded
+// cluster that this process got running; and, for the commands that only
+// need the database, an open pool on it with the schema applied.
 type database struct {
-	// dsn is where db connects, the embedded cluster's socket included.
+	// dsn is where the database is, the embedded cluster's socket included.
 	dsn     string
 	db      *sql.DB
 	cluster *pglocal.Cluster
@@ -39,40 +39,31 @@ type database struct {
 // it runs and so never stops it.
 type startCluster func(ctx context.Context, dir string, logger *slog.Logger) (*pglocal.Cluster, error)
 
-// openDatabase connects to dsn, or gets the embedded cluster under dataDir
-// running with start when dsn is empty, and applies the schema.
-func openDatabase(ctx context.Context, dsn, dataDir string, start startCluster, logger *slog.Logger) (*database, error) {
-	d := &database{logger: logger}
-	if dsn == "" {
-		cluster, err := start(ctx, dataDir, logger)
-		if err != nil {
-			return nil, err
-		}
-		d.cluster = cluster
-		if err := cluster.CreateDatabase(ctx, embeddedDatabase); err != nil {
-			d.close()
-			return nil, err
-		}
-		dsn = cluster.URL(embeddedDatabase)
+// locateDatabase is dsn, or when dsn is empty the embedded cluster under
+// dataDir, got running with start.
+func locateDatabase(ctx context.Context, dsn, dataDir string, start startCluster, logger *slog.Logger) (*database, error) {
+	d := &database{dsn: dsn, logger: logger}
+	if dsn != "" {
+		return d, nil
 	}
-	db, err := aistat.OpenDB(dsn, nil)
+	cluster, err := start(ctx, dataDir, logger)
 	if err != nil {
+		return nil, err
+	}
+	d.cluster = cluster
+	if err := cluster.CreateDatabase(ctx, embeddedDatabase); err != nil {
 		d.close()
 		return nil, err
 	}
-	d.db, d.dsn = db, dsn
-	if err := aistat.Migrate(ctx, db); err != nil {
-		d.close()
-		return nil, err
-	}
+	d.dsn = cluster.URL(embeddedDatabase)
 	return d, nil
 }
 
 // close closes the pool and stops the embedded cluster, if this process
 // started it.
 func (d *database) close() {
-	if d.db != nil {
-		closeWithin(d.db, "pool", d.logger)
+	if d.db != nil && !postgres.Close(d.db) {
+		d.logger.Warn("shutdown: pool did not close in time, leaving it", "wait", postgres.CloseTimeout)
 	}
 	if d.cluster != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
@@ -86,51 +77,13 @@ func (d *database) close() {
 // Bounds of the shutdown. shutdownTimeout is how long in-flight requests
 // may take to finish once a stop signal arrives; what follows has bounds of
 // its own, so that nothing (a database that stopped answering, a stuck
-// LISTEN connection) holds the exit up: background tasks get
-// backgroundTimeout to return, each pool poolCloseTimeout to close, the
-// embedded cluster stopTimeout to stop.
+// LISTEN connection) holds the exit up: the site's background tasks get
+// site.BackgroundTimeout to return, each pool postgres.CloseTimeout to
+// close, the embedded cluster stopTimeout to stop.
 const (
-	shutdownTimeout   = 10 * time.Second
-	backgroundTimeout = 5 * time.Second
-	poolCloseTimeout  = 2 * time.Second
-	stopTimeout       = 30 * time.Second
+	shutdownTimeout = 10 * time.Second
+	stopTimeout     = 30 * time.Second
 )
-
-// waitGroupWithin waits for wg for at most d and reports whether it is
-// done.
-func waitGroupWithin(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// closeWithin closes a pool, waiting poolCloseTimeout at most: closing
-// sends each idle connection a goodbye, which a server that stopped
-// reading would hold up.
-func closeWithin(db *sql.DB, what string, logger *slog.Logger) {
-	done := make(chan struct{})
-	go func() {
-		_ = db.Close()
-		close(done)
-	}()
-	t := time.NewTimer(poolCloseTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		logger.Warn("shutdown: "+what+" did not close in time, leaving it", "wait", poolCloseTimeout)
-	}
-}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, logger *slog.Logger) error {
 	cfg, err := parseConfig(args, getenv, stderr)
@@ -171,73 +124,34 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		defer tuner.Stop()
 		logger.Info("garbage collector", "min_heap_mib", gctune.DefaultMinHeap>>20, "note", "set GOGC to choose its pace yourself")
 	}
-	d, err := openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, pglocal.Start, logger)
+	d, err := locateDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, pglocal.Start, logger)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-
-	d.db.SetMaxOpenConns(cfg.DBMaxConns)
-	d.db.SetMaxIdleConns(cfg.DBMaxConns)
-	users := aistat.NewUsers(d.db)
-	if err := users.LoadDeviceKey(ctx); err != nil {
+	s, err := assembly.Open(ctx, cfg.siteConfig(d.dsn, logger))
+	if err != nil {
 		return err
 	}
+	defer s.Close()
 	var demoSeeded bool
 	if cfg.Demo {
-		if demoSeeded, err = users.SeedDemoUsers(ctx); err != nil {
+		if demoSeeded, err = s.Users.SeedDemoUsers(ctx); err != nil {
 			return err
 		}
-	}
-	manager := sessions.New(d.db, sessions.Config{
-		Lifetime:      cfg.SessionLifetime,
-		MaxAge:        cfg.SessionMaxAge,
-		Refresh:       cfg.SessionRefresh,
-		AdminLifetime: cfg.AdminSessionLifetime,
-		AdminMaxAge:   cfg.AdminSessionMaxAge,
-		SecureCookies: cfg.SecureCookies,
-	})
-	listenDSN := cfg.ListenDatabaseURL
-	if listenDSN == "" {
-		listenDSN = d.dsn
-	}
-	hubDB, err := aistat.OpenDB(d.dsn, nil)
-	if err != nil {
-		return err
-	}
-	defer closeWithin(hubDB, "hub pool", logger)
-	hubDB.SetMaxOpenConns(live.MaxConns)
-	hub := live.New(aistat.NewUsers(hubDB), sessions.NewStore(hubDB), listenDSN, live.Config{
-		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
-		MaxStreams:        cfg.MaxStreams,
-	}, logger)
-	srv, err := handlers.New(handlers.Config{
-		Health:         d.db.PingContext,
-		PoolMetrics:    poolmetrics.New(d.db),
-		Users:          users,
-		Sessions:       manager,
-		Live:           hub,
-		Logger:         logger,
-		SecureCookies:  cfg.SecureCookies,
-		BaseURL:        cfg.BaseURL,
-		TrustedProxies: cfg.TrustedProxies,
-		Profiles:       cfg.Pprof,
-	})
-	if err != nil {
-		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	metricsServer, err := listenMetrics(cfg.MetricsAddr, srv.MetricsHandler(), logger)
+	metricsServer, err := listenMetrics(cfg.MetricsAddr, s.Server.MetricsHandler(), logger)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
 	defer metricsServer.close()
 	httpServer := &http.Server{
-		Handler:           srv,
+		Handler:           s.Server,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -245,24 +159,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	// Open event streams never finish on their own: end them as soon as
 	// shutdown begins, each with a retry hint.
-	httpServer.RegisterOnShutdown(hub.Close)
-
-	background, stopBackground := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() {
-		stopBackground()
-		// Each task returns soon after its context ends (the hub within
-		// a few seconds, whatever its LISTEN connection does); one that
-		// does not is left behind rather than holding the exit up.
-		if !waitGroupWithin(&wg, backgroundTimeout) {
-			logger.Warn("shutdown: background tasks still running, leaving them", "wait", backgroundTimeout)
-		}
-	}()
-	wg.Go(func() { manager.RunCleanup(background, cfg.CleanupInterval, logger) })
-	wg.Go(func() { users.RunCleanup(background, cfg.CleanupInterval, logger) })
-	wg.Go(func() { hub.Run(background) })
+	httpServer.RegisterOnShutdown(s.Hub.Close)
 	if d.cluster != nil {
-		wg.Go(func() { d.cluster.Watch(background, time.Second) })
+		s.Go(func(ctx context.Context) { d.cluster.Watch(ctx, time.Second) })
 	}
 
 	if metricsServer != nil {

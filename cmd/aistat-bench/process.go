@@ -19,8 +19,8 @@ import (
 	"time"
 )
 
-// site is the app running as its own process, as in production.
-type site struct {
+// siteProcess is the app running as its own process, as in production.
+type siteProcess struct {
 	cmd  *exec.Cmd
 	base string
 	done chan error
@@ -39,7 +39,7 @@ func buildBinary(ctx context.Context, dir string) (string, error) {
 
 // startSite runs `aistat serve` on dsn and waits until it listens. Its log
 // goes to logPath: an access log line per request, as in production.
-func startSite(bin, dsn, logPath string, extra ...string) (*site, error) {
+func startSite(bin, dsn, logPath string, extra ...string) (*siteProcess, error) {
 	args := append([]string{"serve", "--database-url", dsn, "--addr", "127.0.0.1:0", "--demo=false"}, extra...)
 	cmd := exec.Command(bin, args...)
 	logFile, err := os.Create(logPath)
@@ -54,7 +54,7 @@ func startSite(bin, dsn, logPath string, extra ...string) (*site, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &site{cmd: cmd, done: make(chan error, 1)}
+	s := &siteProcess{cmd: cmd, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -81,7 +81,7 @@ func startSite(bin, dsn, logPath string, extra ...string) (*site, error) {
 }
 
 // stop ends the site with SIGTERM.
-func (s *site) stop() {
+func (s *siteProcess) stop() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-s.done:
@@ -91,7 +91,7 @@ func (s *site) stop() {
 }
 
 // rss is the site's resident memory in bytes.
-func (s *site) rss() (int64, error) {
+func (s *siteProcess) rss() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err

@@ -2,21 +2,14 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"aistat"
-	"aistat/handlers"
-	"aistat/internal/live"
-	"aistat/internal/poolmetrics"
 	"aistat/internal/roundtrip"
-	"aistat/sessions"
+	"aistat/internal/site"
 )
 
 // handlerCost is what one request costs on the handler path, measured in
@@ -30,24 +23,19 @@ type handlerCost struct {
 	bytes      int64
 }
 
-// measureHandlers builds the real server on dsn with a counting dialer and
-// measures a few read requests through it, in this process.
+// measureHandlers opens the site on dsn with a counting dialer and
+// measures a few read requests through its server, in this process. It
+// runs no cleanup: the expired sessions are for measureCleanup, and its
+// statements would count as the requests'.
 func measureHandlers(ctx context.Context, dsn string) ([]handlerCost, error) {
 	counter := &roundtrip.Counter{}
-	db, err := aistat.OpenDB(dsn, counter)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	users := aistat.NewUsers(db)
-	manager := sessions.New(db, sessions.Config{Lifetime: 336 * time.Hour, MaxAge: 720 * time.Hour, Refresh: time.Hour})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := live.New(users, manager.Store(), dsn, live.Config{MaxStreamsPerUser: 1, MaxStreams: 1}, logger)
 	// The requests measured here hand out no link: the base URL is moot.
-	srv, err := handlers.New(handlers.Config{Health: db.PingContext, PoolMetrics: poolmetrics.New(db), Users: users, Sessions: manager, Live: hub, Logger: logger, BaseURL: "http://127.0.0.1"})
+	s, err := site.Open(ctx, site.Config{DSN: dsn, Counter: counter, NoCleanup: true})
 	if err != nil {
 		return nil, err
 	}
+	defer s.Close()
+	srv := s.Server
 	login := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"email": {"bench@example.com"}, "password": {benchPassword}}.Encode()))
 	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()

@@ -1,4 +1,4 @@
-package aistat_test
+package postgres_test
 
 import (
 	"context"
@@ -15,13 +15,14 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func mustOpenDB(tb testing.TB, dsn string) *sql.DB {
 	tb.Helper()
-	db, err := aistat.OpenDB(dsn, nil)
+	db, err := postgres.Open(dsn, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,16 +53,16 @@ func TestUnavailable(t *testing.T) {
 		{"Domain", aistat.Errorf(aistat.ENOTFOUND, "User not found."), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := aistat.Unavailable(tt.err); got != tt.want {
+			if got := postgres.Unavailable(tt.err); got != tt.want {
 				t.Fatalf("Unavailable(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}
 }
 
-// TestOpenDB_SilentServer: a server that accepts connections and never
+// TestOpen_SilentServer: a server that accepts connections and never
 // answers holds a query no longer than its context.
-func TestOpenDB_SilentServer(t *testing.T) {
+func TestOpen_SilentServer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -96,16 +97,16 @@ func TestOpenDB_SilentServer(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("ping took %v, want about the context's 300ms", took)
 	}
-	if !aistat.Unavailable(err) {
+	if !postgres.Unavailable(err) {
 		t.Fatalf("ping: %v, want an error that Unavailable recognises", err)
 	}
 }
 
-// TestOpenDB_FrozenConnection: a pooled connection to a server that stops
+// TestOpen_FrozenConnection: a pooled connection to a server that stops
 // answering in the middle of a conversation gives up when the query's
 // context ends, and the pool recovers by itself once the server answers
 // again.
-func TestOpenDB_FrozenConnection(t *testing.T) {
+func TestOpen_FrozenConnection(t *testing.T) {
 	proxy, dsn := pgtest.NewProxy(t, pgtest.URL(t))
 	db := mustOpenDB(t, dsn)
 	var one int
@@ -122,7 +123,7 @@ func TestOpenDB_FrozenConnection(t *testing.T) {
 		if took := time.Since(start); took > 1500*time.Millisecond {
 			t.Fatalf("a query on a frozen server took %v, want about its context's 500ms", took)
 		}
-		if !aistat.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
+		if !postgres.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("query on a frozen server: %v, want an error that Unavailable recognises", err)
 		}
 	}
@@ -135,9 +136,9 @@ func TestOpenDB_FrozenConnection(t *testing.T) {
 	}
 }
 
-// TestOpenDB_CallsAfterCancelledContext: a connection whose last caller's
+// TestOpen_CallsAfterCancelledContext: a connection whose last caller's
 // context ended is reused by the next caller without harm.
-func TestOpenDB_CallsAfterCancelledContext(t *testing.T) {
+func TestOpen_CallsAfterCancelledContext(t *testing.T) {
 	db := mustOpenDB(t, pgtest.URL(t))
 	db.SetMaxOpenConns(1)
 	for range 20 {
@@ -152,46 +153,5 @@ func TestOpenDB_CallsAfterCancelledContext(t *testing.T) {
 	var one int
 	if err := db.QueryRowContext(context.Background(), `SELECT pg_sleep(0.3), 1`).Scan(new(any), &one); err != nil {
 		t.Fatalf("a query outlasting the previous caller's grace: %v", err)
-	}
-}
-
-// TestMigrate_Concurrent: instances that start at the same moment on one
-// empty database apply the schema once, without errors, and all of them can
-// use it.
-func TestMigrate_Concurrent(t *testing.T) {
-	dsn := pgtest.URL(t)
-	const instances = 3
-	dbs := make([]*sql.DB, instances)
-	for i := range dbs {
-		dbs[i] = mustOpenDB(t, dsn)
-	}
-	start := make(chan struct{})
-	errs := make([]error, instances)
-	var wg sync.WaitGroup
-	for i, db := range dbs {
-		wg.Go(func() {
-			<-start
-			errs[i] = aistat.Migrate(t.Context(), db)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("instance %d: %v", i, err)
-		}
-	}
-	for i, db := range dbs {
-		users := aistat.NewUsers(db)
-		if _, err := users.SeedDemoUsers(t.Context()); err != nil {
-			t.Fatalf("instance %d: %v", i, err)
-		}
-	}
-	var n int
-	if err := dbs[0].QueryRow(`SELECT count(*) FROM users`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != len(aistat.DemoUsers) {
-		t.Fatalf("%d users, want %d", n, len(aistat.DemoUsers))
 	}
 }

@@ -1,9 +1,9 @@
-// Command bench measures what a never-stale header costs: it starts a
+// Command aistat-bench measures what a never-stale header costs: it starts a
 // private PostgreSQL, loads 100,000 users and 1,000,000 sessions, runs the
 // site as its own process and drives it with wrk next to pgbench doing the
 // same work, then prints one table and writes it to BENCHMARKS.md.
 //
-//	go run ./internal/bench [-runs 3] [-duration 10s] [-out BENCHMARKS.md]
+//	go run ./cmd/aistat-bench [-runs 3] [-duration 10s] [-out BENCHMARKS.md]
 package main
 
 import (
@@ -30,7 +30,7 @@ func main() {
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := run(ctx, cfg, logger); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
+		fmt.Fprintln(os.Stderr, "aistat-bench:", err)
 		os.Exit(1)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pglocal"
+	"aistat/internal/postgres"
 	"aistat/sessions"
 )
 
@@ -56,7 +57,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 	dsn := cluster.URL("aistat")
-	db, err := aistat.OpenDB(dsn, nil)
+	db, err := postgres.Open(dsn, nil)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func statementsPerRequest(ctx context.Context, db *sql.DB, dir, base, cookie str
 
 // measureStreams opens many event streams to see the site's memory per
 // stream, then times a change's way to 100 streams of one user.
-func measureStreams(ctx context.Context, rep *report, s *site, cookie string, n int) error {
+func measureStreams(ctx context.Context, rep *report, s *siteProcess, cookie string, n int) error {
 	before, err := s.rss()
 	if err != nil {
 		return err

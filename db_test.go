@@ -1,0 +1,135 @@
+package aistat_test
+
+import (
+	"database/sql"
+	"sync"
+	"testing"
+	"time"
+
+	"aistat"
+	"aistat/internal/pgtest"
+	"aistat/internal/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func mustOpenDB(tb testing.TB, dsn string) *sql.DB {
+	tb.Helper()
+	db, err := postgres.Open(dsn, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestMigrate_Concurrent: instances that start at the same moment on one
+// empty database apply the schema once, without errors, and all of them can
+// use it.
+func TestMigrate_Concurrent(t *testing.T) {
+	dsn := pgtest.URL(t)
+	const instances = 3
+	dbs := make([]*sql.DB, instances)
+	for i := range dbs {
+		dbs[i] = mustOpenDB(t, dsn)
+	}
+	start := make(chan struct{})
+	errs := make([]error, instances)
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() {
+			<-start
+			errs[i] = aistat.Migrate(t.Context(), db)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+	}
+	for i, db := range dbs {
+		users := aistat.NewUsers(db)
+		if _, err := users.SeedDemoUsers(t.Context()); err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := dbs[0].QueryRow(`SELECT count(*) FROM users`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(aistat.DemoUsers) {
+		t.Fatalf("%d users, want %d", n, len(aistat.DemoUsers))
+	}
+}
+
+// TestMigrate_Deadlock: a migration that deadlocks with the work of an
+// instance already running, and is the one PostgreSQL rolls back, is tried
+// again and succeeds once that work is done. The work here holds
+// security_events and then reads users, which the migration altered and
+// holds; the migration is the one to see the deadlock because the work
+// waits a minute before looking for one, and a third session holds the
+// migration on sessions until the work waits.
+func TestMigrate_Deadlock(t *testing.T) {
+	ctx := t.Context()
+	db := mustOpenDB(t, pgtest.URL(t))
+	if err := aistat.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	begin := func(stmts ...string) *sql.Tx {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback() })
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		return tx
+	}
+	waiting := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d sessions wait for a lock, want %d", n, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	work := begin(`SET LOCAL deadlock_timeout = '1min'`, `DELETE FROM security_events WHERE false`)
+	hold := begin(`LOCK TABLE sessions IN ROW EXCLUSIVE MODE`)
+	migrated := make(chan error, 1)
+	go func() { migrated <- aistat.Migrate(ctx, db) }()
+	waiting(1) // the migration, on sessions, holding users
+	read := make(chan error, 1)
+	go func() {
+		var n int
+		read <- work.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	}()
+	waiting(2) // and the work, on users
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("the running instance's read: %v, want the migration to be the one rolled back", err)
+	}
+	if err := work.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-migrated; err != nil {
+		t.Fatalf("Migrate: %v, want it tried again after the deadlock", err)
+	}
+}
