@@ -79,14 +79,9 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// conflictOrErr turns a PostgreSQL unique violation into ECONFLICT with msg;
-// this is the one place that knows the code 23505.
-func conflictOrErr(err error, msg string) error {
-	return conflictByIndex(err, map[string]string{"": msg})
-}
-
 // conflictByIndex turns a PostgreSQL unique violation into ECONFLICT with
-// the message for the index it broke, or the one keyed "" for any other.
+// the message for the index it broke, or the one keyed "" for any other;
+// this is the one place that knows the code 23505.
 func conflictByIndex(err error, msgs map[string]string) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
