@@ -3,11 +3,13 @@
 package handlers
 
 import (
+	"cmp"
 	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"aistat"
 	"aistat/internal/live"
@@ -37,6 +39,9 @@ type Config struct {
 	// Profiles serves Go's profiles under /debug/pprof/ on the metrics
 	// listener (MetricsHandler); off, that listener serves /metrics alone.
 	Profiles bool
+	// DatabaseDeadline bounds each request's database work; zero is
+	// DefaultDatabaseDeadline. Tests shorten it.
+	DatabaseDeadline time.Duration
 }
 
 // Server answers every HTTP request of the site.
@@ -55,6 +60,9 @@ type Server struct {
 	handler       http.Handler
 	requests      *requestMetrics
 	sessionCount  activeSessions
+
+	// databaseDeadline bounds each request's database work (track).
+	databaseDeadline time.Duration
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -86,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		profiles:      cfg.Profiles,
 		requests:      newRequestMetrics(),
 	}
+	s.databaseDeadline = cmp.Or(cfg.DatabaseDeadline, DefaultDatabaseDeadline)
 	s.sessions.SetErrorFunc(s.writeError)
 	s.handler = s.routes()
 	return s, nil
