@@ -23,6 +23,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 	"aistat/internal/testsite"
 )
 
@@ -106,16 +107,9 @@ func (s *site) waitStreams(t *testing.T, want int) {
 // as long as any other step in a tab: it has actionTimeout.
 func (s *site) waitStreamsFunc(t *testing.T, what string, ok func(streamStats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(actionTimeout)
-	for {
-		got := s.streams.stats()
-		if ok(got) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event streams after %v: %+v, want %s", actionTimeout, got, what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got streamStats
+	if !poll.Within(actionTimeout, func() bool { got = s.streams.stats(); return ok(got) }) {
+		t.Fatalf("event streams after %v: %+v, want %s", actionTimeout, got, what)
 	}
 }
 
