@@ -467,7 +467,7 @@ func TestServer_EventsGoroutines(t *testing.T) {
 	c := newClient(t, e)
 	c.login("g@example.com")
 	c.get("/")
-	baseline := settledGoroutines(0)
+	baseline := settledGoroutines()
 
 	streams := make([]*sse, 100)
 	for i := range streams {
@@ -495,18 +495,16 @@ func TestServer_EventsGoroutines(t *testing.T) {
 	}
 }
 
-// settledGoroutines waits until the goroutine count stops falling or
-// reaches target, and returns it.
-func settledGoroutines(target int) int {
-	n := runtime.NumGoroutine()
-	for range 50 {
-		time.Sleep(50 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m <= target || (target == 0 && m == n) {
-			return m
+// settledGoroutines is the goroutine count once it has stopped changing
+// for 50 ms (or after 2.5 s): what the test's site runs when idle.
+func settledGoroutines() int {
+	n, since := runtime.NumGoroutine(), time.Now()
+	poll.Within(2500*time.Millisecond, func() bool {
+		if m := runtime.NumGoroutine(); m != n {
+			n, since = m, time.Now()
 		}
-		n = m
-	}
+		return time.Since(since) >= 50*time.Millisecond
+	})
 	return n
 }
 
