@@ -17,8 +17,9 @@ package sessions
 //     session.
 //  4. The handler may sign in (Manager.Login: st.signIn, sessionSignedIn),
 //     give the session a new token (Manager.Renew: st.renew,
-//     sessionRenewed) or sign out (Manager.Logout: st.signOut, back to
-//     sessionNew, the row deleted).
+//     sessionRenewed; the store skips the delete of the old token that
+//     scs's RenewToken starts with) or sign out (Manager.Logout:
+//     st.signOut, back to sessionNew, the row deleted).
 //  5. scs saves a modified session through Store.CommitCtx, which switches
 //     on the phase: sessionFound is an UPDATE of the found row by its token,
 //     sessionRenewed an UPDATE that re-keys the found row to the new token
