@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"aistat/internal/poll"
 )
 
 // actionTimeout bounds one step in a tab: a page load, a click, a read.
@@ -224,23 +226,18 @@ func eval[T any](tb *tab, expr string) T {
 // navigating, and works in a tab the browser throttles.
 func (tb *tab) waitFor(what, cond string, within time.Duration) {
 	tb.t.Helper()
-	deadline := time.Now().Add(within)
 	var last error
-	for {
+	if !poll.Within(within, func() bool {
 		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { try { return !!(`+cond+`); } catch { return false; } })()`))
 		cancel()
-		if err == nil && ok {
-			return
-		}
 		if err != nil {
 			last = err
 		}
-		if time.Now().After(deadline) {
-			loc, _ := tb.location()
-			tb.t.Fatalf("%s: %s: not within %v (page %s, last error: %v)", tb.name, what, within, loc, last)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil && ok
+	}) {
+		loc, _ := tb.location()
+		tb.t.Fatalf("%s: %s: not within %v (page %s, last error: %v)", tb.name, what, within, loc, last)
 	}
 }
 

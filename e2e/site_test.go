@@ -25,6 +25,7 @@ import (
 	"aistat"
 	"aistat/internal/pgtest"
 	// A running instance is a site here.
+	"aistat/internal/poll"
 	assembly "aistat/internal/site"
 )
 
@@ -187,16 +188,9 @@ func (s *site) waitStreams(t *testing.T, want int) {
 // as long as any other step in a tab: it has actionTimeout.
 func (s *site) waitStreamsFunc(t *testing.T, what string, ok func(streamStats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(actionTimeout)
-	for {
-		got := s.streams.stats()
-		if ok(got) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event streams after %v: %+v, want %s", actionTimeout, got, what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got streamStats
+	if !poll.Within(actionTimeout, func() bool { got = s.streams.stats(); return ok(got) }) {
+		t.Fatalf("event streams after %v: %+v, want %s", actionTimeout, got, what)
 	}
 }
 

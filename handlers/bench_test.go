@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"aistat"
 	"aistat/internal/live"
+	"aistat/internal/poll"
 )
 
 // BenchmarkEventLatency measures the time from a profile PUT's response on
@@ -71,13 +73,7 @@ func BenchmarkStreamMemory(b *testing.B) {
 // waitLen waits until the hub holds want streams.
 func waitLen(tb testing.TB, e *env, want int) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.hub.Len() != want {
-		if time.Now().After(deadline) {
-			tb.Fatalf("hub holds %d streams, want %d", e.hub.Len(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(tb, fmt.Sprintf("the hub to hold %d streams", want), 10*time.Second, func() bool { return e.hub.Len() == want })
 }
 
 // memInUse is the heap and the goroutine stacks in use after a collection.

@@ -23,6 +23,7 @@ import (
 	"aistat"
 	"aistat/internal/live"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 	"aistat/sessions"
 )
 
@@ -354,18 +355,11 @@ func TestServer_Events(t *testing.T) {
 			t.Fatalf("6th stream of one user: status %d, want 429", status)
 		}
 		open[0].close()
-		deadline := time.Now().Add(3 * time.Second)
-		for {
+		poll.Until(t, "a closed stream's place to be freed", 3*time.Second, func() bool {
 			s, status := c.tryStream()
-			if status == http.StatusOK {
-				open[0] = s
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("a closed stream's place was not freed")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			open[0] = s
+			return status == http.StatusOK
+		})
 	})
 }
 
@@ -480,7 +474,7 @@ func TestServer_EventsGoroutines(t *testing.T) {
 	c := newClient(t, e)
 	c.login("g@example.com")
 	c.get("/")
-	baseline := settledGoroutines(0)
+	baseline := settledGoroutines()
 
 	streams := make([]*sse, 100)
 	for i := range streams {
@@ -492,16 +486,9 @@ func TestServer_EventsGoroutines(t *testing.T) {
 	for _, s := range streams {
 		s.close()
 	}
-	if got := settledGoroutines(baseline); got > baseline+5 {
-		t.Fatalf("goroutines: %d after closing 100 streams, baseline %d", got, baseline)
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for e.hub.Len() != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := e.hub.Len(); n != 0 {
-		t.Fatalf("hub still holds %d streams", n)
-	}
+	poll.Until(t, fmt.Sprintf("at most %d goroutines after closing 100 streams, 5 over the baseline", baseline+5), 3*time.Second,
+		func() bool { return runtime.NumGoroutine() <= baseline+5 })
+	waitLen(t, e, 0)
 
 	for i := range 10 {
 		streams[i] = c.openStream()
@@ -515,18 +502,16 @@ func TestServer_EventsGoroutines(t *testing.T) {
 	}
 }
 
-// settledGoroutines waits until the goroutine count stops falling or
-// reaches target, and returns it.
-func settledGoroutines(target int) int {
-	n := runtime.NumGoroutine()
-	for range 50 {
-		time.Sleep(50 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m <= target || (target == 0 && m == n) {
-			return m
+// settledGoroutines is the goroutine count once it has stopped changing
+// for 50 ms (or after 2.5 s): what the test's site runs when idle.
+func settledGoroutines() int {
+	n, since := runtime.NumGoroutine(), time.Now()
+	poll.Within(2500*time.Millisecond, func() bool {
+		if m := runtime.NumGoroutine(); m != n {
+			n, since = m, time.Now()
 		}
-		n = m
-	}
+		return time.Since(since) >= 50*time.Millisecond
+	})
 	return n
 }
 
@@ -636,14 +621,7 @@ func TestServer_EventsRawConnection(t *testing.T) {
 		waitLen(t, e, 0)
 		// The access log has the stream's start; its end has a line of
 		// its own with the same request id.
-		want := `msg="event stream closed" request_id=` + res.Header.Get("X-Request-Id")
-		deadline := time.Now().Add(3 * time.Second)
-		for !strings.Contains(logs.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("log has no %q", want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitForLog(t, logs, `msg="event stream closed" request_id=`+res.Header.Get("X-Request-Id"))
 	})
 
 	t.Run("ClientSendsMore", func(t *testing.T) {
@@ -923,12 +901,8 @@ const stuckPing = "listener did not answer a ping"
 // waitForLog waits until logs contain want.
 func waitForLog(tb testing.TB, logs *lockedBuffer, want string) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), want) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("log has no %q after 10 s:\n%s", want, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll.Within(10*time.Second, func() bool { return strings.Contains(logs.String(), want) }) {
+		tb.Fatalf("log has no %q after 10 s:\n%s", want, logs.String())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"aistat"
 	"aistat/handlers"
+	"aistat/internal/poll"
 )
 
 // sample is one line of a Prometheus text exposition.
@@ -282,13 +283,9 @@ func TestServer_Metrics(t *testing.T) {
 
 	t.Run("StreamsClosed", func(t *testing.T) {
 		stream.close()
-		for range 100 {
-			if value(scrape(t, e), "aistat_event_streams") == 0 {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatal("aistat_event_streams stays above 0 after the stream closed")
+		poll.Until(t, "aistat_event_streams to fall to 0 after the stream closed", 3*time.Second, func() bool {
+			return value(scrape(t, e), "aistat_event_streams") == 0
+		})
 	})
 }
 

@@ -118,7 +118,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		id := requestID()
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
-		r, info, finish := track(r, id)
+		r, info, finish := track(r, id, s.databaseDeadline)
 		defer finish()
 		next.ServeHTTP(rec, r)
 		elapsed := time.Since(start)

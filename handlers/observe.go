@@ -11,14 +11,14 @@ import (
 	"aistat/internal/postgres"
 )
 
-// databaseDeadline bounds the database work of one request, so that every
-// request is answered within 3 s when the database is down or has stopped
-// answering: the session lookup, the handler's queries and the session's
-// save all run on the request's context, and a connection gives up 100 ms
-// after its context ends. Password hashing pauses it (aistat.Pauser): it is
-// CPU work, slow on purpose, and a busy server must not turn a sign-in into
-// a 503.
-const databaseDeadline = 2500 * time.Millisecond
+// DefaultDatabaseDeadline bounds the database work of one request unless
+// Config.DatabaseDeadline says otherwise, so that every request is answered
+// within 3 s when the database is down or has stopped answering: the
+// session lookup, the handler's queries and the session's save all run on
+// the request's context, and a connection gives up 100 ms after its context
+// ends. Password hashing pauses it (aistat.Pauser): it is CPU work, slow on
+// purpose, and a busy server must not turn a sign-in into a 503.
+const DefaultDatabaseDeadline = 2500 * time.Millisecond
 
 // errDeadline is the cause of a request's context ending at the database
 // deadline.
@@ -64,12 +64,13 @@ func (info *requestInfo) Pause() func() {
 
 type requestInfoKey struct{}
 
-// track gives the request its id and its database deadline. The returned
-// finish must run when the request is over.
-func track(r *http.Request, id string) (*http.Request, *requestInfo, func()) {
+// track gives the request its id and its database deadline, which passes
+// after deadline of database work. The returned finish must run when the
+// request is over.
+func track(r *http.Request, id string, deadline time.Duration) (*http.Request, *requestInfo, func()) {
 	ctx, cancel := context.WithCancelCause(r.Context())
-	info := &requestInfo{id: id, due: time.Now().Add(databaseDeadline)}
-	info.timer = time.AfterFunc(databaseDeadline, func() { cancel(errDeadline) })
+	info := &requestInfo{id: id, due: time.Now().Add(deadline)}
+	info.timer = time.AfterFunc(deadline, func() { cancel(errDeadline) })
 	ctx = aistat.WithPauser(context.WithValue(ctx, requestInfoKey{}, info), info)
 	return r.WithContext(ctx), info, func() {
 		info.mu.Lock()

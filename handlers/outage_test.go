@@ -15,6 +15,7 @@ import (
 	"aistat"
 	"aistat/internal/pglocal"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 // Bounds a database outage must respect; they are correctness (nothing
@@ -144,7 +145,7 @@ func wantHealth(t *testing.T, e *env, status int) {
 func awaitRecovery(t *testing.T, c *client, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	poll.Until(t, "the session to answer again after the database came back", within, func() bool {
 		before := time.Now()
 		res := c.get("/api/session")
 		if took := time.Since(before); took > outageAnswerBound {
@@ -152,16 +153,15 @@ func awaitRecovery(t *testing.T, c *client, within time.Duration) time.Duration 
 		}
 		switch res.StatusCode {
 		case http.StatusOK:
-			return time.Since(start)
+			return true
 		case http.StatusServiceUnavailable:
+			return false
 		default:
 			t.Fatalf("GET /api/session while recovering: status %d: %s", res.StatusCode, res.body)
+			return false
 		}
-		if time.Since(start) > within {
-			t.Fatalf("not recovered %v after the database came back", within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
+	return time.Since(start)
 }
 
 // requestIDLine matches a log line of the "database unavailable" warning

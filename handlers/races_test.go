@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"aistat"
+	"aistat/internal/poll"
 )
 
 // sessionName is the name GET /api/session shows the client.
@@ -95,6 +97,7 @@ func TestServer_RaceRevokeAndSessionWrites(t *testing.T) {
 		c.login("target@example.com")
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		var answered atomic.Int64
 		for w := range 16 {
 			wg.Go(func() {
 				for n := 0; ; n++ {
@@ -113,12 +116,16 @@ func TestServer_RaceRevokeAndSessionWrites(t *testing.T) {
 					if res.StatusCode >= 500 {
 						t.Errorf("%s %s: status %d", res.Request.Method, res.Request.URL.Path, res.StatusCode)
 					}
+					answered.Add(1)
 				}
 			})
 		}
-		time.Sleep(time.Duration(20+10*round) * time.Millisecond)
+		// The revoke lands after a different number of writes in each
+		// round, and requests go on after it.
+		poll.Until(t, "requests before the revoke", 10*time.Second, func() bool { return answered.Load() >= int64(16*(round+1)) })
 		wantStatus(t, admin.postForm("/admin/users/"+itoa(target.ID)+"/revoke", nil), http.StatusSeeOther)
-		time.Sleep(50 * time.Millisecond)
+		revoked := answered.Load()
+		poll.Until(t, "requests after the revoke", 10*time.Second, func() bool { return answered.Load() >= revoked+32 })
 		close(stop)
 		wg.Wait()
 
@@ -135,14 +142,21 @@ type timedStatus struct {
 	status int
 }
 
-// hammer sends requests with fire from several goroutines until stop is
-// closed and returns every answer with the time its request was sent.
-func hammer(workers int, stop <-chan struct{}, fire func() int) []timedStatus {
-	var (
-		mu  sync.Mutex
-		all []timedStatus
-		wg  sync.WaitGroup
-	)
+// hammering is requests sent from several goroutines until stop.
+type hammering struct {
+	stop func() []timedStatus
+
+	mu  sync.Mutex
+	all []timedStatus
+}
+
+// hammer sends requests with fire from several goroutines until the
+// hammering is stopped, which returns every answer with the time its
+// request was sent. The test's end stops it too.
+func hammer(tb testing.TB, workers int, fire func() int) *hammering {
+	h := &hammering{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for {
@@ -153,14 +167,45 @@ func hammer(workers int, stop <-chan struct{}, fire func() int) []timedStatus {
 				}
 				sent := time.Now()
 				status := fire()
-				mu.Lock()
-				all = append(all, timedStatus{sent: sent, status: status})
-				mu.Unlock()
+				h.mu.Lock()
+				h.all = append(h.all, timedStatus{sent: sent, status: status})
+				h.mu.Unlock()
 			}
 		})
 	}
-	wg.Wait()
-	return all
+	h.stop = sync.OnceValue(func() []timedStatus {
+		close(stop)
+		wg.Wait()
+		return h.all
+	})
+	tb.Cleanup(func() { h.stop() })
+	return h
+}
+
+// count is how many answers so far were sent after since and had status,
+// or any status when it is 0.
+func (h *hammering) count(since time.Time, status int) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, a := range h.all {
+		if a.sent.After(since) && (status == 0 || a.status == status) {
+			n++
+		}
+	}
+	return n
+}
+
+// change lets the hammering build up, makes the change, and stops once
+// enough requests were sent after it committed: requests are racing on
+// both sides of it. It returns every answer and when the change committed.
+func (h *hammering) change(t *testing.T, allowed int, change func()) ([]timedStatus, time.Time) {
+	t.Helper()
+	poll.Until(t, "allowed requests before the change", 10*time.Second, func() bool { return h.count(time.Time{}, allowed) >= 20 })
+	change()
+	committed := time.Now()
+	poll.Until(t, "requests sent after the change", 10*time.Second, func() bool { return h.count(committed, 0) >= 20 })
+	return h.stop(), committed
 }
 
 // checkAfter fails for every request sent after committed that was not
@@ -198,16 +243,10 @@ func TestServer_RaceRoleChange(t *testing.T) {
 		editor := mustCreateUser(t, e, "editor@example.com", "Editor", aistat.RoleEditor)
 		c := newClient(t, e)
 		c.login("editor@example.com")
-		stop := make(chan struct{})
-		var committed time.Time
-		go func() {
-			time.Sleep(200 * time.Millisecond)
+		h := hammer(t, 8, func() int { return c.get("/admin").StatusCode })
+		all, committed := h.change(t, http.StatusOK, func() {
 			wantStatus(t, admin.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"viewer"}}), http.StatusSeeOther)
-			committed = time.Now()
-			time.Sleep(200 * time.Millisecond)
-			close(stop)
-		}()
-		all := hammer(8, stop, func() int { return c.get("/admin").StatusCode })
+		})
 		checkAfter(t, all, committed, http.StatusOK, http.StatusForbidden)
 	})
 
@@ -216,17 +255,11 @@ func TestServer_RaceRoleChange(t *testing.T) {
 		victim := mustCreateUser(t, e, "victim@example.com", "Victim", aistat.RoleViewer)
 		c := newClient(t, e)
 		c.login("second@example.com")
-		stop := make(chan struct{})
-		var committed time.Time
-		go func() {
-			time.Sleep(200 * time.Millisecond)
-			wantStatus(t, admin.postForm("/admin/users/"+itoa(second.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)
-			committed = time.Now()
-			time.Sleep(200 * time.Millisecond)
-			close(stop)
-		}()
-		all := hammer(8, stop, func() int {
+		h := hammer(t, 8, func() int {
 			return c.postForm("/admin/users/"+itoa(victim.ID)+"/revoke", nil).StatusCode
+		})
+		all, committed := h.change(t, http.StatusSeeOther, func() {
+			wantStatus(t, admin.postForm("/admin/users/"+itoa(second.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)
 		})
 		checkAfter(t, all, committed, http.StatusSeeOther, http.StatusForbidden)
 	})

@@ -63,15 +63,43 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func TestServer_ResetLinks(t *testing.T) {
-	logs := &lockedBuffer{}
-	e := mustOpenEnvConfig(t, envConfig{logs: logs})
-	admin := mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
-	a := newClient(t, e)
-	a.login("admin@example.com")
-	var tokens []string
+// resetSite is a site of one subtest of TestServer_ResetLinks, with an
+// admin signed in and the server's log kept, so that every subtest sets up
+// what it needs and runs alone or in any order.
+type resetSite struct {
+	env       *env
+	adminUser *aistat.User
+	admin     *client
+	logs      *lockedBuffer
+	// tokens are the reset tokens the subtest handed out: none may reach
+	// the log.
+	tokens []string
+}
 
+// mustOpenResetSite starts a resetSite; at the subtest's end it fails when
+// the log holds any token of rs.tokens.
+func mustOpenResetSite(t *testing.T) *resetSite {
+	t.Helper()
+	rs := &resetSite{logs: &lockedBuffer{}}
+	rs.env = mustOpenEnvConfig(t, envConfig{logs: rs.logs})
+	rs.adminUser = mustCreateUser(t, rs.env, "admin@example.com", "Admin", aistat.RoleAdmin)
+	rs.admin = newClient(t, rs.env)
+	rs.admin.login("admin@example.com")
+	t.Cleanup(func() {
+		out := rs.logs.String()
+		for _, tok := range rs.tokens {
+			if strings.Contains(out, tok) {
+				t.Errorf("a reset token is in the log: %s", out)
+			}
+		}
+	})
+	return rs
+}
+
+func TestServer_ResetLinks(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a, admin := rs.env, rs.admin, rs.adminUser
 		u := mustCreateUser(t, e, "forgot@example.com", "Forgetful", aistat.RoleEditor)
 		phone, laptop := newClient(t, e), newClient(t, e)
 		phone.login(u.Email)
@@ -83,7 +111,7 @@ func TestServer_ResetLinks(t *testing.T) {
 		}
 		wantBody(t, res, "Forgetful", "forgot@example.com", `<time datetime="`)
 		token := resetURLPattern.FindStringSubmatch(res.body)[2]
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		wantAudit(t, e, auditRow{admin.ID, admin.Email, "reset_link", u.ID, u.Email, "valid for 60 minutes"})
 
 		raw, err := base64.RawURLEncoding.DecodeString(token)
@@ -156,9 +184,11 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("Expired", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "late@example.com", "Late", aistat.RoleViewer)
 		token := issueReset(t, a, u.ID)
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		if _, err := e.db.Exec(`UPDATE password_resets SET expires_at = now() - interval '1 second' WHERE user_id = $1`, u.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -173,6 +203,7 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("WrongOrGarbled", func(t *testing.T) {
+		e := mustOpenResetSite(t).env
 		valid := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 		tests := []struct {
 			name, token string
@@ -198,10 +229,12 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("NewLinkInvalidatesOld", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "twice@example.com", "Twice", aistat.RoleViewer)
 		first := issueReset(t, a, u.ID)
 		second := issueReset(t, a, u.ID)
-		tokens = append(tokens, first, second)
+		rs.tokens = append(rs.tokens, first, second)
 		wantStatus(t, newClient(t, e).get("/reset/"+first), http.StatusGone)
 		wantStatus(t, newClient(t, e).postForm("/reset/"+first, resetForm("first passphrase", "first passphrase")), http.StatusGone)
 		wantStatus(t, newClient(t, e).get("/reset/"+second), http.StatusOK)
@@ -212,10 +245,12 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("ConcurrentUsesOneWins", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "race@example.com", "Race", aistat.RoleViewer)
 		for round := range 5 {
 			token := issueReset(t, a, u.ID)
-			tokens = append(tokens, token)
+			rs.tokens = append(rs.tokens, token)
 			// New in each round: a password equal to the current one is refused.
 			passwords := []string{"racing passphrase one " + itoa(int64(round)), "racing passphrase two " + itoa(int64(round))}
 			statuses := make([]int, 2)
@@ -242,12 +277,14 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("SignedInAsSomeoneElse", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "other@example.com", "Other", aistat.RoleViewer)
 		mustCreateUser(t, e, "helper@example.com", "Helper", aistat.RoleViewer)
 		helper := newClient(t, e)
 		helper.login("helper@example.com")
 		token := issueReset(t, a, u.ID)
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		page := helper.get("/reset/" + token)
 		wantStatus(t, page, http.StatusOK)
 		wantBody(t, page, "You are signed in as helper@example.com: this changes the password of other@example.com, not yours.")
@@ -260,11 +297,13 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("SignedInAsThatUser", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "self@example.com", "Self", aistat.RoleViewer)
 		c := newClient(t, e)
 		c.login(u.Email)
 		token := issueReset(t, a, u.ID)
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		wantStatus(t, c.get("/reset/"+token), http.StatusOK)
 		wantStatus(t, c.postForm("/reset/"+token, resetForm("my own passphrase", "my own passphrase")), http.StatusSeeOther)
 		login := c.get("/login?reset=1")
@@ -276,11 +315,13 @@ func TestServer_ResetLinks(t *testing.T) {
 	})
 
 	t.Run("PasswordChangeEndsLinks", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "changer@example.com", "Changer", aistat.RoleViewer)
 		c := newClient(t, e)
 		c.login(u.Email)
 		token := issueReset(t, a, u.ID)
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		res := c.postForm("/settings/password", url.Values{"current_password": {testPassword}, "new_password": {"a changed passphrase"}})
 		wantStatus(t, res, http.StatusSeeOther)
 		wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusGone)
@@ -303,10 +344,12 @@ func TestServer_ResetLinks(t *testing.T) {
 		{"RevokeEndsLinks", []string{"revoke"}, "1 session ended, reset link cancelled"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			rs := mustOpenResetSite(t)
+			e, a, admin := rs.env, rs.admin, rs.adminUser
 			u := mustCreateUser(t, e, strings.ToLower(tt.name)+"@example.com", tt.name, aistat.RoleViewer)
 			newClient(t, e).login(u.Email)
 			token := issueReset(t, a, u.ID)
-			tokens = append(tokens, token)
+			rs.tokens = append(rs.tokens, token)
 			wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusOK)
 			for i, action := range tt.actions {
 				wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+action, nil), http.StatusSeeOther)
@@ -333,17 +376,21 @@ func TestServer_ResetLinks(t *testing.T) {
 	}
 
 	t.Run("DeletedUsersLinkIsGone", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a := rs.env, rs.admin
 		u := mustCreateUser(t, e, "leaving@example.com", "Leaving", aistat.RoleViewer)
 		token := issueReset(t, a, u.ID)
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/delete", url.Values{"confirm": {"yes"}}), http.StatusSeeOther)
 		wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusGone)
 	})
 
 	t.Run("TokenNeverLogged", func(t *testing.T) {
+		rs := mustOpenResetSite(t)
+		e, a, logs := rs.env, rs.admin, rs.logs
 		u := mustCreateUser(t, e, "logged@example.com", "Logged", aistat.RoleViewer)
 		token := issueReset(t, a, u.ID)
-		tokens = append(tokens, token)
+		rs.tokens = append(rs.tokens, token)
 		c := newClient(t, e)
 		// Other spellings of the path reach the route through the router's
 		// redirects; they are logged too.
@@ -353,13 +400,9 @@ func TestServer_ResetLinks(t *testing.T) {
 		wantStatus(t, c.get("/reset/"+token), http.StatusOK)
 		wantStatus(t, c.postForm("/reset/"+token, resetForm("logged passphrase", "logged passphrase")), http.StatusSeeOther)
 		wantStatus(t, c.get("/reset/"+token), http.StatusGone)
-		out := logs.String()
-		for _, tok := range tokens {
-			if strings.Contains(out, tok) {
-				t.Fatalf("a reset token is in the log: %s", out)
-			}
-		}
-		if !strings.Contains(out, "path=/reset/[redacted]") {
+		// mustOpenResetSite checks that no token reached the log, in this
+		// subtest as in every other.
+		if out := logs.String(); !strings.Contains(out, "path=/reset/[redacted]") {
 			t.Fatalf("the log has no redacted reset paths:\n%s", out)
 		}
 	})

@@ -3,11 +3,13 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,6 +46,9 @@ type Config struct {
 	// PoolMetrics reports the database pool's statistics on /metrics,
 	// read at every scrape (internal/poolmetrics); nil leaves them out.
 	PoolMetrics prometheus.Collector
+	// DatabaseDeadline bounds each request's database work; zero is
+	// DefaultDatabaseDeadline. Tests shorten it.
+	DatabaseDeadline time.Duration
 }
 
 // Server answers every HTTP request of the site.
@@ -63,6 +68,9 @@ type Server struct {
 	requests      *requestMetrics
 	sessionCount  activeSessions
 	metrics       http.Handler
+
+	// databaseDeadline bounds each request's database work (track).
+	databaseDeadline time.Duration
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -96,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
 	s.metrics = s.newMetrics(cfg.PoolMetrics)
+	s.databaseDeadline = cmp.Or(cfg.DatabaseDeadline, DefaultDatabaseDeadline)
 	s.sessions.SetErrorFunc(s.writeError)
 	s.handler = s.routes()
 	return s, nil

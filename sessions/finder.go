@@ -27,28 +27,27 @@ const batchTimeout = 5 * time.Second
 // maxBatch is the most tokens one query looks up.
 const maxBatch = 256
 
-// findQueries is how many lookup queries run at a time. One served the most
-// pages under the benchmark's load (BENCHMARKS.md), more than two at a time
-// and far more than a query per request: a query costs the app and
-// PostgreSQL far more than a token in it, and batches grow with the load.
-const findQueries = 1
-
-// finder looks sessions up in batches. A lookup that finds fewer than
-// maxRunning queries under way runs its own at once, in its own goroutine
-// and under its own context: a lone request costs exactly one round trip.
-// Lookups that arrive while the limit is reached wait and share the next
-// query, which a goroutine of their own runs as soon as one finishes. Under
-// load one statement, one plan and one round trip serve many requests, and
-// nothing read is older than the request that asked for it.
+// finder looks sessions up in batches, one query at a time. A lookup that
+// finds no query under way runs its own at once, in its own goroutine and
+// under its own context: a lone request costs exactly one round trip.
+// Lookups that arrive while a query runs wait and share the next one, which
+// a goroutine of their own runs as soon as it finishes. Under load one
+// statement, one plan and one round trip serve many requests, and nothing
+// read is older than the request that asked for it.
+//
+// One query at a time measured fastest, against two at a time and a query
+// per request (see BENCHMARKS.md for how it is measured): a query costs the
+// app and PostgreSQL far more than a token in it, and batches grow with the
+// load.
 type finder struct {
-	db         *sql.DB
-	maxRunning int
+	db *sql.DB
 
 	mu sync.Mutex
-	// queue is never left non-empty with fewer than maxRunning queries
-	// running: whoever finishes a query hands the queue to a drain.
-	queue   []*lookup
-	running int
+	// busy is set while a query runs or a drain serves the queue; the queue
+	// is never left non-empty while it is clear: whoever finishes a query
+	// hands the queue to a drain.
+	busy  bool
+	queue []*lookup
 
 	// lookups and queries count what the finder did, for /metrics.
 	lookups, queries atomic.Int64
@@ -60,23 +59,23 @@ type lookup struct {
 	token string
 	done  chan struct{}
 	// Set before done is closed.
-	row    *found
+	row    *storedSession
 	data   []byte
 	reason string
 	err    error
 }
 
-func newFinder(db *sql.DB, maxRunning int) *finder {
-	return &finder{db: db, maxRunning: max(1, maxRunning)}
+func newFinder(db *sql.DB) *finder {
+	return &finder{db: db}
 }
 
 // find returns the session of token with its user, nil when there is
 // none; then reason says why the session ended, "" when it does not tell.
-func (f *finder) find(ctx context.Context, token string) (*found, []byte, string, error) {
+func (f *finder) find(ctx context.Context, token string) (*storedSession, []byte, string, error) {
 	f.lookups.Add(1)
 	f.mu.Lock()
-	if f.running < f.maxRunning {
-		f.running++
+	if !f.busy {
+		f.busy = true
 		f.mu.Unlock()
 		results, err := f.query(ctx, []string{token})
 		f.finished()
@@ -105,7 +104,7 @@ func (f *finder) finished() {
 		go f.drain()
 		return
 	}
-	f.running--
+	f.busy = false
 }
 
 // drain runs batches of the queue until it is empty.
@@ -114,7 +113,7 @@ func (f *finder) drain() {
 		f.mu.Lock()
 		batch := f.take()
 		if len(batch) == 0 {
-			f.running--
+			f.busy = false
 			f.mu.Unlock()
 			return
 		}
@@ -171,7 +170,7 @@ func (f *finder) run(batch []*lookup) {
 // result is a token's row: a live session (row and data), or why it
 // ended (reason).
 type result struct {
-	row    *found
+	row    *storedSession
 	data   []byte
 	reason string
 }
@@ -196,7 +195,7 @@ func (f *finder) query(ctx context.Context, tokens []string) (map[string]result,
 			r      result
 			reason sql.NullString
 		)
-		r.row = &found{user: new(aistat.User)}
+		r.row = &storedSession{user: new(aistat.User)}
 		u := r.row.user
 		if err := rows.Scan(&token, &r.data, &r.row.id, &r.row.expiry, &r.row.lastActive,
 			&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt, &reason); err != nil {

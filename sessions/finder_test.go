@@ -11,6 +11,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 	"aistat/internal/postgres"
 )
 
@@ -45,7 +46,7 @@ func finderDB(t *testing.T, n int) (*sql.DB, []*aistat.User) {
 func token(u *aistat.User) string { return fmt.Sprintf("token-%d", u.ID) }
 
 // wantUser checks a lookup's result: u's session, or none when u is nil.
-func wantUser(t *testing.T, row *found, err error, u *aistat.User) {
+func wantUser(t *testing.T, row *storedSession, err error, u *aistat.User) {
 	t.Helper()
 	switch {
 	case err != nil:
@@ -61,7 +62,7 @@ func wantUser(t *testing.T, row *found, err error, u *aistat.User) {
 // and for none, each get their own answer, in fewer queries than lookups.
 func TestFinder_ConcurrentLookups(t *testing.T) {
 	db, users := finderDB(t, 50)
-	f := newFinder(db, findQueries)
+	f := newFinder(db)
 	var wg sync.WaitGroup
 	for i := range 600 {
 		wg.Go(func() {
@@ -101,19 +102,17 @@ func lockSessions(t *testing.T, db *sql.DB) (unlock func()) {
 // waitQueued waits until n lookups wait for the next query.
 func waitQueued(t *testing.T, f *finder, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, fmt.Sprintf("%d lookups to queue", n), 5*time.Second, func() bool {
 		f.mu.Lock()
-		got := len(f.queue)
-		f.mu.Unlock()
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d lookups queued, want %d", got, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer f.mu.Unlock()
+		return len(f.queue) == n
+	})
+}
+
+// waitQuerying waits until the finder has sent its first query.
+func waitQuerying(t *testing.T, f *finder) {
+	t.Helper()
+	poll.Until(t, "the first query", 5*time.Second, func() bool { return f.queries.Load() == 1 })
 }
 
 // TestFinder_WaitersShareTheNextQuery: while a query runs, later lookups
@@ -121,7 +120,7 @@ func waitQueued(t *testing.T, f *finder, n int) {
 // with its context's cause and leaves the others theirs.
 func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 	db, users := finderDB(t, 21)
-	f := newFinder(db, 1)
+	f := newFinder(db)
 	unlock := lockSessions(t, db)
 
 	var wg sync.WaitGroup
@@ -129,12 +128,10 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 		row, _, _, err := f.find(t.Context(), token(users[0]))
 		wantUser(t, row, err, users[0])
 	})
-	for f.queries.Load() != 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitQuerying(t, f)
 	// users[1] twice: two tabs of one browser in one batch.
 	var mu sync.Mutex
-	var twice []*found
+	var twice []*storedSession
 	for _, u := range append([]*aistat.User{users[1]}, users[1:20]...) {
 		wg.Go(func() {
 			row, _, _, err := f.find(t.Context(), token(u))
@@ -178,7 +175,7 @@ func TestFinder_WaitersShareTheNextQuery(t *testing.T) {
 // deadline gets an error; the lookups queued behind it are still served.
 func TestFinder_LeaderGivesUp(t *testing.T) {
 	db, users := finderDB(t, 6)
-	f := newFinder(db, 1)
+	f := newFinder(db)
 	unlock := lockSessions(t, db)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -188,9 +185,7 @@ func TestFinder_LeaderGivesUp(t *testing.T) {
 		_, _, _, err := f.find(ctx, token(users[0]))
 		leader <- err
 	}()
-	for f.queries.Load() != 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitQuerying(t, f)
 	var wg sync.WaitGroup
 	for _, u := range users[1:] {
 		wg.Go(func() {
@@ -226,7 +221,7 @@ func TestFinder_EndReasons(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f := newFinder(db, 1)
+	f := newFinder(db)
 	results, err := f.query(t.Context(), []string{token(users[0]), token(users[1]), token(users[2]), token(users[3]), "unknown", token(users[0])})
 	if err != nil {
 		t.Fatal(err)

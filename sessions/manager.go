@@ -112,27 +112,27 @@ func (m *Manager) resolve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		st := stateFrom(ctx)
-		if f := st.found; f != nil && m.scs.GetInt64(ctx, keyUserID) == f.user.ID {
+		if f := st.row; st.phase == sessionFound && m.scs.GetInt64(ctx, keyUserID) == f.user.ID {
 			now, created := time.Now(), time.Unix(m.scs.GetInt64(ctx, keyCreated), 0)
 			lifetime, maxAge := m.limits(f.user.Role)
 			// The stored expiry follows the role the user had at the last
 			// refresh; the current role's limits hold from this request on,
 			// without a write.
-			st.expiry = f.expiry
+			expiry := f.expiry
 			for _, limit := range []time.Time{f.lastActive.Add(lifetime), created.Add(maxAge)} {
-				if limit.Before(st.expiry) {
-					st.expiry = limit
+				if limit.Before(expiry) {
+					expiry = limit
 				}
 			}
-			if !now.Before(st.expiry) {
-				st.endReason = aistat.EndExpired
+			if !now.Before(expiry) {
+				st.expire(expiry)
 				m.expireCookie(w)
 			} else {
-				st.user = f.user
 				if now.Sub(f.lastActive) >= m.cfg.Refresh {
-					st.expiry = m.deadline(now, created, f.user.Role)
-					m.scs.SetDeadline(ctx, st.expiry)
+					expiry = m.deadline(now, created, f.user.Role)
+					m.scs.SetDeadline(ctx, expiry)
 				}
+				st.admit(expiry)
 			}
 		} else if st.endReason != "" {
 			// The page tells why once; the cookie goes, so the requests
@@ -196,12 +196,11 @@ func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
 		return err
 	}
 	now := time.Now()
-	st := stateFrom(ctx)
-	st.login, st.user = user.ID, user
+	expiry := m.deadline(now, now, user.Role)
+	stateFrom(ctx).signIn(user, expiry)
 	m.scs.Put(ctx, keyUserID, user.ID)
 	m.scs.Put(ctx, keyCreated, now.Unix())
-	st.expiry = m.deadline(now, now, user.Role)
-	m.scs.SetDeadline(ctx, st.expiry)
+	m.scs.SetDeadline(ctx, expiry)
 	return nil
 }
 
@@ -210,13 +209,13 @@ func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
 // signed in), its data, its expiry. The old token stops working.
 func (m *Manager) Renew(ctx context.Context) error {
 	st := stateFrom(ctx)
-	if st == nil || st.found == nil || st.user == nil || st.login != 0 {
+	if st == nil || !st.signedInFound() {
 		return errors.New("renew session: the request has no stored session")
 	}
 	deadline := m.scs.Deadline(ctx)
-	st.renew = true
+	st.renew()
 	if err := m.scs.RenewToken(ctx); err != nil {
-		st.renew = false
+		st.keep()
 		return fmt.Errorf("renew session: %w", err)
 	}
 	m.scs.SetDeadline(ctx, deadline)
@@ -228,7 +227,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 	if err := m.scs.Destroy(ctx); err != nil {
 		return err
 	}
-	stateFrom(ctx).user = nil
+	stateFrom(ctx).signOut()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,7 +46,13 @@ func mustOpenSite(tb testing.TB, cfg sessions.Config) *site {
 	_, err = db.Exec(`
 		CREATE TABLE session_writes (op text NOT NULL);
 		CREATE FUNCTION count_session_write() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN INSERT INTO session_writes VALUES (TG_OP); RETURN NULL; END $$;
+		BEGIN
+			-- site.age's writes stand for time passing, not for the app's.
+			IF current_setting('test.aging', true) IS DISTINCT FROM 'on' THEN
+				INSERT INTO session_writes VALUES (TG_OP);
+			END IF;
+			RETURN NULL;
+		END $$;
 		CREATE TRIGGER session_writes AFTER INSERT OR UPDATE ON sessions
 		FOR EACH ROW EXECUTE FUNCTION count_session_write();`)
 	if err != nil {
@@ -128,6 +135,51 @@ func (s *site) row(tb testing.TB) (row, bool) {
 	return r, true
 }
 
+// age moves every time the user's session holds back by d, which is what
+// waiting d does to it on both the app's clock and PostgreSQL's: the row's
+// expiry, creation and last activity, and the deadline and creation time in
+// its data (codec.go's layout). Tests of lifetimes then take no time, and
+// the limits they test can be minutes long, far above the creation time's
+// one-second grain. d is whole seconds. writes does not count it.
+func (s *site) age(tb testing.TB, d time.Duration) {
+	tb.Helper()
+	if d%time.Second != 0 {
+		tb.Fatalf("age by %v: want whole seconds, as the data keeps the creation time", d)
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var data []byte
+	if err := tx.QueryRow(`SELECT data FROM sessions WHERE user_id = $1 FOR UPDATE`, s.user.ID).Scan(&data); err != nil {
+		tb.Fatal(err)
+	}
+	const marker, header = 0xA1, 1 + 3*8
+	if len(data) < header || data[0] != marker {
+		tb.Fatalf("session data %x is not in the codec's layout", data)
+	}
+	shift := func(at int, by int64) {
+		binary.BigEndian.PutUint64(data[at:], uint64(int64(binary.BigEndian.Uint64(data[at:]))-by))
+	}
+	shift(1, d.Nanoseconds())
+	shift(17, int64(d/time.Second))
+	if _, err := tx.Exec(`SELECT set_config('test.aging', 'on', true)`); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tx.Exec(`
+		UPDATE sessions SET data = $2,
+			expiry = expiry - make_interval(secs => $3),
+			created_at = created_at - make_interval(secs => $3),
+			last_active = last_active - make_interval(secs => $3)
+		WHERE user_id = $1`, s.user.ID, data, d.Seconds()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func TestStore_RevokedSessionStaysRevoked(t *testing.T) {
 	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: time.Hour})
 	c := s.client()
@@ -152,10 +204,9 @@ func TestStore_RevokedSessionStaysRevoked(t *testing.T) {
 }
 
 func TestManager_RefreshWritesOncePerInterval(t *testing.T) {
-	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: 2 * time.Second})
+	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: 2 * time.Minute})
 	c := s.client()
 	s.do(t, c, "POST", "/login")
-	first, _ := s.row(t)
 	if ins, upd := s.writes(t); ins != 1 || upd != 0 {
 		t.Fatalf("after sign-in: %d inserts, %d updates, want 1, 0", ins, upd)
 	}
@@ -166,7 +217,8 @@ func TestManager_RefreshWritesOncePerInterval(t *testing.T) {
 		t.Fatalf("a read within the refresh interval wrote %d updates", upd)
 	}
 
-	time.Sleep(2100 * time.Millisecond)
+	s.age(t, 2*time.Minute+6*time.Second)
+	first, _ := s.row(t)
 	if _, cookie := s.do(t, c, "GET", "/"); !cookie {
 		t.Fatal("the refreshing request did not re-send the cookie with the new expiry")
 	}
@@ -187,43 +239,46 @@ func TestManager_RefreshWritesOncePerInterval(t *testing.T) {
 }
 
 func TestManager_MaxAge(t *testing.T) {
-	s := mustOpenSite(t, sessions.Config{Lifetime: time.Hour, MaxAge: 3 * time.Second, Refresh: time.Second})
+	const maxAge = 30 * time.Minute
+	s := mustOpenSite(t, sessions.Config{Lifetime: 10 * time.Hour, MaxAge: maxAge, Refresh: 10 * time.Minute})
 	c := s.client()
 	s.do(t, c, "POST", "/login")
-	start := time.Now()
-	// The creation time is kept in whole seconds, so the cap can fall up
-	// to a second before sign-in + max age.
-	for time.Since(start) < 1900*time.Millisecond {
+	const step = 6 * time.Minute
+	for i := range 4 { // 0, 6, 12 and 18 minutes after sign-in
+		if i > 0 {
+			s.age(t, step)
+		}
 		// Each request past the refresh interval slides the expiry, but
 		// never past creation + max age.
 		if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
-			t.Fatalf("signed out %v after sign-in, before the max age", time.Since(start))
+			t.Fatalf("signed out %v after sign-in, before the max age", time.Duration(i)*step)
 		}
 		r, _ := s.row(t)
-		if limit := r.created.Add(3 * time.Second); r.expiry.After(limit) {
+		if limit := r.created.Add(maxAge); r.expiry.After(limit) {
 			t.Fatalf("expiry %v passes creation %v + max age", r.expiry, r.created)
 		}
-		time.Sleep(600 * time.Millisecond)
 	}
-	time.Sleep(time.Until(start.Add(3200 * time.Millisecond)))
+	// 32 minutes after sign-in: far from the idle timeout, past the max age.
+	s.age(t, 14*time.Minute)
 	if got, _ := s.do(t, c, "GET", "/"); got != "" {
 		t.Fatalf("still signed in as %q after the max age", got)
 	}
 }
 
 func TestManager_IdleTimeout(t *testing.T) {
-	s := mustOpenSite(t, sessions.Config{Lifetime: 2 * time.Second, MaxAge: time.Hour, Refresh: time.Second})
+	s := mustOpenSite(t, sessions.Config{Lifetime: 20 * time.Minute, MaxAge: 10 * time.Hour, Refresh: 10 * time.Minute})
 	c := s.client()
 	s.do(t, c, "POST", "/login")
-	time.Sleep(1200 * time.Millisecond)
+	s.age(t, 12*time.Minute)
 	if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
 		t.Fatalf("signed out within the idle timeout: %q", got)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// 27 minutes after sign-in, 15 after the last request.
+	s.age(t, 15*time.Minute)
 	if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
 		t.Fatal("an active session expired: the expiry did not slide")
 	}
-	time.Sleep(2500 * time.Millisecond)
+	s.age(t, 25*time.Minute)
 	if got, _ := s.do(t, c, "GET", "/"); got != "" {
 		t.Fatalf("still signed in as %q after the idle timeout", got)
 	}
@@ -309,21 +364,22 @@ func (s *site) setRole(tb testing.TB, role aistat.Role) {
 }
 
 func TestManager_AdminLimits(t *testing.T) {
-	cfg := sessions.Config{Lifetime: time.Hour, MaxAge: 2 * time.Hour, Refresh: 400 * time.Millisecond,
-		AdminLifetime: 1500 * time.Millisecond, AdminMaxAge: 3 * time.Second}
+	const adminLifetime, adminMaxAge = 15 * time.Minute, 30 * time.Minute
+	cfg := sessions.Config{Lifetime: 10 * time.Hour, MaxAge: 20 * time.Hour, Refresh: 4 * time.Minute,
+		AdminLifetime: adminLifetime, AdminMaxAge: adminMaxAge}
 
 	t.Run("PromotionShortensAtOnce", func(t *testing.T) {
 		s := mustOpenSite(t, cfg)
 		c := s.client()
 		s.do(t, c, "POST", "/login")
 		s.setRole(t, aistat.RoleAdmin)
-		// No request writes meanwhile: the stored expiry is still an hour
+		// No request writes meanwhile: the stored expiry is still hours
 		// away, the admin idle timeout is not.
-		time.Sleep(1700 * time.Millisecond)
+		s.age(t, adminLifetime+2*time.Minute)
 		if got, _ := s.do(t, c, "GET", "/"); got != "" {
 			t.Fatalf("promoted session idle past the admin lifetime still signed in as %q", got)
 		}
-		if r, _ := s.row(t); time.Until(r.expiry) < 50*time.Minute {
+		if r, _ := s.row(t); time.Until(r.expiry) < 9*time.Hour {
 			t.Fatalf("the read that found the session over wrote its expiry %v", r.expiry)
 		}
 	})
@@ -332,19 +388,23 @@ func TestManager_AdminLimits(t *testing.T) {
 		s := mustOpenSite(t, cfg)
 		c := s.client()
 		s.do(t, c, "POST", "/login")
-		start := time.Now()
 		s.setRole(t, aistat.RoleAdmin)
-		for time.Since(start) < 1900*time.Millisecond {
+		// Requests every 5 minutes: each refreshes, none is idle for long.
+		const step = 5 * time.Minute
+		for age := time.Duration(0); age < adminMaxAge; age += step {
+			if age > 0 {
+				s.age(t, step)
+			}
 			if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
-				t.Fatalf("signed out %v after sign-in, within the admin limits", time.Since(start))
+				t.Fatalf("signed out %v after sign-in, within the admin limits", age)
 			}
 			// Once a refresh wrote it, the stored expiry is capped too.
-			if r, _ := s.row(t); time.Since(start) > 500*time.Millisecond && r.expiry.After(r.created.Add(3*time.Second)) {
+			if r, _ := s.row(t); age > 0 && r.expiry.After(r.created.Add(adminMaxAge)) {
 				t.Fatalf("expiry %v passes creation %v + admin max age", r.expiry, r.created)
 			}
-			time.Sleep(500 * time.Millisecond)
 		}
-		time.Sleep(time.Until(start.Add(3200 * time.Millisecond)))
+		// 31 minutes after sign-in, 6 after the last request.
+		s.age(t, step+time.Minute)
 		if got, _ := s.do(t, c, "GET", "/"); got != "" {
 			t.Fatalf("still signed in as %q past the admin max age", got)
 		}
@@ -356,7 +416,7 @@ func TestManager_AdminLimits(t *testing.T) {
 		c := s.client()
 		s.do(t, c, "POST", "/login")
 		first, _ := s.row(t)
-		if d := time.Until(first.expiry); d > 1600*time.Millisecond {
+		if d := time.Until(first.expiry); d > adminLifetime+time.Minute {
 			t.Fatalf("admin session expires in %v, want the admin lifetime", d)
 		}
 		s.setRole(t, aistat.RoleViewer)
@@ -364,11 +424,11 @@ func TestManager_AdminLimits(t *testing.T) {
 		if r, _ := s.row(t); !r.expiry.Equal(first.expiry) {
 			t.Fatalf("a read within the refresh interval moved the expiry %v -> %v", first.expiry, r.expiry)
 		}
-		time.Sleep(500 * time.Millisecond)
+		s.age(t, 5*time.Minute)
 		if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
 			t.Fatalf("demoted session signed out: %q", got)
 		}
-		if r, _ := s.row(t); time.Until(r.expiry) < 50*time.Minute {
+		if r, _ := s.row(t); time.Until(r.expiry) < 9*time.Hour {
 			t.Fatalf("after the refresh the demoted session expires %v, want the viewer lifetime", r.expiry)
 		}
 	})

@@ -29,7 +29,7 @@ var _ scs.CtxStore = (*Store)(nil)
 
 // NewStore returns the store on db.
 func NewStore(db *sql.DB) *Store {
-	return &Store{db: db, finder: newFinder(db, findQueries)}
+	return &Store{db: db, finder: newFinder(db)}
 }
 
 // LookupStats is how many sessions the store has looked up and in how many
@@ -48,26 +48,28 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 	st := stateFrom(ctx)
 	if row == nil {
 		if st != nil {
-			st.endReason = aistat.EndReason(reason)
+			st.ended(aistat.EndReason(reason))
 		}
 		return nil, false, nil
 	}
 	if st != nil {
-		st.found = row
+		st.found(row)
 	}
 	return data, true, nil
 }
 
-// CommitCtx saves a session. The session found by this request is updated
-// and never re-inserted: when it was revoked meanwhile it stays revoked. A
-// session that is new to this request (a sign-in) is inserted with its
-// owner and the client that opened it.
+// CommitCtx saves a session as the request's phase says (see state.go).
+// The session found by this request is updated, never re-inserted: when it
+// was revoked meanwhile it stays revoked. A session that is new to this
+// request (a sign-in) is inserted with its owner and the client that opened
+// it.
 func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	st := stateFrom(ctx)
 	if st == nil {
 		return errors.New("commit session: request state missing: wrap the handler with Manager.Handler")
 	}
-	if st.found != nil && st.found.token == token {
+	switch {
+	case st.phase == sessionFound && token == st.row.token:
 		_, err := s.db.ExecContext(ctx,
 			`UPDATE sessions SET data = $2, expiry = $3, last_active = now() WHERE token = $1`,
 			token, b, expiry)
@@ -75,22 +77,21 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 			return fmt.Errorf("update session: %w", err)
 		}
 		return nil
-	}
-	if st.renew && st.found != nil {
-		// Renewed: the row keeps its id, so its open pages stay signed in.
-		// A session revoked meanwhile stays revoked.
+	case st.phase == sessionRenewed:
+		// The row keeps its id, so its open pages stay signed in. A
+		// session revoked meanwhile stays revoked.
 		_, err := s.db.ExecContext(ctx,
 			`UPDATE sessions SET token = $1, data = $2, expiry = $3, last_active = now() WHERE token = $4`,
-			token, b, expiry, st.found.token)
+			token, b, expiry, st.row.token)
 		if err != nil {
 			return fmt.Errorf("renew session: %w", err)
 		}
 		return nil
-	}
-	if st.login == 0 {
+	case st.phase == sessionSignedIn:
+		return s.insert(ctx, st.user.ID, st, token, b, expiry)
+	default:
 		return errors.New("commit session: a new session needs a signed-in user")
 	}
-	return s.insert(ctx, st, token, b, expiry)
 }
 
 // MaxPerUser is how many live sessions a user may have: a sign-in past it
@@ -119,7 +120,7 @@ SELECT $4, $8, $6, $5 WHERE EXISTS (SELECT 1 FROM ended)`
 // that first locks the user's row: concurrent sign-ins of one user then
 // count each other's sessions, and the user cannot go past the limit. The
 // lock also names the reason the ended sessions' browsers will read.
-func (s *Store) insert(ctx context.Context, st *state, token string, b []byte, expiry time.Time) error {
+func (s *Store) insert(ctx context.Context, userID int64, st *state, token string, b []byte, expiry time.Time) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
@@ -127,10 +128,10 @@ func (s *Store) insert(ctx context.Context, st *state, token string, b []byte, e
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx,
 		`SELECT set_config('aistat.end_reason', $2, true) FROM users WHERE id = $1 FOR NO KEY UPDATE`,
-		st.login, string(aistat.EndSessionLimit)); err != nil {
+		userID, string(aistat.EndSessionLimit)); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, insertSessionSQL, token, b, expiry, st.login, st.userAgent, st.ip,
+	if _, err := tx.ExecContext(ctx, insertSessionSQL, token, b, expiry, userID, st.userAgent, st.ip,
 		MaxPerUser, aistat.EventSessionLimit); err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -143,12 +144,14 @@ func (s *Store) insert(ctx context.Context, st *state, token string, b []byte, e
 // DeleteCtx deletes a session; a missing one is not an error. The delete
 // that renewing a token starts with is skipped: CommitCtx re-keys that row.
 func (s *Store) DeleteCtx(ctx context.Context, token string) error {
-	if st := stateFrom(ctx); st != nil && st.renew && st.found != nil {
-		if token == st.found.token {
+	if st := stateFrom(ctx); st != nil && st.phase == sessionRenewed {
+		if token == st.row.token {
 			return nil
 		}
-		// A renewed session being destroyed: its row still has the old token.
-		token, st.renew = st.found.token, false
+		// A renewed session being destroyed: its row still has the old
+		// token.
+		token = st.row.token
+		st.keep()
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token = $1`, token); err != nil {
 		return fmt.Errorf("delete session: %w", err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -130,17 +131,8 @@ func assertNoPostgres(t *testing.T, dir string) {
 	if pid := postmasterPID(t, dir); pid != 0 {
 		t.Errorf("postmaster.pid still names %d", pid)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pids := postgresOf(t, dir)
-		if len(pids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("postgres processes still running for %s: %v", dir, pids)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !poll.Within(5*time.Second, func() bool { return len(postgresOf(t, dir)) == 0 }) {
+		t.Errorf("postgres processes still running for %s: %v", dir, postgresOf(t, dir))
 	}
 }
 
@@ -150,10 +142,7 @@ func assertNoPostgres(t *testing.T, dir string) {
 func killPostgres(t *testing.T, dir string) {
 	if pid := postmasterPID(t, dir); pid != 0 && len(postgresOf(t, dir)) > 0 {
 		_ = syscall.Kill(pid, syscall.SIGQUIT)
-		deadline := time.Now().Add(10 * time.Second)
-		for len(postgresOf(t, dir)) > 0 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		poll.Within(10*time.Second, func() bool { return len(postgresOf(t, dir)) == 0 })
 	}
 	for _, pid := range postgresOf(t, dir) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)

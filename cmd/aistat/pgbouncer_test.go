@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 // pgbouncerBinary finds PgBouncer. It skips the test when it is missing,
@@ -118,23 +119,19 @@ ignore_startup_parameters = extra_float_digits
 		}
 	})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, "pgbouncer to listen", 10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			break
+			return true
 		}
 		select {
 		case err := <-exited:
 			t.Fatalf("pgbouncer exited: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("pgbouncer does not listen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, addr, cfg.Database)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 // buildBinary builds the command once for the test, as `make build` does.
@@ -177,7 +178,7 @@ func TestProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			waitFor(t, "the listener's LISTEN", func() bool {
+			poll.Until(t, "the listener's LISTEN", 10*time.Second, func() bool {
 				var n int
 				err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
 					WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&n)

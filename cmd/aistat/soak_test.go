@@ -28,6 +28,7 @@ import (
 
 	"aistat/internal/gctune"
 	"aistat/internal/pglocal"
+	"aistat/internal/poll"
 )
 
 // soakDuration turns the soak on; make soak sets it (SOAK_DURATION, 10m by
@@ -207,16 +208,14 @@ func (sk *soak) restartDatabase() {
 	sk.outageEnd = back
 	sk.mu.Unlock()
 	for _, in := range sk.instances {
-		for {
+		poll.Until(sk.t, in.base+" to be healthy", time.Minute, func() bool {
 			res, err := http.Get(in.base + "/healthz")
-			if err == nil {
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					break
-				}
+			if err != nil {
+				return false
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		})
 	}
 	sk.mu.Lock()
 	sk.recoveredIn = time.Since(back)
@@ -557,18 +556,12 @@ func (sk *soak) finalCheck() {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, u := range sk.users {
-		for {
+		if !poll.Within(time.Until(deadline), func() bool {
 			u.mu.Lock()
-			open := u.streamOpen
-			u.mu.Unlock()
-			if open {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("the stream of %s did not reopen", u.email)
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+			defer u.mu.Unlock()
+			return u.streamOpen
+		}) {
+			t.Errorf("the stream of %s did not reopen", u.email)
 		}
 	}
 	// Let the streams that just opened be registered on their instances.
@@ -584,18 +577,14 @@ func (sk *soak) finalCheck() {
 	deadline = time.Now().Add(10 * time.Second)
 	var missed []string
 	for _, u := range sk.users {
-		for {
+		var got string
+		if !poll.Within(time.Until(deadline), func() bool {
 			u.mu.Lock()
-			got := u.streamName
-			u.mu.Unlock()
-			if got == u.name {
-				break
-			}
-			if time.Now().After(deadline) {
-				missed = append(missed, fmt.Sprintf("%s: %q", u.email, got))
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+			defer u.mu.Unlock()
+			got = u.streamName
+			return got == u.name
+		}) {
+			missed = append(missed, fmt.Sprintf("%s: %q", u.email, got))
 		}
 	}
 	if len(missed) > 0 {

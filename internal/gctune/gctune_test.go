@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"aistat/internal/poll"
 )
 
 func TestPercent(t *testing.T) {
@@ -50,7 +52,7 @@ func TestTuner(t *testing.T) {
 	tuner := Start(64 << 20)
 	defer tuner.Stop()
 	runtime.GC()
-	waitFor(t, func() bool { return tuner.Percent() > 100 })
+	collectUntil(t, func() bool { return tuner.Percent() > 100 })
 	before = collections()
 	garbage()
 	tuned := collections() - before
@@ -64,22 +66,23 @@ func TestTuner(t *testing.T) {
 		big[i] = 1
 	}
 	runtime.GC()
-	waitFor(t, func() bool { return tuner.Percent() == 100 })
+	collectUntil(t, func() bool { return tuner.Percent() == 100 })
 	runtime.KeepAlive(big)
 }
 
 var sink []byte
 
-func waitFor(t *testing.T, cond func() bool) {
+// collectUntil runs collections until the tuner has adjusted GOGC as cond
+// wants: it adjusts after a collection.
+func collectUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("the tuner did not adjust GOGC after a collection")
+	poll.Until(t, "the tuner to adjust GOGC after a collection", 5*time.Second, func() bool {
+		if cond() {
+			return true
 		}
 		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 func TestTunerLeavesAChosenGOGC(t *testing.T) {

@@ -3,6 +3,7 @@ package pglocal
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"aistat/internal/poll"
 )
 
 // tempDir makes a folder the postgres user can reach: t.TempDir sits below
@@ -80,13 +83,7 @@ func killPostmaster(t *testing.T, c *Cluster) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for isPostgres(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("postmaster %d survived SIGKILL", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, fmt.Sprintf("postmaster %d to die of SIGKILL", pid), 10*time.Second, func() bool { return !isPostgres(pid) })
 }
 
 func TestClusterLifecycle(t *testing.T) {
@@ -142,7 +139,13 @@ func TestClusterLifecycle(t *testing.T) {
 		// Fails once Start kills the backend; only that it runs matters.
 		_, _ = busy.Exec("SELECT count(*) FROM generate_series(1, 1e12)")
 	}()
-	time.Sleep(100 * time.Millisecond)
+	watcher := open(t, c, "app")
+	poll.Until(t, "the busy query to run", 10*time.Second, func() bool {
+		var running bool
+		err := watcher.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE state = 'active' AND query LIKE '%generate_series(1, 1e12)%' AND pid <> pg_backend_pid())`).Scan(&running)
+		return err == nil && running
+	})
 	killPostmaster(t, c)
 	c = startCluster(t, dir)
 	assertKept(t, c)

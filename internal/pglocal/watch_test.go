@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"aistat/internal/poll"
 )
 
 func TestWatchRestartsKilledServer(t *testing.T) {
@@ -26,32 +28,22 @@ func TestWatchRestartsKilledServer(t *testing.T) {
 	// Orphaned backends get up to orphanWait to exit before the restart, and
 	// serve the old connections until they notice their postmaster died.
 	deadline := time.Now().Add(orphanWait + 20*time.Second)
-	for {
+	poll.Until(t, "the killed server to be started again", time.Until(deadline), func() bool {
 		c.mu.Lock()
-		after := c.pid
-		c.mu.Unlock()
-		if after != 0 && after != before {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the killed server was not started again")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for {
+		defer c.mu.Unlock()
+		return c.pid != 0 && c.pid != before
+	})
+	var err error
+	if !poll.Within(time.Until(deadline), func() bool {
 		var v string
 		pingCtx, cancelPing := context.WithTimeout(t.Context(), time.Second)
-		err := db.QueryRowContext(pingCtx, `SELECT v FROM survivor`).Scan(&v)
+		err = db.QueryRowContext(pingCtx, `SELECT v FROM survivor`).Scan(&v)
 		cancelPing()
-		if err == nil {
-			if v != "kept" {
-				t.Fatalf("survivor = %q, want kept", v)
-			}
-			return
+		if err == nil && v != "kept" {
+			t.Fatalf("survivor = %q, want kept", v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the restarted server does not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("the restarted server does not answer: %v", err)
 	}
 }
