@@ -8,20 +8,9 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
-	"aistat/internal/postgres"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-func mustOpenDB(tb testing.TB, dsn string) *sql.DB {
-	tb.Helper()
-	db, err := postgres.Open(dsn, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
 
 // TestMigrate_Concurrent: instances that start at the same moment on one
 // empty database apply the schema once, without errors, and all of them can
@@ -31,7 +20,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 	const instances = 3
 	dbs := make([]*sql.DB, instances)
 	for i := range dbs {
-		dbs[i] = mustOpenDB(t, dsn)
+		dbs[i] = pgtest.DB(t, dsn)
 	}
 	start := make(chan struct{})
 	errs := make([]error, instances)
@@ -73,7 +62,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 // migration on sessions until the work waits.
 func TestMigrate_Deadlock(t *testing.T) {
 	ctx := t.Context()
-	db := mustOpenDB(t, pgtest.URL(t))
+	db := pgtest.DB(t, pgtest.URL(t))
 	if err := aistat.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // at the cheapest costs.
 func mustOpenUsers(tb testing.TB) (*sql.DB, *aistat.Users) {
 	tb.Helper()
-	db := mustOpenDB(tb, pgtest.URL(tb))
+	db := pgtest.DB(tb, pgtest.URL(tb))
 	if err := aistat.Migrate(context.Background(), db); err != nil {
 		tb.Fatal(err)
 	}

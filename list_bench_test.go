@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"aistat/internal/pgtest"
-	"aistat/internal/postgres"
 )
 
 // BenchmarkUsers_List measures the admin page's query on 100,000 users and
@@ -19,11 +18,7 @@ import (
 //	go test -run '^$' -bench 'BenchmarkUsers_List' -benchtime 200x .
 func BenchmarkUsers_List(b *testing.B) {
 	ctx := context.Background()
-	db, err := postgres.Open(pgtest.URL(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
+	db := pgtest.DB(b, pgtest.URL(b))
 	if err := Migrate(ctx, db); err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 // TestLive_RenameWithoutReload saves the profile on /settings: the header
@@ -205,11 +206,7 @@ func TestLive_ChangeBeforeStreamOpens(t *testing.T) {
 	waiting, open := s.browserStreams.close()
 	defer open()
 	tb.open(s.URL + "/")
-	for deadline := time.Now().Add(actionTimeout); waiting() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the page asked for no event stream within %v", actionTimeout)
-		}
-	}
+	poll.Until(t, "the page asking for its event stream", actionTimeout, func() bool { return waiting() > 0 })
 	other := signIn(t, s, "editor@example.com")
 	events := other.stream()
 	other.send(http.MethodPut, "/api/profile", "application/json", `{"name": "Ivan", "avatarUrl": ""}`, http.StatusOK)
@@ -271,11 +268,7 @@ func TestLive_ResyncKeepsNewerEvent(t *testing.T) {
 	waiting, release := s.sessionAnswers.close()
 	defer release()
 	b.closeTab(leader)
-	for deadline := time.Now().Add(actionTimeout); waiting() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the new leader's resync did not ask for the user within %v", actionTimeout)
-		}
-	}
+	poll.Until(t, "the new leader's resync asking for the user", actionTimeout, func() bool { return waiting() > 0 })
 	other := signIn(t, s, "editor@example.com")
 	other.send(http.MethodPut, "/api/profile", "application/json", `{"name": "Ivan", "avatarUrl": ""}`, http.StatusOK)
 	follower.waitFor("the event shows the new name",
@@ -283,12 +276,10 @@ func TestLive_ResyncKeepsNewerEvent(t *testing.T) {
 	release()
 	follower.waitFor("the resync's answer arrived",
 		`performance.getEntriesByType('resource').some((e) => e.name.endsWith('/api/session') && e.responseEnd > 0)`, liveWithin)
-	// The answer is handled as soon as it arrives: the header must keep
-	// the new name from then on.
-	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if got := follower.headerName(); got != "Ivan" {
-			t.Fatalf("header after the resync's older answer = %q, want Ivan", got)
-		}
+	// The answer is handled as soon as it arrives: for a while after, the
+	// header must still show the new name.
+	if poll.Within(300*time.Millisecond, func() bool { return follower.headerName() != "Ivan" }) {
+		t.Fatalf("header after the resync's older answer = %q, want Ivan", follower.headerName())
 	}
 }
 

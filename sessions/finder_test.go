@@ -12,18 +12,13 @@ import (
 	"aistat"
 	"aistat/internal/pgtest"
 	"aistat/internal/poll"
-	"aistat/internal/postgres"
 )
 
 // finderDB is a migrated database with n users, each with one session
 // whose token is "token-<user id>".
 func finderDB(t *testing.T, n int) (*sql.DB, []*aistat.User) {
 	t.Helper()
-	db, err := postgres.Open(pgtest.URL(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := pgtest.DB(t, pgtest.URL(t))
 	if err := aistat.Migrate(t.Context(), db); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
-	"aistat/internal/postgres"
 	"aistat/sessions"
 )
 
@@ -34,16 +33,12 @@ type site struct {
 
 func mustOpenSite(tb testing.TB, cfg sessions.Config) *site {
 	tb.Helper()
-	db, err := postgres.Open(pgtest.URL(tb), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
+	db := pgtest.DB(tb, pgtest.URL(tb))
 	ctx := context.Background()
 	if err := aistat.Migrate(ctx, db); err != nil {
 		tb.Fatal(err)
 	}
-	_, err = db.Exec(`
+	_, err := db.Exec(`
 		CREATE TABLE session_writes (op text NOT NULL);
 		CREATE FUNCTION count_session_write() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN

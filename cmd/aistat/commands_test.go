@@ -8,7 +8,6 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
-	"aistat/internal/postgres"
 )
 
 // runCommand runs one command line in-process the way main does, with an
@@ -18,16 +17,6 @@ func runCommand(t *testing.T, stdin string, args ...string) (stdout, stderr stri
 	var out, errOut bytes.Buffer
 	err = run(withTimeout(t, startTimeout), args, strings.NewReader(stdin), &out, &errOut, noEnv)
 	return out.String(), errOut.String(), err
-}
-
-func openDB(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	db, err := postgres.Open(dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 func countUsers(t *testing.T, db *sql.DB) int {
@@ -41,7 +30,7 @@ func countUsers(t *testing.T, db *sql.DB) int {
 
 func TestUserAdd(t *testing.T) {
 	dsn := pgtest.URL(t)
-	db := openDB(t, dsn)
+	db := pgtest.DB(t, dsn)
 
 	tests := []struct {
 		email, name, role, stdin, password string
@@ -85,7 +74,7 @@ func TestUserAddRejects(t *testing.T) {
 		"--email", "Taken@Example.com", "--name", "Taken", "--role", "viewer"); err != nil {
 		t.Fatalf("first user: %v\n%s", err, stderr)
 	}
-	db := openDB(t, dsn)
+	db := pgtest.DB(t, dsn)
 
 	const fine = "a-fine-password"
 	valid := map[string]string{"email": "new@example.com", "name": "New User", "role": "editor"}
@@ -148,7 +137,7 @@ func TestMigrateTwice(t *testing.T) {
 			t.Errorf("migrate printed %q", stdout)
 		}
 	}
-	if n := countUsers(t, openDB(t, dsn)); n != 0 {
+	if n := countUsers(t, pgtest.DB(t, dsn)); n != 0 {
 		t.Errorf("%d users after migrate, want none", n)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"aistat"
 	"aistat/internal/gctune"
 	"aistat/internal/pglocal"
-	"aistat/internal/postgres"
 	// The tests of this package call a running server a site.
 	assembly "aistat/internal/site"
 )
@@ -62,8 +61,8 @@ func locateDatabase(ctx context.Context, dsn, dataDir string, start startCluster
 // close closes the pool and stops the embedded cluster, if this process
 // started it.
 func (d *database) close() {
-	if d.db != nil && !postgres.Close(d.db) {
-		d.logger.Warn("shutdown: pool did not close in time, leaving it", "wait", postgres.CloseTimeout)
+	if d.db != nil {
+		_ = d.db.Close()
 	}
 	if d.cluster != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
@@ -78,7 +77,7 @@ func (d *database) close() {
 // may take to finish once a stop signal arrives; what follows has bounds of
 // its own, so that nothing (a database that stopped answering, a stuck
 // LISTEN connection) holds the exit up: the site's background tasks get
-// site.BackgroundTimeout to return, each pool postgres.CloseTimeout to
+// site.BackgroundTimeout to return, each pool site.PoolCloseTimeout to
 // close, the embedded cluster stopTimeout to stop.
 const (
 	shutdownTimeout = 10 * time.Second

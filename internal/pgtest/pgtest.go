@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"aistat/internal/pglocal"
+	"aistat/internal/postgres"
 
 	"github.com/lib/pq"
 )
@@ -204,4 +205,16 @@ func withDatabase(dsn, database string) (string, error) {
 		return "", errors.New("connection string does not select the new database")
 	}
 	return out, nil
+}
+
+// DB opens a pool on dsn the way the site does (postgres.Open), closed
+// when the test ends.
+func DB(tb testing.TB, dsn string) *sql.DB {
+	tb.Helper()
+	db, err := postgres.Open(dsn, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
 }

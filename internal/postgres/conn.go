@@ -60,29 +60,6 @@ func Open(dsn string, d pq.Dialer) (*sql.DB, error) {
 	return db, nil
 }
 
-// CloseTimeout bounds Close.
-const CloseTimeout = 2 * time.Second
-
-// Close closes db, waiting CloseTimeout at most, and reports whether it
-// closed in time: closing sends each idle connection a goodbye, which a
-// server that stopped reading would hold up. A pool that did not close in
-// time is left to finish on its own.
-func Close(db *sql.DB) bool {
-	done := make(chan struct{})
-	go func() {
-		_ = db.Close()
-		close(done)
-	}()
-	t := time.NewTimer(CloseTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
 // lib/pq honours a context only by asking PostgreSQL to cancel the query,
 // over a second connection: when the server stops answering altogether (a
 // network partition, a hung host, PgBouncer queueing with no server behind

@@ -20,16 +20,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func mustOpenDB(tb testing.TB, dsn string) *sql.DB {
-	tb.Helper()
-	db, err := postgres.Open(dsn, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
 func TestUnavailable(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -89,7 +79,7 @@ func TestOpen_SilentServer(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	db := mustOpenDB(t, fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=nothing sslmode=disable", port))
+	db := pgtest.DB(t, fmt.Sprintf("host=127.0.0.1 port=%d user=nobody dbname=nothing sslmode=disable", port))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -108,7 +98,7 @@ func TestOpen_SilentServer(t *testing.T) {
 // again.
 func TestOpen_FrozenConnection(t *testing.T) {
 	proxy, dsn := pgtest.NewProxy(t, pgtest.URL(t))
-	db := mustOpenDB(t, dsn)
+	db := pgtest.DB(t, dsn)
 	var one int
 	if err := db.QueryRowContext(t.Context(), `SELECT 1`).Scan(&one); err != nil {
 		t.Fatal(err)
@@ -139,7 +129,7 @@ func TestOpen_FrozenConnection(t *testing.T) {
 // TestOpen_CallsAfterCancelledContext: a connection whose last caller's
 // context ended is reused by the next caller without harm.
 func TestOpen_CallsAfterCancelledContext(t *testing.T) {
-	db := mustOpenDB(t, pgtest.URL(t))
+	db := pgtest.DB(t, pgtest.URL(t))
 	db.SetMaxOpenConns(1)
 	for range 20 {
 		ctx, cancel := context.WithCancel(context.Background())

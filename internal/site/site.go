@@ -250,23 +250,30 @@ func (s *Site) Close() {
 			s.Hub.Close()
 		}
 		s.stop()
-		if !waitWithin(&s.wg, BackgroundTimeout) {
+		if !waitWithin(BackgroundTimeout, s.wg.Wait) {
 			s.logger.Warn("shutdown: background tasks still running, leaving them", "wait", BackgroundTimeout)
 		}
-		if s.hubDB != nil && !postgres.Close(s.hubDB) {
-			s.logger.Warn("shutdown: hub pool did not close in time, leaving it", "wait", postgres.CloseTimeout)
+		// Closing a pool sends each idle connection a goodbye, which a
+		// server that stopped reading would hold up: a pool that does not
+		// close in time is left to finish on its own.
+		if s.hubDB != nil && !waitWithin(PoolCloseTimeout, func() { _ = s.hubDB.Close() }) {
+			s.logger.Warn("shutdown: hub pool did not close in time, leaving it", "wait", PoolCloseTimeout)
 		}
-		if s.DB != nil && !postgres.Close(s.DB) {
-			s.logger.Warn("shutdown: pool did not close in time, leaving it", "wait", postgres.CloseTimeout)
+		if s.DB != nil && !waitWithin(PoolCloseTimeout, func() { _ = s.DB.Close() }) {
+			s.logger.Warn("shutdown: pool did not close in time, leaving it", "wait", PoolCloseTimeout)
 		}
 	})
 }
 
-// waitWithin waits for wg for at most d and reports whether it is done.
-func waitWithin(wg *sync.WaitGroup, d time.Duration) bool {
+// PoolCloseTimeout bounds the closing of each pool at Close.
+const PoolCloseTimeout = 2 * time.Second
+
+// waitWithin runs fn and waits for it for at most d, reporting whether it
+// returned in time; one that did not is left to finish on its own.
+func waitWithin(d time.Duration, fn func()) bool {
 	done := make(chan struct{})
 	go func() {
-		wg.Wait()
+		fn()
 		close(done)
 	}()
 	t := time.NewTimer(d)

@@ -10,7 +10,6 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
-	"aistat/internal/postgres"
 	"aistat/internal/roundtrip"
 	"aistat/internal/site"
 )
@@ -88,7 +87,7 @@ func TestClose_Bounded(t *testing.T) {
 	defer proxy.Thaw()
 	start := time.Now()
 	s.Close()
-	if took, bound := time.Since(start), site.BackgroundTimeout+2*postgres.CloseTimeout+time.Second; took > bound {
+	if took, bound := time.Since(start), site.BackgroundTimeout+2*site.PoolCloseTimeout+time.Second; took > bound {
 		t.Fatalf("Close took %v on a frozen database, want at most %v", took, bound)
 	}
 }
