@@ -125,14 +125,19 @@ async function resync(send) {
 // rendered and announced before the stream was open reached no stream of
 // this browser, and a reconnect or a tab taking over from another leader
 // may have missed events as well.
+//
+// It returns what stops it: the stream is closed and no retry follows.
 function connect(send) {
   let delay = RETRY_FIRST_MS;
+  let source = null;
+  let retry = 0;
+  let stopped = false;
 
   function open() {
-    if (leaving) {
+    if (leaving || stopped) {
       return;
     }
-    const source = new EventSource('/api/events');
+    source = new EventSource('/api/events');
     source.addEventListener('open', () => {
       delay = RETRY_FIRST_MS;
       resync(send);
@@ -165,21 +170,32 @@ function connect(send) {
       // Refused: a 401 shows as a logout through the resync; anything
       // else (too many streams, a restarting server) is tried again later.
       resync(send);
-      window.setTimeout(open, delay);
+      retry = window.setTimeout(open, delay);
       delay = Math.min(delay * 2, RETRY_MAX_MS);
     });
   }
   open();
+  return () => {
+    stopped = true;
+    window.clearTimeout(retry);
+    if (source) {
+      source.close();
+    }
+  };
 }
 
 // start follows the events: alone, or sharing one stream with the other
-// tabs.
+// tabs. It returns what stops it: the stream closed, the lock given up or
+// no longer waited for.
 function start() {
   if (!navigator.locks || typeof window.BroadcastChannel !== 'function') {
-    connect(show);
-    return;
+    return connect(show);
   }
 
+  let stopped = false;
+  let stopLeading = null;
+  let release = null;
+  const inLine = new AbortController();
   const channel = new BroadcastChannel(NAME);
   channel.addEventListener('message', (event) => {
     const message = event.data;
@@ -195,11 +211,16 @@ function start() {
     show(type, data);
   }
 
-  // lead opens the stream for the whole browser; the promise it returns never
-  // settles, so the lock is held for as long as this page lives.
+  // lead opens the stream for the whole browser; the lock is held until the
+  // promise it returns settles, when the page stops following.
   function lead() {
-    connect(relay);
-    return new Promise(() => {});
+    if (stopped) {
+      return undefined;
+    }
+    stopLeading = connect(relay);
+    return new Promise((resolve) => {
+      release = resolve;
+    });
   }
 
   navigator.locks.request(NAME, { ifAvailable: true }, (lock) => {
@@ -207,13 +228,35 @@ function start() {
       return lead();
     }
     // Another tab leads; this one waits in line to take over.
-    navigator.locks.request(NAME, () => lead());
+    navigator.locks.request(NAME, { signal: inLine.signal }, () => lead()).catch(() => {});
     return undefined;
   });
+
+  return () => {
+    stopped = true;
+    inLine.abort();
+    if (stopLeading) {
+      stopLeading();
+    }
+    if (release) {
+      release();
+    }
+    channel.close();
+  };
 }
 
 // Signed-in pages only (they show the user's name), in browsers that can.
 if (typeof window.EventSource === 'function' && typeof window.fetch === 'function' &&
   document.querySelector('[data-user-name]')) {
-  start();
+  let stop = start();
+  // A page the browser keeps in its back/forward cache after the person
+  // moved on must not keep the stream or the lock: the other tabs would
+  // wait for it. Restored, it follows again, and its first opening
+  // resyncs what it missed.
+  window.addEventListener('pagehide', () => stop());
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) {
+      stop = start();
+    }
+  });
 }
