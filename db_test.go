@@ -2,12 +2,14 @@ package aistat_test
 
 import (
 	"database/sql"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -82,21 +84,14 @@ func TestMigrate_Deadlock(t *testing.T) {
 	}
 	waiting := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		poll.Until(t, fmt.Sprintf("%d sessions waiting for a lock", want), 10*time.Second, func() bool {
 			var n int
 			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
 				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
-			if n == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d sessions wait for a lock, want %d", n, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return n == want
+		})
 	}
 	work := begin(`SET LOCAL deadlock_timeout = '1min'`, `DELETE FROM security_events WHERE false`)
 	hold := begin(`LOCK TABLE sessions IN ROW EXCLUSIVE MODE`)

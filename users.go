@@ -296,8 +296,13 @@ func (s *Users) SeedDemoUsers(ctx context.Context) (bool, error) {
 	}
 	var seeded bool
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		// Instances seeding at the same moment queue on this row; the
-		// later ones find it done.
+		// Under the schema's lock: another instance's migration reads
+		// setup_steps and locks users, in the other order than a seed, so
+		// the two would deadlock if they ran at once.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, schemaLockID); err != nil {
+			return fmt.Errorf("schema lock: %w", err)
+		}
+		// Instances seeding one after another find it done.
 		res, err := tx.ExecContext(ctx, `INSERT INTO setup_steps (name) VALUES ('demo_users') ON CONFLICT (name) DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("record demo users: %w", err)
