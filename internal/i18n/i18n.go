@@ -1,0 +1,235 @@
+// Package i18n is the site's message catalogue and the choice of a
+// reader's language: the messages of every language the site speaks,
+// embedded in the binary and checked at start-up, and the negotiation that
+// picks one for a request.
+package i18n
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+
+	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+
+	"aistat"
+)
+
+// messageFiles are messages/<code>.json for each of aistat.Locales: the
+// languages are the domain's, since what a user may choose in their
+// profile is what the catalogue must speak.
+//
+//go:embed messages/*.json
+var messageFiles embed.FS
+
+// pluralForms are the CLDR plural forms each language's counted messages
+// must all have (CLDR's cardinal rules for integers: 1 сеанс, 2 сеанса,
+// 5 сеансов, and "other" for fractions).
+var pluralForms = map[aistat.Locale][]string{
+	aistat.LocaleRussian: {"one", "few", "many", "other"},
+	aistat.LocaleEnglish: {"one", "other"},
+}
+
+// Catalogue holds every message in every language.
+type Catalogue struct {
+	localizers map[aistat.Locale]*Localizer
+	matcher    language.Matcher
+	keys       []string
+}
+
+// New loads the embedded message files. It fails when a key is missing in
+// any language, when a counted message lacks a plural form its language
+// needs, or when a message is counted in one language and not in another:
+// a page then cannot show a raw key for lack of a translation.
+func New() (*Catalogue, error) {
+	return load(messageFiles)
+}
+
+// load reads messages/<lang>.json of every language from fsys.
+func load(fsys fs.FS) (*Catalogue, error) {
+	bundle := goi18n.NewBundle(language.Russian)
+	c := &Catalogue{localizers: make(map[aistat.Locale]*Localizer, len(aistat.Locales))}
+	// kinds[lang][key] tells whether a message is counted.
+	kinds := make(map[aistat.Locale]map[string]bool, len(aistat.Locales))
+	tags := make([]language.Tag, len(aistat.Locales))
+	for i, l := range aistat.Locales {
+		tags[i] = language.MustParse(string(l))
+		name := "messages/" + string(l) + ".json"
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("i18n: %w", err)
+		}
+		file, err := bundle.ParseMessageFileBytes(b, name)
+		if err != nil {
+			return nil, fmt.Errorf("i18n: %s: %w", name, err)
+		}
+		kinds[l] = make(map[string]bool, len(file.Messages))
+		static := make(map[string]string, len(file.Messages))
+		for _, m := range file.Messages {
+			counted, err := checkForms(l, m)
+			if err != nil {
+				return nil, fmt.Errorf("i18n: %s: %w", name, err)
+			}
+			kinds[l][m.ID] = counted
+			if !counted {
+				static[m.ID] = m.Other
+			}
+		}
+		roles := make(map[aistat.Role]string, len(aistat.Roles))
+		for _, role := range aistat.Roles {
+			label, ok := static["role."+string(role)]
+			if !ok {
+				return nil, fmt.Errorf("i18n: %s: no label %q of the role %s", name, "role."+string(role), role)
+			}
+			roles[role] = label
+		}
+		c.localizers[l] = &Localizer{lang: l, static: static, roles: roles, loc: goi18n.NewLocalizer(bundle, string(l))}
+	}
+	first := aistat.Locales[0]
+	c.keys = slices.Sorted(maps.Keys(kinds[first]))
+	for _, l := range aistat.Locales[1:] {
+		for _, key := range c.keys {
+			counted, ok := kinds[l][key]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("i18n: %q is missing in %s", key, l)
+			case counted != kinds[first][key]:
+				return nil, fmt.Errorf("i18n: %q is counted in one of %s and %s only", key, first, l)
+			}
+		}
+		for key := range kinds[l] {
+			if _, ok := kinds[first][key]; !ok {
+				return nil, fmt.Errorf("i18n: %q is missing in %s", key, first)
+			}
+		}
+	}
+	c.matcher = language.NewMatcher(tags)
+	return c, nil
+}
+
+// checkForms reports whether m is a counted message, and fails when it is
+// one without every plural form l needs, or with a form l never uses.
+func checkForms(l aistat.Locale, m *goi18n.Message) (bool, error) {
+	forms := map[string]string{"zero": m.Zero, "one": m.One, "two": m.Two, "few": m.Few, "many": m.Many, "other": m.Other}
+	counted := false
+	for form, text := range forms {
+		if text != "" && form != "other" {
+			counted = true
+		}
+	}
+	if !counted {
+		if m.Other == "" {
+			return false, fmt.Errorf("%q is empty", m.ID)
+		}
+		if strings.Contains(m.Other, "{{") {
+			// A message with arguments is executed per call; the static
+			// ones are resolved once and never parsed as templates.
+			return false, fmt.Errorf("%q has template actions but no plural forms", m.ID)
+		}
+		return false, nil
+	}
+	need := pluralForms[l]
+	for form, text := range forms {
+		if slices.Contains(need, form) != (text != "") {
+			if text == "" {
+				return true, fmt.Errorf("%q lacks the plural form %q", m.ID, form)
+			}
+			return true, fmt.Errorf("%q has the plural form %q, which %s does not use", m.ID, form, l)
+		}
+	}
+	return true, nil
+}
+
+// Keys lists every message key, sorted.
+func (c *Catalogue) Keys() []string { return slices.Clone(c.keys) }
+
+// Localizer returns the messages of l, shared by every request in l; nil
+// for a language the site does not speak.
+func (c *Catalogue) Localizer(l aistat.Locale) *Localizer { return c.localizers[l] }
+
+// Choose picks the reader's language: the signed-in user's choice (profile,
+// "" when none), else the visitor's from the language switch (cookie, as
+// stored, "" when none), else the best match of the browser's
+// Accept-Language header among the languages the site speaks, else def.
+// Choices that are not a language of the site are passed over.
+func (c *Catalogue) Choose(profile, cookie, acceptLanguage string, def aistat.Locale) aistat.Locale {
+	if l, ok := aistat.ParseLocale(profile); ok {
+		return l
+	}
+	if l, ok := aistat.ParseLocale(cookie); ok {
+		return l
+	}
+	if l, ok := c.Match(acceptLanguage); ok {
+		return l
+	}
+	return def
+}
+
+// Match returns the language of the site that best matches an
+// Accept-Language header (q weights honoured: "de, en;q=0.5" is English),
+// false when none does ("de" alone) or the header does not parse.
+func (c *Catalogue) Match(acceptLanguage string) (aistat.Locale, bool) {
+	if acceptLanguage == "" {
+		return "", false
+	}
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return "", false
+	}
+	_, i, conf := c.matcher.Match(tags...)
+	if conf == language.No {
+		return "", false
+	}
+	return aistat.Locales[i], true
+}
+
+// Localizer is the messages of one language.
+type Localizer struct {
+	lang aistat.Locale
+	// static are the messages without arguments, resolved once.
+	static map[string]string
+	// roles are the roles' labels (role.admin, …), by role.
+	roles map[aistat.Role]string
+	loc   *goi18n.Localizer
+}
+
+// Role is the role's label, "Администратор" for admin in Russian; the
+// role's own code for a role the site does not know.
+func (l *Localizer) Role(r aistat.Role) string {
+	if label, ok := l.roles[r]; ok {
+		return label
+	}
+	return string(r)
+}
+
+// Lang is the localizer's language.
+func (l *Localizer) Lang() aistat.Locale { return l.lang }
+
+// T returns the message of key, which takes no count. A key the catalogue does
+// not have comes back as it is, for tests to find on the page.
+func (l *Localizer) T(key string) string {
+	if m, ok := l.static[key]; ok {
+		return m
+	}
+	return key
+}
+
+// Has reports whether key is a message that takes no count.
+func (l *Localizer) Has(key string) bool {
+	_, ok := l.static[key]
+	return ok
+}
+
+// N returns the counted message of key in the plural form n needs, with n in
+// place of {{.PluralCount}}: "5 сеансов". A key that is not a counted
+// message comes back as it is.
+func (l *Localizer) N(key string, n int) string {
+	m, err := l.loc.Localize(&goi18n.LocalizeConfig{MessageID: key, PluralCount: n})
+	if err != nil {
+		return key
+	}
+	return m
+}
