@@ -57,9 +57,10 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		}
 		recent = page.Entries
 	}
+	loc := s.locale(r)
 	s.render(w, r, status, templates.AdminPage{
-		Page:    s.page(r, "Admin"),
-		Rows:    templates.NewAdminRows(list.Users, me.ID),
+		Page:    s.localPage(r, loc, "Admin"),
+		Rows:    templates.NewAdminRows(list.Users, me.ID, loc),
 		CanEdit: me.IsAdmin(),
 		Private: q.View == aistat.AdminView,
 		Search:  q.Search,

@@ -11,6 +11,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
@@ -38,7 +40,26 @@ type Catalogue struct {
 	localizers map[aistat.Locale]*Localizer
 	matcher    language.Matcher
 	keys       []string
+
+	// matches remembers the match of each Accept-Language header seen,
+	// up to maxMatches of them: browsers send a handful of different
+	// headers, and parsing one costs a request several allocations.
+	matches  sync.Map // header → match
+	nMatches atomic.Int32
 }
+
+// match is a remembered result of Match.
+type match struct {
+	locale aistat.Locale
+	ok     bool
+}
+
+// maxMatches and maxMatchHeader bound what Match remembers, so that
+// clients sending ever new headers cannot grow it.
+const (
+	maxMatches     = 512
+	maxMatchHeader = 128
+)
 
 // New loads the embedded message files. It fails when a key is missing in
 // any language, when a counted message lacks a plural form its language
@@ -175,6 +196,20 @@ func (c *Catalogue) Match(acceptLanguage string) (aistat.Locale, bool) {
 	if acceptLanguage == "" {
 		return "", false
 	}
+	if m, ok := c.matches.Load(acceptLanguage); ok {
+		return m.(match).locale, m.(match).ok
+	}
+	locale, ok := c.match(acceptLanguage)
+	if len(acceptLanguage) <= maxMatchHeader && c.nMatches.Load() < maxMatches {
+		if _, loaded := c.matches.LoadOrStore(acceptLanguage, match{locale, ok}); !loaded {
+			c.nMatches.Add(1)
+		}
+	}
+	return locale, ok
+}
+
+// match is Match without the memory.
+func (c *Catalogue) match(acceptLanguage string) (aistat.Locale, bool) {
 	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
 	if err != nil || len(tags) == 0 {
 		return "", false

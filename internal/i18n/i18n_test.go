@@ -1,6 +1,7 @@
 package i18n
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -45,9 +46,30 @@ func TestChoose(t *testing.T) {
 		{profile: "de", cookie: "xx", accept: "en", def: aistat.LocaleRussian, want: aistat.LocaleEnglish},
 		{cookie: "EN", accept: "ru", def: aistat.LocaleEnglish, want: aistat.LocaleRussian},
 	} {
-		if got := c.Choose(tt.profile, tt.cookie, tt.accept, tt.def); got != tt.want {
-			t.Errorf("Choose(%q, %q, %q, %q) = %q, want %q", tt.profile, tt.cookie, tt.accept, tt.def, got, tt.want)
+		// Twice: the second answer is the remembered one.
+		for range 2 {
+			if got := c.Choose(tt.profile, tt.cookie, tt.accept, tt.def); got != tt.want {
+				t.Errorf("Choose(%q, %q, %q, %q) = %q, want %q", tt.profile, tt.cookie, tt.accept, tt.def, got, tt.want)
+			}
 		}
+	}
+}
+
+// TestMatchRemembersBounded: Match remembers at most maxMatches headers,
+// and none longer than maxMatchHeader, and still answers past them.
+func TestMatchRemembersBounded(t *testing.T) {
+	c := newCatalogue(t)
+	for i := range maxMatches + 50 {
+		if l, ok := c.Match("en;q=0.5, x-" + strconv.Itoa(i)); !ok || l != aistat.LocaleEnglish {
+			t.Fatalf("header %d: %q %v", i, l, ok)
+		}
+	}
+	long := "ru, " + strings.Repeat("x-abcdefgh, ", 20)
+	if l, ok := c.Match(long); !ok || l != aistat.LocaleRussian {
+		t.Errorf("a long header: %q %v", l, ok)
+	}
+	if n := c.nMatches.Load(); n != maxMatches {
+		t.Errorf("remembered %d headers, want %d", n, maxMatches)
 	}
 }
 
