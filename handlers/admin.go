@@ -58,9 +58,10 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		recent = page.Entries
 	}
 	loc := s.locale(r)
+	page := s.localPage(r, loc, "Admin")
 	s.render(w, r, status, templates.AdminPage{
-		Page:    s.localPage(r, loc, "Admin"),
-		Rows:    templates.NewAdminRows(list.Users, me.ID, loc),
+		Page:    page,
+		Rows:    templates.NewAdminRows(list.Users, me.ID, loc, page.Zone),
 		CanEdit: me.IsAdmin(),
 		Private: q.View == aistat.AdminView,
 		Search:  q.Search,

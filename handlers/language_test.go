@@ -281,3 +281,20 @@ func TestRussianPlurals(t *testing.T) {
 		wantBody(t, main.do(http.MethodGet, "/settings/sessions", "", "", "Accept-Language", "ru"), tt.want)
 	}
 }
+
+// TestTimesInUsersZone: the pages show times in the reader's language and
+// time zone: the profile's, else --time-zone (Europe/Moscow).
+func TestTimesInUsersZone(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "zone@example.com", "Zone", aistat.RoleViewer)
+	c := newClient(t, e)
+	c.login(u.Email)
+	if _, err := e.db.Exec(`UPDATE sessions SET created_at = '2026-11-27 07:51:00+00', last_active = '2026-11-27 07:51:00+00' WHERE user_id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	page := c.do(http.MethodGet, "/settings/sessions", "", "", "Accept-Language", "ru")
+	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z">27 нояб. 2026, 10:51 MSK</time>`)
+	wantStatus(t, c.putJSON("/api/profile", `{"name": "Zone", "avatarUrl": "", "timeZone": "Asia/Tokyo"}`), http.StatusOK)
+	page = c.get("/settings/sessions")
+	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z">27 Nov 2026, 16:51 JST</time>`)
+}

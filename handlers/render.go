@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
 	"aistat"
 	"aistat/internal/i18n"
@@ -18,7 +19,8 @@ func (s *Server) page(r *http.Request, title string) templates.Page {
 // localPage is page for a handler that already chose the language.
 func (s *Server) localPage(r *http.Request, loc *i18n.Localizer, title string) templates.Page {
 	ctx := r.Context()
-	p := templates.Page{Lang: loc.Lang(), Title: title, User: templates.NewAccount(sessions.User(ctx), loc), Path: r.URL.Path}
+	user := sessions.User(ctx)
+	p := templates.Page{Lang: loc.Lang(), Zone: s.zone(user), Title: title, User: templates.NewAccount(user, loc), Path: r.URL.Path}
 	if p.User != nil {
 		p.Flash = s.sessions.PopFlash(ctx)
 	} else {
@@ -27,6 +29,25 @@ func (s *Server) localPage(r *http.Request, loc *i18n.Localizer, title string) t
 		p.Flash = endMessage(loc, sessions.EndReason(ctx))
 	}
 	return p
+}
+
+// zone is the time zone u reads times in: their own, else the site's
+// (--time-zone). Zones are loaded once: only valid names reach the cache,
+// so it holds at most the IANA database.
+func (s *Server) zone(u *aistat.User) *time.Location {
+	if u == nil || u.TimeZone == "" {
+		return s.timeZone
+	}
+	if z, ok := s.zones.Load(u.TimeZone); ok {
+		return z.(*time.Location)
+	}
+	z, err := time.LoadLocation(u.TimeZone)
+	if err != nil {
+		// A zone the machine's database lost since it was checked.
+		return s.timeZone
+	}
+	s.zones.Store(u.TimeZone, z)
+	return z
 }
 
 // endMessage tells the person whose session ended why, in loc's language;

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,8 @@ type Server struct {
 	catalogue     *i18n.Catalogue
 	defaultLocale aistat.Locale
 	timeZone      *time.Location
+	// zones are the users' time zones, by name (zone).
+	zones sync.Map
 }
 
 // New builds the server, parsing every template so that a broken page fails

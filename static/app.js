@@ -1,33 +1,13 @@
 // ai-stat — progressive enhancement. Every page works without this module;
-// it localises times, hides broken avatars, saves the profile in place, and
-// exports the functions that show a change on the page (live.js imports
-// them).
+// it hides broken avatars, saves the profile in place, and exports the
+// functions that show a change on the page (live.js imports them). Times
+// are the server's, in the reader's language and time zone.
 //
 // What a page shows of a user that the server computes (the role's label,
 // the initials, whether the user is staff) comes from the user's JSON
 // (roleLabel, initials, staff) and from the page's data- attributes, never
 // from a copy of the server's rules here. The elements it updates are
 // found by their data- attributes, not by the page's markup.
-
-// Times -------------------------------------------------------------------
-
-const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-// utcText formats a date as the server does: "2026-11-27 07:51 UTC".
-function utcText(date) {
-  return date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
-}
-
-function localizeTimes(root) {
-  root.querySelectorAll('time[datetime]').forEach((el) => {
-    const date = new Date(el.getAttribute('datetime'));
-    if (Number.isNaN(date.getTime())) {
-      return;
-    }
-    el.textContent = localFormat.format(date);
-    el.title = utcText(date);
-  });
-}
 
 // Avatars -----------------------------------------------------------------
 
@@ -581,7 +561,6 @@ async function loadUsers() {
   const body = document.adoptNode(fresh.tBodies[0]);
   table.tBodies[0].replaceWith(body);
   countUsers(table);
-  localizeTimes(body);
 }
 
 // Sign-in -----------------------------------------------------------------
@@ -601,7 +580,6 @@ function showSignedOut() {
 // A module runs once, after the page is parsed, however many scripts
 // import it.
 watchBrokenAvatars();
-localizeTimes(document);
 initProfileForm();
 showSignedOut();
 // Says that the page was enhanced: the browser tests tell a page whose

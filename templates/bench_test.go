@@ -30,7 +30,7 @@ func BenchmarkExecute(b *testing.B) {
 		{"HomeSignedIn", HomePage{Title: "Home", User: NewAccount(admin, en), Path: "/"}},
 		{"Admin", AdminPage{
 			Page: Page{Title: "Admin", User: NewAccount(admin, en), Path: "/admin"},
-			Rows: NewAdminRows(summaries, admin.ID, en), CanEdit: true, Private: true,
+			Rows: NewAdminRows(summaries, admin.ID, en, nil), CanEdit: true, Private: true,
 			Caption: "All users", NextURL: "/admin?after=59", Back: "/admin",
 		}},
 	} {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"aistat"
 )
@@ -110,5 +111,38 @@ func TestUnknownMessage(t *testing.T) {
 	}
 	if got := out["x.html"]; got != `<html lang="ru"><p title="Администратор">Войти</p>` {
 		t.Errorf("localized source %q", got)
+	}
+}
+
+// TestTimesInReadersZone: a page's times are in its language and its
+// reader's zone, each in a <time datetime> with the instant in UTC.
+func TestTimesInReadersZone(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	moscow, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
+	sessions := []aistat.ActiveSession{{ID: 7, IP: "192.0.2.1", CreatedAt: at, LastActive: at}}
+	html := render(t, tmpl, SessionsPage{
+		Page:     Page{Lang: aistat.LocaleRussian, Zone: moscow, Title: "Сеансы", User: NewAccount(viewer, ru), Path: "/settings/sessions"},
+		Sessions: NewSessionRows(sessions, 7),
+		Events:   []aistat.SecurityEvent{{ID: 1, CreatedAt: at, Kind: aistat.EventSignIn}},
+	})
+	want := `<time datetime="2026-11-27T07:51:00Z">27 нояб. 2026, 10:51 MSK</time>`
+	if n := strings.Count(html, want); n != 3 {
+		t.Errorf("%d times of %s, want 3 (started, last active, the event):\n%s", n, want, html)
+	}
+	if !strings.Contains(html, ">Вход</th>") {
+		t.Error("the event's label is not in Russian")
+	}
+	admin := render(t, tmpl, AdminPage{
+		Page:    Page{Lang: aistat.LocaleEnglish, Zone: moscow, Title: "Admin", User: NewAccount(admin, en), Path: "/admin"},
+		Rows:    NewAdminRows([]aistat.UserSummary{{User: *editor, ActiveSessions: 1, LastActive: at}}, admin.ID, en, moscow),
+		Private: true,
+		Audit:   []aistat.AuditEntry{{ID: 1, At: at, Action: aistat.AuditDelete}},
+	})
+	if n := strings.Count(admin, `<time datetime="2026-11-27T07:51:00Z">27 Nov 2026, 10:51 MSK</time>`); n != 2 {
+		t.Errorf("%d times in the reader's zone on the admin page, want 2 (the row, the audit log)", n)
 	}
 }

@@ -28,7 +28,10 @@ type Page struct {
 	// Lang is the language of the page, which chooses its template and so
 	// every word the templates hold; what the page's data holds (Title,
 	// Flash, the labels) its maker puts in the same language.
-	Lang  aistat.Locale
+	Lang aistat.Locale
+	// Zone is the reader's time zone, which the page's times are shown
+	// in; nil is UTC.
+	Zone  *time.Location
 	Title string
 	// User is the signed-in user, nil when anonymous.
 	User *Account

@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"time"
+
 	"aistat"
 	"aistat/internal/i18n"
 )
@@ -25,9 +27,9 @@ type AdminRow struct {
 }
 
 // NewAdminRows prepares the users of a page for the table in loc's
-// language; self is the signed-in admin, who gets no actions on their own
-// row.
-func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer) []AdminRow {
+// language, times in zone; self is the signed-in admin, who gets no
+// actions on their own row.
+func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer, zone *time.Location) []AdminRow {
 	rows := make([]AdminRow, len(users))
 	for i, sum := range users {
 		u := &sum.User
@@ -45,7 +47,7 @@ func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer) [
 		}
 		if !sum.LastActive.IsZero() {
 			row.LastActiveISO = isoTime(sum.LastActive)
-			row.LastActiveText = displayTime(sum.LastActive)
+			row.LastActiveText = loc.Time(sum.LastActive, zone)
 		}
 		rows[i] = row
 	}

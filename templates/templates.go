@@ -129,8 +129,15 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 		return nil, err
 	}
 	funcs := template.FuncMap{
-		"isoTime":     isoTime,
-		"displayTime": displayTime,
+		"isoTime": isoTime,
+		// displayTime is a time as the page's reader reads it: in the
+		// page's language and in zone, the reader's.
+		"displayTime": func(zone *time.Location, t time.Time) string { return loc.Time(t, zone) },
+		// auditLog hands the audit-log partial its entries and the zone
+		// of their times.
+		"auditLog": func(entries []aistat.AuditEntry, zone *time.Location) AuditLog {
+			return AuditLog{Entries: entries, Zone: zone}
+		},
 		// eventLabel names a security event in the page's language.
 		"eventLabel": func(k aistat.EventKind) string {
 			if key := "event." + string(k); loc.Has(key) {
@@ -289,7 +296,9 @@ func isoTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// displayTime formats t in UTC for people to read: "2026-11-27 07:51 UTC".
-func displayTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+// AuditLog is the data of the audit-log partial, which the admin page and
+// the audit page share.
+type AuditLog struct {
+	Entries []aistat.AuditEntry
+	Zone    *time.Location
 }

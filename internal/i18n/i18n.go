@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +108,14 @@ func load(fsys fs.FS) (*Catalogue, error) {
 			}
 			roles[role] = label
 		}
-		c.localizers[l] = &Localizer{lang: l, static: static, roles: roles, loc: goi18n.NewLocalizer(bundle, string(l))}
+		var months [12]string
+		for i := range months {
+			key := "month." + strconv.Itoa(i+1)
+			if months[i] = static[key]; months[i] == "" {
+				return nil, fmt.Errorf("i18n: %s: no month %q", name, key)
+			}
+		}
+		c.localizers[l] = &Localizer{lang: l, static: static, roles: roles, months: months, loc: goi18n.NewLocalizer(bundle, string(l))}
 	}
 	first := aistat.Locales[0]
 	c.keys = slices.Sorted(maps.Keys(kinds[first]))
@@ -228,7 +236,10 @@ type Localizer struct {
 	static map[string]string
 	// roles are the roles' labels (role.admin, …), by role.
 	roles map[aistat.Role]string
-	loc   *goi18n.Localizer
+	// months are the months' short names as a date says them (month.1, …:
+	// "нояб." in "27 нояб. 2026").
+	months [12]string
+	loc    *goi18n.Localizer
 }
 
 // Role is the role's label, "Администратор" for admin in Russian; the

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"aistat"
 )
@@ -118,6 +119,8 @@ func TestStatic(t *testing.T) {
 // holds the embedded ones to.
 func TestCatalogueChecks(t *testing.T) {
 	roles := `"role.admin": "a", "role.editor": "e", "role.viewer": "v"`
+	months := `"month.1": "1", "month.2": "2", "month.3": "3", "month.4": "4", "month.5": "5", "month.6": "6", ` +
+		`"month.7": "7", "month.8": "8", "month.9": "9", "month.10": "10", "month.11": "11", "month.12": "12"`
 	good := map[string]string{
 		"messages/ru.json": `{"a.b": "А", "n.x": {"one": "{{.PluralCount}} р", "few": "{{.PluralCount}} ра", "many": "{{.PluralCount}} ров", "other": "{{.PluralCount}} ра"}}`,
 		"messages/en.json": `{"a.b": "A", "n.x": {"one": "{{.PluralCount}} r", "other": "{{.PluralCount}} rs"}}`,
@@ -128,9 +131,9 @@ func TestCatalogueChecks(t *testing.T) {
 		withRoles := func(s string) []byte {
 			switch {
 			case s == "{}":
-				return []byte("{" + roles + "}")
+				return []byte("{" + roles + ", " + months + "}")
 			case len(s) > 1 && s[0] == '{':
-				return []byte("{" + roles + ", " + s[1:])
+				return []byte("{" + roles + ", " + months + ", " + s[1:])
 			}
 			return []byte(s)
 		}
@@ -160,6 +163,15 @@ func TestCatalogueChecks(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no month", func(t *testing.T) {
+		_, err := load(fstest.MapFS{
+			"messages/ru.json": {Data: []byte("{" + roles + "}")},
+			"messages/en.json": {Data: []byte("{" + roles + "}")},
+		})
+		if err == nil || !strings.Contains(err.Error(), `"month.1"`) {
+			t.Errorf("load: %v, want an error naming month.1", err)
+		}
+	})
 	t.Run("no role label", func(t *testing.T) {
 		_, err := load(fstest.MapFS{
 			"messages/ru.json": {Data: []byte(`{"a.b": "А"}`)},
@@ -169,4 +181,34 @@ func TestCatalogueChecks(t *testing.T) {
 			t.Errorf("load: %v, want an error naming role.admin", err)
 		}
 	})
+}
+
+func TestTime(t *testing.T) {
+	c := newCatalogue(t)
+	moscow, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yekaterinburg, err := time.LoadLocation("Asia/Yekaterinburg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		locale aistat.Locale
+		zone   *time.Location
+		want   string
+	}{
+		{aistat.LocaleRussian, moscow, "27 нояб. 2026, 10:51 MSK"},
+		{aistat.LocaleEnglish, moscow, "27 Nov 2026, 10:51 MSK"},
+		{aistat.LocaleEnglish, nil, "27 Nov 2026, 07:51 UTC"},
+		{aistat.LocaleRussian, yekaterinburg, "27 нояб. 2026, 12:51 +05"},
+	} {
+		if got := c.Localizer(tt.locale).Time(when, tt.zone); got != tt.want {
+			t.Errorf("%s %v: %q, want %q", tt.locale, tt.zone, got, tt.want)
+		}
+	}
+	if got := c.Localizer(aistat.LocaleRussian).Time(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), nil); got != "1 мая 2026, 00:00 UTC" {
+		t.Errorf("May in Russian: %q", got)
+	}
 }
