@@ -58,7 +58,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		recent = page.Entries
 	}
 	loc := s.locale(r)
-	page := s.localPage(r, loc, "Admin")
+	page := s.localPage(r, loc, loc.T("header.admin"))
 	s.render(w, r, status, templates.AdminPage{
 		Page:    page,
 		Rows:    templates.NewAdminRows(list.Users, me.ID, loc, page.Zone),

@@ -142,10 +142,13 @@ func load(fsys fs.FS) (*Catalogue, error) {
 // checkForms reports whether m is a counted message, and fails when it is
 // one without every plural form l needs, or with a form l never uses.
 func checkForms(l aistat.Locale, m *goi18n.Message) (bool, error) {
-	forms := map[string]string{"zero": m.Zero, "one": m.One, "two": m.Two, "few": m.Few, "many": m.Many, "other": m.Other}
+	// In CLDR's order, so that an error names the same form every time.
+	forms := []struct{ form, text string }{
+		{"zero", m.Zero}, {"one", m.One}, {"two", m.Two}, {"few", m.Few}, {"many", m.Many}, {"other", m.Other},
+	}
 	counted := false
-	for form, text := range forms {
-		if text != "" && form != "other" {
+	for _, f := range forms {
+		if f.text != "" && f.form != "other" {
 			counted = true
 		}
 	}
@@ -161,12 +164,12 @@ func checkForms(l aistat.Locale, m *goi18n.Message) (bool, error) {
 		return false, nil
 	}
 	need := pluralForms[l]
-	for form, text := range forms {
-		if slices.Contains(need, form) != (text != "") {
-			if text == "" {
-				return true, fmt.Errorf("%q lacks the plural form %q", m.ID, form)
+	for _, f := range forms {
+		if slices.Contains(need, f.form) != (f.text != "") {
+			if f.text == "" {
+				return true, fmt.Errorf("%q lacks the plural form %q", m.ID, f.form)
 			}
-			return true, fmt.Errorf("%q has the plural form %q, which %s does not use", m.ID, form, l)
+			return true, fmt.Errorf("%q has the plural form %q, which %s does not use", m.ID, f.form, l)
 		}
 	}
 	return true, nil
