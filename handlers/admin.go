@@ -169,7 +169,8 @@ func (s *Server) handleUserRoleUpdate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, fmt.Sprintf("%s is now %s.", user.Name, user.Role.Label()))
+	loc := s.locale(r)
+	s.sessions.PutFlash(ctx, loc.F("flash.roleChanged", map[string]any{"Name": user.Name, "Role": loc.Role(user.Role)}))
 	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
@@ -185,7 +186,7 @@ func (s *Server) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, fmt.Sprintf("%s is signed out everywhere (%d %s ended).", user.Name, n, plural(n, "session", "sessions")))
+	s.sessions.PutFlash(ctx, s.locale(r).F("flash.revoked", map[string]any{"Name": user.Name, "PluralCount": n}))
 	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
@@ -211,11 +212,4 @@ func userID(r *http.Request) (int64, error) {
 		return 0, aistat.Errorf(aistat.ENOTFOUND, "User not found.")
 	}
 	return id, nil
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -298,3 +298,26 @@ func TestTimesInUsersZone(t *testing.T) {
 	page = c.get("/settings/sessions")
 	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z">27 Nov 2026, 16:51 JST</time>`)
 }
+
+// TestAdminFlashesInRussian: the admin's flashes name the user and the
+// role in the admin's language, counts in their plural form.
+func TestAdminFlashesInRussian(t *testing.T) {
+	e := mustOpenEnv(t)
+	admin := mustCreateUser(t, e, "boss@example.com", "Boss", aistat.RoleAdmin)
+	target := mustCreateUser(t, e, "sara@example.com", "Сара", aistat.RoleEditor)
+	for range 2 {
+		newClient(t, e).login(target.Email)
+	}
+	c := newClient(t, e)
+	c.login(admin.Email)
+	post := func(path string, form url.Values) {
+		t.Helper()
+		res := c.do(http.MethodPost, path, "application/x-www-form-urlencoded", form.Encode(), "Accept-Language", "ru")
+		wantStatus(t, res, http.StatusSeeOther)
+	}
+	home := func() *response { return c.do(http.MethodGet, "/admin", "", "", "Accept-Language", "ru") }
+	post("/admin/users/"+itoa(target.ID)+"/role", url.Values{"role": {"viewer"}})
+	wantBody(t, home(), "Новая роль пользователя Сара: Читатель.")
+	post("/admin/users/"+itoa(target.ID)+"/revoke", url.Values{})
+	wantBody(t, home(), "Все сеансы пользователя Сара завершены (2 сеанса).")
+}

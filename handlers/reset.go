@@ -55,7 +55,7 @@ func (s *Server) handleResetUpdate(w http.ResponseWriter, r *http.Request) {
 	// Whoever is signed in here as someone else stays signed in, and the
 	// sign-in page sends them on: the message goes with them.
 	if u := sessions.User(ctx); u != nil && u.ID != target.ID {
-		s.sessions.PutFlash(ctx, "The password of "+target.Email+" is changed.")
+		s.sessions.PutFlash(ctx, s.locale(r).F("flash.passwordOf", map[string]any{"Email": target.Email}))
 	}
 	http.Redirect(w, r, "/login?reset=1", http.StatusSeeOther)
 }

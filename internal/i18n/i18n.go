@@ -74,8 +74,8 @@ func New() (*Catalogue, error) {
 func load(fsys fs.FS) (*Catalogue, error) {
 	bundle := goi18n.NewBundle(language.Russian)
 	c := &Catalogue{localizers: make(map[aistat.Locale]*Localizer, len(aistat.Locales))}
-	// kinds[lang][key] tells whether a message is counted.
-	kinds := make(map[aistat.Locale]map[string]bool, len(aistat.Locales))
+	// kinds[lang][key] is what kind of message key is in lang.
+	kinds := make(map[aistat.Locale]map[string]kind, len(aistat.Locales))
 	tags := make([]language.Tag, len(aistat.Locales))
 	for i, l := range aistat.Locales {
 		tags[i] = language.MustParse(string(l))
@@ -88,15 +88,15 @@ func load(fsys fs.FS) (*Catalogue, error) {
 		if err != nil {
 			return nil, fmt.Errorf("i18n: %s: %w", name, err)
 		}
-		kinds[l] = make(map[string]bool, len(file.Messages))
+		kinds[l] = make(map[string]kind, len(file.Messages))
 		static := make(map[string]string, len(file.Messages))
 		for _, m := range file.Messages {
-			counted, err := checkForms(l, m)
+			k, err := checkForms(l, m)
 			if err != nil {
 				return nil, fmt.Errorf("i18n: %s: %w", name, err)
 			}
-			kinds[l][m.ID] = counted
-			if !counted {
+			kinds[l][m.ID] = k
+			if k == plain {
 				static[m.ID] = m.Other
 			}
 		}
@@ -121,12 +121,12 @@ func load(fsys fs.FS) (*Catalogue, error) {
 	c.keys = slices.Sorted(maps.Keys(kinds[first]))
 	for _, l := range aistat.Locales[1:] {
 		for _, key := range c.keys {
-			counted, ok := kinds[l][key]
+			k, ok := kinds[l][key]
 			switch {
 			case !ok:
 				return nil, fmt.Errorf("i18n: %q is missing in %s", key, l)
-			case counted != kinds[first][key]:
-				return nil, fmt.Errorf("i18n: %q is counted in one of %s and %s only", key, first, l)
+			case k != kinds[first][key]:
+				return nil, fmt.Errorf("i18n: %q is %s in %s but %s in %s", key, kinds[first][key], first, k, l)
 			}
 		}
 		for key := range kinds[l] {
@@ -139,40 +139,54 @@ func load(fsys fs.FS) (*Catalogue, error) {
 	return c, nil
 }
 
-// checkForms reports whether m is a counted message, and fails when it is
-// one without every plural form l needs, or with a form l never uses.
-func checkForms(l aistat.Locale, m *goi18n.Message) (bool, error) {
+// kind is what a message needs to be said: nothing, arguments, or a count
+// (and maybe arguments). Each key is of one kind in every language.
+type kind int
+
+const (
+	plain kind = iota
+	withArguments
+	counted
+)
+
+func (k kind) String() string {
+	return [...]string{"plain", "with arguments", "counted"}[k]
+}
+
+// checkForms tells m's kind, and fails when m is counted without every
+// plural form l needs, or with a form l never uses.
+func checkForms(l aistat.Locale, m *goi18n.Message) (kind, error) {
 	// In CLDR's order, so that an error names the same form every time.
 	forms := []struct{ form, text string }{
 		{"zero", m.Zero}, {"one", m.One}, {"two", m.Two}, {"few", m.Few}, {"many", m.Many}, {"other", m.Other},
 	}
-	counted := false
+	isCounted := false
 	for _, f := range forms {
 		if f.text != "" && f.form != "other" {
-			counted = true
+			isCounted = true
 		}
 	}
-	if !counted {
+	if !isCounted {
 		if m.Other == "" {
-			return false, fmt.Errorf("%q is empty", m.ID)
+			return plain, fmt.Errorf("%q is empty", m.ID)
 		}
 		if strings.Contains(m.Other, "{{") {
-			// A message with arguments is executed per call; the static
-			// ones are resolved once and never parsed as templates.
-			return false, fmt.Errorf("%q has template actions but no plural forms", m.ID)
+			// Executed per call (F); the plain ones are resolved once and
+			// never parsed as templates.
+			return withArguments, nil
 		}
-		return false, nil
+		return plain, nil
 	}
 	need := pluralForms[l]
 	for _, f := range forms {
 		if slices.Contains(need, f.form) != (f.text != "") {
 			if f.text == "" {
-				return true, fmt.Errorf("%q lacks the plural form %q", m.ID, f.form)
+				return counted, fmt.Errorf("%q lacks the plural form %q", m.ID, f.form)
 			}
-			return true, fmt.Errorf("%q has the plural form %q, which %s does not use", m.ID, f.form, l)
+			return counted, fmt.Errorf("%q has the plural form %q, which %s does not use", m.ID, f.form, l)
 		}
 	}
-	return true, nil
+	return counted, nil
 }
 
 // Keys lists every message key, sorted.
@@ -277,6 +291,21 @@ func (l *Localizer) Has(key string) bool {
 // message comes back as it is.
 func (l *Localizer) N(key string, n int) string {
 	m, err := l.loc.Localize(&goi18n.LocalizeConfig{MessageID: key, PluralCount: n})
+	if err != nil {
+		return key
+	}
+	return m
+}
+
+// F returns the message of key with data's values in place of its
+// {{.Name}}s: "Сара Чен теперь Читатель.". A count, when the message is
+// counted, is data's PluralCount. A key it cannot say comes back as it is.
+func (l *Localizer) F(key string, data map[string]any) string {
+	lc := &goi18n.LocalizeConfig{MessageID: key, TemplateData: data}
+	if n, ok := data["PluralCount"]; ok {
+		lc.PluralCount = n
+	}
+	m, err := l.loc.Localize(lc)
 	if err != nil {
 		return key
 	}

@@ -93,6 +93,23 @@ func TestPlural(t *testing.T) {
 	}
 }
 
+func TestArguments(t *testing.T) {
+	c := newCatalogue(t)
+	ru, en := c.Localizer(aistat.LocaleRussian), c.Localizer(aistat.LocaleEnglish)
+	if got := ru.F("flash.revoked", map[string]any{"Name": "Сара", "PluralCount": 5}); got != "Все сеансы пользователя Сара завершены (5 сеансов)." {
+		t.Errorf("ru revoked: %q", got)
+	}
+	if got := en.F("flash.revoked", map[string]any{"Name": "Sara", "PluralCount": 1}); got != "Sara is signed out everywhere (1 session ended)." {
+		t.Errorf("en revoked: %q", got)
+	}
+	if got := ru.F("flash.roleChanged", map[string]any{"Name": "Сара", "Role": ru.Role(aistat.RoleViewer)}); got != "Новая роль пользователя Сара: Читатель." {
+		t.Errorf("ru role: %q", got)
+	}
+	if ru.Has("flash.roleChanged") {
+		t.Error("a message with arguments counts as plain: a template could print it raw")
+	}
+}
+
 func TestStatic(t *testing.T) {
 	c := newCatalogue(t)
 	if got := c.Localizer(aistat.LocaleRussian).T("role.admin"); got != "Администратор" {
@@ -151,9 +168,9 @@ func TestCatalogueChecks(t *testing.T) {
 		{"missing in ru", `{"a.b": "А"}`, `{"a.b": "A", "c.d": "C"}`, `"c.d" is missing in ru`},
 		{"russian form missing", `{"n.x": {"one": "р", "other": "ра"}}`, `{"n.x": {"one": "r", "other": "rs"}}`, `lacks the plural form "few"`},
 		{"form english lacks", `{"n.x": {"one": "р", "few": "ра", "many": "ров", "other": "ра"}}`, `{"n.x": {"one": "r", "few": "rs", "other": "rs"}}`, `which en does not use`},
-		{"counted in one only", `{"n.x": {"one": "р", "few": "ра", "many": "ров", "other": "ра"}}`, `{"n.x": "rs"}`, `counted in one of`},
+		{"counted in one only", `{"n.x": {"one": "р", "few": "ра", "many": "ров", "other": "ра"}}`, `{"n.x": "rs"}`, `"n.x" is counted in ru but plain in en`},
 		{"empty", `{"a.b": ""}`, `{"a.b": "A"}`, `"a.b" is empty`},
-		{"arguments without count", `{"a.b": "{{.X}}"}`, `{"a.b": "A"}`, `template actions`},
+		{"arguments in one only", `{"a.b": "{{.X}}"}`, `{"a.b": "A"}`, `"a.b" is with arguments in ru but plain in en`},
 		{"not JSON", `[`, `{}`, `ru.json`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
