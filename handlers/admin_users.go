@@ -89,8 +89,9 @@ func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status
 		s.writeError(w, r, err)
 		return
 	}
+	loc := s.locale(r)
 	s.render(w, r, status, templates.UserDeletePage{
-		Page:   s.page(r, "Delete "+target.Name),
+		Page:   s.localPage(r, loc, loc.F("userDelete.title", map[string]any{"Name": target.Name})),
 		Target: target,
 		Back:   back,
 		Error:  msg,
@@ -135,8 +136,9 @@ func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	loc := s.locale(r)
 	s.render(w, r, http.StatusOK, templates.ResetLinkPage{
-		Page:    s.page(r, "Reset link for "+user.Name),
+		Page:    s.localPage(r, loc, loc.F("resetLink.title", map[string]any{"Name": user.Name})),
 		Target:  user,
 		URL:     s.absoluteURL("/reset/" + token),
 		Expires: time.Now().Add(aistat.ResetLinkLifetime),

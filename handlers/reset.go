@@ -61,7 +61,8 @@ func (s *Server) handleResetUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int, token string, target *aistat.User, fields map[string]string) {
-	p := s.page(r, "Choose a new password")
+	loc := s.locale(r)
+	p := s.localPage(r, loc, loc.T("reset.title"))
 	// The path holds the token: keep it out of the Sign in link.
 	p.Path = ""
 	s.render(w, r, status, templates.ResetPage{Page: p, Token: token, Target: target, Errors: fields})

@@ -133,6 +133,32 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 		// displayTime is a time as the page's reader reads it: in the
 		// page's language and in zone, the reader's.
 		"displayTime": func(zone *time.Location, t time.Time) string { return loc.Time(t, zone) },
+		// f says a message with arguments, given as name and value pairs:
+		// {{f "reset.for" "Email" .Email}}.
+		"f": func(key string, pairs ...any) string {
+			data := make(map[string]any, len(pairs)/2)
+			for i := 0; i+1 < len(pairs); i += 2 {
+				if name, ok := pairs[i].(string); ok {
+					data[name] = pairs[i+1]
+				}
+			}
+			return loc.F(key, data)
+		},
+		// fHTML is f for a message that holds markup of its own (its key
+		// ends in HTML): the values are escaped, the message's markup,
+		// ours, is kept.
+		"fHTML": func(key string, pairs ...any) template.HTML {
+			data := make(map[string]any, len(pairs)/2)
+			for i := 0; i+1 < len(pairs); i += 2 {
+				if name, ok := pairs[i].(string); ok {
+					data[name] = template.HTMLEscapeString(fmt.Sprint(pairs[i+1]))
+				}
+			}
+			if !strings.HasSuffix(key, "HTML") {
+				return template.HTML(template.HTMLEscapeString(key))
+			}
+			return template.HTML(loc.F(key, data))
+		},
 		// auditLog hands the audit-log partial its entries and the zone
 		// of their times.
 		"auditLog": func(entries []aistat.AuditEntry, zone *time.Location) AuditLog {
