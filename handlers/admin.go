@@ -9,6 +9,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"aistat"
+	"aistat/internal/i18n"
 	"aistat/sessions"
 	"aistat/templates"
 )
@@ -65,7 +66,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		CanEdit: me.IsAdmin(),
 		Private: q.View == aistat.AdminView,
 		Search:  q.Search,
-		Caption: usersCaption(q.Search, list),
+		Caption: usersCaption(loc, q.Search, list),
 		PrevURL: adminURL(q.Search, list.Prev),
 		NextURL: adminURL(q.Search, list.Next),
 		Back:    adminURL(q.Search, &q.Cursor),
@@ -136,14 +137,14 @@ func adminURL(search string, c *aistat.Cursor) string {
 
 // usersCaption names the list on the page. The count that follows it is of
 // the rows shown, so a list in pages is not called "All users".
-func usersCaption(search string, list *aistat.UserPage) string {
+func usersCaption(loc *i18n.Localizer, search string, list *aistat.UserPage) string {
 	switch {
 	case search != "":
-		return "Users matching “" + search + "”"
+		return loc.F("admin.matching", map[string]any{"Search": search})
 	case list.Prev != nil || list.Next != nil:
-		return "Users"
+		return loc.T("admin.users")
 	}
-	return "All users"
+	return loc.T("admin.allUsers")
 }
 
 // adminBack is where an admin action returns to: the admin page it was

@@ -171,6 +171,13 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 			}
 			return k.Label()
 		},
+		// auditLabel names an admin's action in the page's language.
+		"auditLabel": func(a aistat.AuditAction) string {
+			if key := "audit." + string(a); loc.Has(key) {
+				return loc.T(key)
+			}
+			return a.Label()
+		},
 		"roleOptions": func(selected aistat.Role) template.HTML {
 			if html, ok := options[selected]; ok {
 				return html
