@@ -136,28 +136,16 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 		// f says a message with arguments, given as name and value pairs:
 		// {{f "reset.for" "Email" .Email}}.
 		"f": func(key string, pairs ...any) string {
-			data := make(map[string]any, len(pairs)/2)
-			for i := 0; i+1 < len(pairs); i += 2 {
-				if name, ok := pairs[i].(string); ok {
-					data[name] = pairs[i+1]
-				}
-			}
-			return loc.F(key, data)
+			return loc.F(key, arguments(pairs, func(v any) any { return v }))
 		},
 		// fHTML is f for a message that holds markup of its own (its key
 		// ends in HTML): the values are escaped, the message's markup,
 		// ours, is kept.
 		"fHTML": func(key string, pairs ...any) template.HTML {
-			data := make(map[string]any, len(pairs)/2)
-			for i := 0; i+1 < len(pairs); i += 2 {
-				if name, ok := pairs[i].(string); ok {
-					data[name] = template.HTMLEscapeString(fmt.Sprint(pairs[i+1]))
-				}
-			}
 			if !strings.HasSuffix(key, "HTML") {
 				return template.HTML(template.HTMLEscapeString(key))
 			}
-			return template.HTML(loc.F(key, data))
+			return template.HTML(loc.F(key, arguments(pairs, func(v any) any { return template.HTMLEscapeString(fmt.Sprint(v)) })))
 		},
 		// auditLog hands the audit-log partial its entries and the zone
 		// of their times.
@@ -327,6 +315,18 @@ const maxPooledBuffer = 1 << 20
 // isoTime formats t as RFC 3339 in UTC, for a <time datetime> attribute.
 func isoTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
+}
+
+// arguments are a message's arguments from a template's name and value
+// pairs, each value as value makes it.
+func arguments(pairs []any, value func(any) any) map[string]any {
+	data := make(map[string]any, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if name, ok := pairs[i].(string); ok {
+			data[name] = value(pairs[i+1])
+		}
+	}
+	return data
 }
 
 // AuditLog is the data of the audit-log partial, which the admin page and
