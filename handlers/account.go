@@ -40,8 +40,8 @@ func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, status i
 		Events:          events,
 		SessionsCaption: loc.N("sessions.caption", len(list)),
 		EventsCaption:   loc.N("sessions.eventsCaption", len(events)),
-		Errors:          fields,
-		PasswordError:   formError,
+		Errors:          loc.DomainFields(fields),
+		PasswordError:   loc.Domain(formError),
 	})
 }
 

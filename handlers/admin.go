@@ -71,8 +71,15 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		NextURL: adminURL(q.Search, list.Next),
 		Back:    adminURL(q.Search, &q.Cursor),
 		Audit:   recent,
-		New:     form,
+		New:     localizedForm(loc, form),
 	})
+}
+
+// localizedForm is form with its field messages, the domain's, in loc's
+// language.
+func localizedForm(loc *i18n.Localizer, form templates.UserForm) templates.UserForm {
+	form.Errors = loc.DomainFields(form.Errors)
+	return form
 }
 
 // userQuery reads the admin page's search (q) and page position (after or

@@ -55,17 +55,17 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
-		data.Error = aistat.ErrorMessage(err)
+		data.Error = loc.Domain(aistat.ErrorMessage(err))
 		s.render(w, r, http.StatusUnauthorized, data)
 		return
 	case aistat.EFORBIDDEN:
 		// Only with the right password: a wrong one is the 401 above, as
 		// for any account.
-		data.Error = aistat.ErrorMessage(err)
+		data.Error = loc.Domain(aistat.ErrorMessage(err))
 		s.render(w, r, http.StatusForbidden, data)
 		return
 	case aistat.ETOOMANY:
-		data.Error = aistat.ErrorMessage(err)
+		data.Error = loc.Domain(aistat.ErrorMessage(err))
 		setRetryAfter(w, err)
 		s.render(w, r, http.StatusTooManyRequests, data)
 		return

@@ -69,6 +69,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "5")
 	}
 	setRetryAfter(w, err)
+	// The domain's messages are English; the reader gets theirs.
+	loc := s.locale(r)
+	msg, fields = loc.Domain(msg), loc.DomainFields(fields)
 	if wantsJSON(r) {
 		if status == http.StatusUnauthorized {
 			msg = "unauthenticated"
@@ -77,7 +80,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	// The heading names the status in the reader's language (status.404).
-	loc := s.locale(r)
 	heading := "status." + strconv.Itoa(status)
 	if !loc.Has(heading) {
 		heading = "status.500"

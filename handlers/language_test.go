@@ -321,3 +321,27 @@ func TestAdminFlashesInRussian(t *testing.T) {
 	post("/admin/users/"+itoa(target.ID)+"/revoke", url.Values{})
 	wantBody(t, home(), "Все сеансы пользователя Сара завершены (2 сеанса).")
 }
+
+// TestDomainMessagesInRussian: the domain's messages (a field's rule, a
+// refused sign-in, an API error) reach a Russian reader in Russian.
+func TestDomainMessagesInRussian(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "ru@example.com", "Ру", aistat.RoleViewer)
+	anon := newClient(t, e)
+	res := anon.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+		url.Values{"email": {u.Email}, "password": {"wrong password"}}.Encode(), "Accept-Language", "ru")
+	wantStatus(t, res, http.StatusUnauthorized)
+	wantBody(t, res, "Неверный адрес электронной почты или пароль.")
+
+	c := newClient(t, e)
+	c.login(u.Email)
+	res = c.do(http.MethodPut, "/api/profile", "application/json", `{"name": "", "avatarUrl": ""}`, "Accept-Language", "ru")
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantBody(t, res, `"name":"Укажите имя."`)
+	res = c.do(http.MethodPost, "/settings", "application/x-www-form-urlencoded",
+		url.Values{"name": {""}, "avatar_url": {"ftp://x"}}.Encode(), "Accept-Language", "ru")
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantBody(t, res, "Укажите имя.", "Адрес аватара должен начинаться с http:// или https://.")
+	// English readers keep the domain's words.
+	wantBody(t, c.putJSON("/api/profile", `{"name": "", "avatarUrl": ""}`), `"name":"Name is required."`)
+}

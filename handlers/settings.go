@@ -59,7 +59,7 @@ func (s *Server) handleSettingsUpdate(w http.ResponseWriter, r *http.Request) {
 			Locale:          string(user.Locale),
 			TimeZone:        user.TimeZone,
 			DefaultTimeZone: s.timeZone.String(),
-			Errors:          map[string]string{"name": fields["name"], "avatar_url": fields["avatarUrl"]},
+			Errors:          map[string]string{"name": loc.Domain(fields["name"]), "avatar_url": loc.Domain(fields["avatarUrl"])},
 		}
 		// The rules of the two choices have words in the catalogue.
 		if fields["locale"] != "" {

@@ -105,7 +105,7 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 			return Page{Lang: loc.Lang(), Title: title, User: NewAccount(u, loc), Flash: "Saved " + hostile, Path: path}
 		}
 		out["home/"+who] = HomePage(base("Home", "/"))
-		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: "Wrong email or password."}
+		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password.")}
 		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
 		if u == nil {
 			continue

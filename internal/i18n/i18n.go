@@ -311,3 +311,27 @@ func (l *Localizer) F(key string, data map[string]any) string {
 	}
 	return m
 }
+
+// Domain says one of the domain's messages (an error, a field's rule),
+// which are English, in the localizer's language: the catalogue holds
+// them under "domain:" and their English text. A message it does not hold,
+// such as one naming a code point, stays English.
+func (l *Localizer) Domain(msg string) string {
+	if m, ok := l.static["domain:"+msg]; ok {
+		return m
+	}
+	return msg
+}
+
+// DomainFields is Domain for each message of a field error map, in a new
+// map; nil stays nil.
+func (l *Localizer) DomainFields(fields map[string]string) map[string]string {
+	if fields == nil {
+		return nil
+	}
+	out := make(map[string]string, len(fields))
+	for k, v := range fields {
+		out[k] = l.Domain(v)
+	}
+	return out
+}
