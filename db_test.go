@@ -1,6 +1,7 @@
 package aistat_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"sync"
@@ -115,5 +116,40 @@ func TestMigrate_Deadlock(t *testing.T) {
 	}
 	if err := <-migrated; err != nil {
 		t.Fatalf("Migrate: %v, want it tried again after the deadlock", err)
+	}
+}
+
+// TestMigrate_FindSessionsGainsColumns: a database whose session lookup
+// function is of the version before the profile's language (its result
+// ends at end_reason) gets the new one, which returns the user's locale
+// and time zone.
+func TestMigrate_FindSessionsGainsColumns(t *testing.T) {
+	db := mustOpenDB(t, pgtest.URL(t))
+	ctx := context.Background()
+	if err := aistat.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP FUNCTION aistat_find_sessions(text[]);
+		CREATE FUNCTION aistat_find_sessions(session_tokens text[])
+		RETURNS TABLE (token text, data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
+		               user_id bigint, email text, name text, role text, avatar_url text,
+		               created_at timestamptz, updated_at timestamptz, end_reason text)
+		LANGUAGE sql AS $$ SELECT NULL::text, NULL::bytea, 0::bigint, now(), now(), 0::bigint, '', '', '', '', now(), now(), NULL::text WHERE false $$`); err != nil {
+		t.Fatal(err)
+	}
+	if err := aistat.Migrate(ctx, db); err != nil {
+		t.Fatalf("migrate over the older function: %v", err)
+	}
+	rows, err := db.Query(`SELECT * FROM aistat_find_sessions(ARRAY['x'])`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cols); n != 15 || cols[13] != "locale" || cols[14] != "time_zone" {
+		t.Errorf("columns %v, want the older 13 and locale, time_zone", cols)
 	}
 }

@@ -108,7 +108,7 @@ func (s *Users) ResetUser(ctx context.Context, token string) (*User, error) {
 		return nil, err
 	}
 	u, err := scanUser(s.db.QueryRowContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at
+		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone
 		FROM password_resets r
 		JOIN users u ON u.id = r.user_id
 		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()`, hash))

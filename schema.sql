@@ -27,6 +27,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (lower(email));
 ALTER TABLE users ADD COLUMN IF NOT EXISTS email_skeleton text;
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_skeleton_key ON users (email_skeleton);
 
+-- The user's language and time zone, chosen on /settings. NULL follows the
+-- browser (locale) or the site's default (time_zone, --time-zone). The app
+-- checks both (a language of the site, a zone of the IANA database); the
+-- CHECK on locale keeps plain SQL from storing one no page can speak.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS locale text CHECK (locale IN ('ru', 'en'));
+ALTER TABLE users ADD COLUMN IF NOT EXISTS time_zone text;
+
 -- One-time set-up steps done on this database, such as creating the demo
 -- accounts: each is done once and never again, whatever becomes of what it
 -- made.
@@ -118,9 +125,10 @@ CREATE OR REPLACE TRIGGER sessions_ended_reason AFTER DELETE ON sessions
 -- round trip. Live rows have end_reason NULL.
 DO $$
 BEGIN
-    -- A function's result columns cannot be changed in place.
+    -- A function's result columns cannot be changed in place: a function
+    -- without the latest of them goes.
     IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'aistat_find_sessions'
-               AND NOT ('end_reason' = ANY (coalesce(proargnames, '{}')))) THEN
+               AND NOT ('time_zone' = ANY (coalesce(proargnames, '{}')))) THEN
         DROP FUNCTION aistat_find_sessions(text[]);
     END IF;
 END
@@ -129,14 +137,16 @@ $$;
 CREATE OR REPLACE FUNCTION aistat_find_sessions(session_tokens text[])
 RETURNS TABLE (token text, data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
                user_id bigint, email text, name text, role text, avatar_url text,
-               created_at timestamptz, updated_at timestamptz, end_reason text)
+               created_at timestamptz, updated_at timestamptz, end_reason text,
+               locale text, time_zone text)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     found_rows bigint;
 BEGIN
     RETURN QUERY
         SELECT s.token, s.data, s.id, s.expiry, s.last_active,
-               u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at, NULL::text
+               u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at, NULL::text,
+               u.locale, u.time_zone
         FROM sessions s
         JOIN users u ON u.id = s.user_id
         WHERE s.token = ANY (session_tokens) AND s.expiry > now() AND NOT u.disabled;
@@ -144,7 +154,7 @@ BEGIN
     IF found_rows < cardinality(session_tokens) THEN
         RETURN QUERY
             SELECT d.token, ''::bytea, 0::bigint, now(), now(),
-                   0::bigint, '', '', '', '', now(), now(), d.reason
+                   0::bigint, '', '', '', '', now(), now(), d.reason, NULL::text, NULL::text
             FROM (SELECT t.tok AS token,
                          CASE WHEN s.token IS NULL THEN e.reason
                               WHEN s.expiry <= now() THEN 'expired'
@@ -182,7 +192,9 @@ CREATE OR REPLACE TRIGGER users_updated AFTER UPDATE ON users
                     OR OLD.email IS DISTINCT FROM NEW.email
                     OR OLD.avatar_url IS DISTINCT FROM NEW.avatar_url
                     OR OLD.role IS DISTINCT FROM NEW.role
-                    OR OLD.disabled IS DISTINCT FROM NEW.disabled)
+                    OR OLD.disabled IS DISTINCT FROM NEW.disabled
+                    OR OLD.locale IS DISTINCT FROM NEW.locale
+                    OR OLD.time_zone IS DISTINCT FROM NEW.time_zone)
     EXECUTE FUNCTION aistat_notify_user();
 CREATE OR REPLACE TRIGGER users_deleted AFTER DELETE ON users
     FOR EACH ROW EXECUTE FUNCTION aistat_notify_user();

@@ -48,6 +48,30 @@ func (r Role) Label() string {
 	return string(r)
 }
 
+// Locale is a language of the site a user may choose, as its BCP 47 code.
+type Locale string
+
+// The languages of the site; Russian first, the language of its people.
+const (
+	LocaleRussian Locale = "ru"
+	LocaleEnglish Locale = "en"
+)
+
+// Locales lists every language in the order the site offers them.
+var Locales = []Locale{LocaleRussian, LocaleEnglish}
+
+// ParseLocale returns the language s names exactly ("ru", "en"), false for
+// anything else: a stored or submitted choice is one of these codes, never
+// a tag to be matched.
+func ParseLocale(s string) (Locale, bool) {
+	for _, l := range Locales {
+		if string(l) == s {
+			return l, true
+		}
+	}
+	return "", false
+}
+
 // User is a person who can sign in. Its JSON form is the one the API speaks.
 type User struct {
 	ID        int64     `json:"id"`
@@ -58,6 +82,12 @@ type User struct {
 	Disabled  bool      `json:"-"`
 	CreatedAt time.Time `json:"-"`
 	UpdatedAt time.Time `json:"-"`
+	// Locale is the language the user chose for the site, "" to follow
+	// the browser.
+	Locale Locale `json:"-"`
+	// TimeZone is the IANA name of the user's time zone, "" for the
+	// site's default.
+	TimeZone string `json:"-"`
 }
 
 // IsAdmin reports whether the user may change other users.
@@ -104,5 +134,24 @@ func (u User) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		fields
 		Display
-	}{fields(u), u.Display()})
+		preferences
+	}{fields(u), u.Display(), u.preferences()})
+}
+
+// preferences are the user's choices in their JSON form: null when the
+// user made none (the browser's language, the site's time zone).
+type preferences struct {
+	Locale   *Locale `json:"locale"`
+	TimeZone *string `json:"timeZone"`
+}
+
+func (u *User) preferences() preferences {
+	var p preferences
+	if u.Locale != "" {
+		p.Locale = &u.Locale
+	}
+	if u.TimeZone != "" {
+		p.TimeZone = &u.TimeZone
+	}
+	return p
 }

@@ -15,7 +15,7 @@ func TestUser_MarshalJSON(t *testing.T) {
 	u := aistat.User{ID: 7, Email: "sara@example.com", Name: "сара чен", Role: aistat.RoleEditor, AvatarURL: "https://example.com/s.png",
 		Disabled: true, CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(2, 0)}
 	user := `{"id":7,"email":"sara@example.com","name":"сара чен","role":"editor","avatarUrl":"https://example.com/s.png",` +
-		`"roleLabel":"Editor","initials":"СЧ","staff":true}`
+		`"roleLabel":"Editor","initials":"СЧ","staff":true,"locale":null,"timeZone":null}`
 	for _, tt := range []struct {
 		what string
 		v    any
@@ -32,6 +32,15 @@ func TestUser_MarshalJSON(t *testing.T) {
 		if got := string(b); got != tt.want {
 			t.Errorf("%s: got %s, want %s", tt.what, got, tt.want)
 		}
+	}
+	// The user's choices, null when none.
+	u.Locale, u.TimeZone = aistat.LocaleEnglish, "Asia/Tokyo"
+	b, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := user[:len(user)-len(`"locale":null,"timeZone":null}`)] + `"locale":"en","timeZone":"Asia/Tokyo"}`; string(b) != want {
+		t.Errorf("with choices: got %s, want %s", b, want)
 	}
 	viewer := aistat.User{Name: "Vera", Role: aistat.RoleViewer}
 	if got, want := viewer.Display(), (aistat.Display{RoleLabel: "Viewer", Initials: "V", Staff: false}); got != want {

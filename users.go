@@ -76,16 +76,20 @@ func (s *Users) SetHashParams(p HashParams) {
 	s.dummyHash = s.dummy()
 }
 
-const userColumns = `id, email, name, role, avatar_url, disabled, created_at, updated_at`
+const userColumns = `id, email, name, role, avatar_url, disabled, created_at, updated_at, locale, time_zone`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(row scanner, extra ...any) (*User, error) {
-	var u User
-	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.Disabled, &u.CreatedAt, &u.UpdatedAt}, extra...)
+	var (
+		u                User
+		locale, timeZone sql.NullString
+	)
+	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &locale, &timeZone}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	u.Locale, u.TimeZone = Locale(locale.String), timeZone.String
 	return &u, nil
 }
 
@@ -338,22 +342,49 @@ func (s *Users) SeedDemoUsers(ctx context.Context) (bool, error) {
 	return seeded, nil
 }
 
-// UpdateProfile changes the user's name and avatar. Invalid input writes
-// nothing.
+// UpdateProfile changes the user's name and avatar, and their language and
+// time zone when p has them. Invalid input writes nothing.
 func (s *Users) UpdateProfile(ctx context.Context, id int64, p Profile) (*User, error) {
 	p, err := p.Normalize()
 	if err != nil {
 		return nil, err
 	}
+	// A preference p does not have keeps its value; "" stores NULL.
+	var locale, timeZone sql.NullString
+	if p.Locale != nil {
+		locale = sql.NullString{String: string(*p.Locale), Valid: true}
+	}
+	if p.TimeZone != nil {
+		timeZone = sql.NullString{String: *p.TimeZone, Valid: true}
+	}
 	u, err := scanUser(s.db.QueryRowContext(ctx,
-		`UPDATE users SET name = $2, avatar_url = $3, updated_at = now() WHERE id = $1 RETURNING `+userColumns,
-		id, p.Name, p.AvatarURL))
+		`UPDATE users SET name = $2, avatar_url = $3,
+		        locale = CASE WHEN $4::text IS NULL THEN locale ELSE nullif($4, '') END,
+		        time_zone = CASE WHEN $5::text IS NULL THEN time_zone ELSE nullif($5, '') END,
+		        updated_at = now()
+		 WHERE id = $1 RETURNING `+userColumns,
+		id, p.Name, p.AvatarURL, locale, timeZone))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Errorf(ENOTFOUND, "User not found.")
 	} else if err != nil {
 		return nil, fmt.Errorf("update profile of user %d: %w", id, err)
 	}
 	return u, nil
+}
+
+// SetLocale makes locale the user's language, as the language switch of
+// every page does for a signed-in user. Writing the language the user
+// already has writes nothing.
+func (s *Users) SetLocale(ctx context.Context, id int64, locale Locale) error {
+	if _, ok := ParseLocale(string(locale)); !ok {
+		return invalid(map[string]string{"locale": LocaleRule})
+	}
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE users SET locale = $2, updated_at = now() WHERE id = $1 AND locale IS DISTINCT FROM $2`, id, string(locale))
+	if err != nil {
+		return fmt.Errorf("set locale of user %d: %w", id, err)
+	}
+	return nil
 }
 
 // SetRole gives the target user a new role on behalf of actor. Only an

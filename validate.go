@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -41,6 +42,13 @@ var commonPasswords = func() map[string]struct{} {
 type Profile struct {
 	Name      string
 	AvatarURL string
+	// Locale, when not nil, is the user's new language: one of Locales, or
+	// "" to follow the browser. Nil keeps the one they have.
+	Locale *Locale
+	// TimeZone, when not nil, is the user's new time zone: an IANA name
+	// such as Europe/Moscow, or "" for the site's default. Nil keeps the
+	// one they have.
+	TimeZone *string
 }
 
 // Normalize trims the profile's values and checks them against the input
@@ -55,10 +63,45 @@ func (p Profile) Normalize() (Profile, error) {
 	if msg != "" {
 		fields["avatarUrl"] = msg
 	}
+	if p.Locale != nil && *p.Locale != "" {
+		if _, ok := ParseLocale(string(*p.Locale)); !ok {
+			fields["locale"] = LocaleRule
+		}
+	}
+	var timeZone *string
+	if p.TimeZone != nil {
+		tz := strings.TrimSpace(*p.TimeZone)
+		if tz != "" && !ValidTimeZone(tz) {
+			fields["timeZone"] = TimeZoneRule
+		}
+		timeZone = &tz
+	}
 	if len(fields) > 0 {
 		return p, invalid(fields)
 	}
-	return Profile{Name: name, AvatarURL: avatar}, nil
+	return Profile{Name: name, AvatarURL: avatar, Locale: p.Locale, TimeZone: timeZone}, nil
+}
+
+// The rules of a profile's language and time zone, as their messages say
+// them.
+const (
+	LocaleRule   = "Language must be ru or en."
+	TimeZoneRule = "Time zone must be an IANA name such as Europe/Moscow."
+)
+
+// maxTimeZoneLength bounds a time zone's name; the IANA database's longest
+// is 32 bytes.
+const maxTimeZoneLength = 64
+
+// ValidTimeZone reports whether name is a zone of the IANA time zone
+// database, such as Europe/Moscow or UTC. "Local", the zone of whatever
+// machine the site runs on, is not one.
+func ValidTimeZone(name string) bool {
+	if name == "" || name == "Local" || len(name) > maxTimeZoneLength || !utf8.ValidString(name) {
+		return false
+	}
+	_, err := time.LoadLocation(name)
+	return err == nil
 }
 
 // invalid builds the EINVALID error for broken field rules; its message
@@ -66,7 +109,7 @@ func (p Profile) Normalize() (Profile, error) {
 // is wrong.
 func invalid(fields map[string]string) *Error {
 	msg := ""
-	for _, key := range []string{"email", "name", "avatarUrl", "role", "password"} {
+	for _, key := range []string{"email", "name", "avatarUrl", "locale", "timeZone", "role", "password"} {
 		if m, ok := fields[key]; ok {
 			msg = m
 			break

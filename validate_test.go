@@ -194,3 +194,46 @@ func TestError(t *testing.T) {
 type errPlain string
 
 func (e errPlain) Error() string { return string(e) }
+
+// TestProfile_NormalizePreferences: a profile's language is one of the
+// site's or "" (the browser's), its time zone a zone of the IANA database
+// or "" (the site's); nil keeps either as it is.
+func TestProfile_NormalizePreferences(t *testing.T) {
+	str := func(s string) *string { return &s }
+	loc := func(s string) *aistat.Locale { l := aistat.Locale(s); return &l }
+	for _, tt := range []struct {
+		name   string
+		p      aistat.Profile
+		fields []string
+	}{
+		{"neither", aistat.Profile{Name: "A"}, nil},
+		{"both", aistat.Profile{Name: "A", Locale: loc("ru"), TimeZone: str("Europe/Moscow")}, nil},
+		{"cleared", aistat.Profile{Name: "A", Locale: loc(""), TimeZone: str("")}, nil},
+		{"UTC", aistat.Profile{Name: "A", TimeZone: str("UTC")}, nil},
+		{"spaces around a zone", aistat.Profile{Name: "A", TimeZone: str(" Asia/Tokyo ")}, nil},
+		{"German", aistat.Profile{Name: "A", Locale: loc("de")}, []string{"locale"}},
+		{"a tag", aistat.Profile{Name: "A", Locale: loc("ru-RU")}, []string{"locale"}},
+		{"upper case", aistat.Profile{Name: "A", Locale: loc("EN")}, []string{"locale"}},
+		{"no such zone", aistat.Profile{Name: "A", TimeZone: str("Mars/Olympus")}, []string{"timeZone"}},
+		{"the machine's zone", aistat.Profile{Name: "A", TimeZone: str("Local")}, []string{"timeZone"}},
+		{"a path", aistat.Profile{Name: "A", TimeZone: str("../../etc/passwd")}, []string{"timeZone"}},
+		{"an absolute path", aistat.Profile{Name: "A", TimeZone: str("/etc/localtime")}, []string{"timeZone"}},
+		{"both wrong", aistat.Profile{Name: "A", Locale: loc("xx"), TimeZone: str("Nowhere")}, []string{"locale", "timeZone"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.p.Normalize()
+			fields := aistat.ErrorFields(err)
+			if len(fields) != len(tt.fields) {
+				t.Fatalf("fields %v, want %v", fields, tt.fields)
+			}
+			for _, f := range tt.fields {
+				if fields[f] == "" {
+					t.Errorf("no message for %s: %v", f, fields)
+				}
+			}
+			if err == nil && tt.p.TimeZone != nil && *got.TimeZone != strings.TrimSpace(*tt.p.TimeZone) {
+				t.Errorf("time zone %q", *got.TimeZone)
+			}
+		})
+	}
+}

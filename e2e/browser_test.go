@@ -59,8 +59,17 @@ type browser struct {
 }
 
 // newBrowser starts Chromium with a fresh profile and stops it when the test
-// ends, after saving screenshots of its tabs if the test failed.
+// ends, after saving screenshots of its tabs if the test failed. It asks
+// for English pages: the tests read the pages' English words, whatever the
+// machine's language.
 func newBrowser(t *testing.T, name string) *browser {
+	t.Helper()
+	return newBrowserIn(t, name, "en-US")
+}
+
+// newBrowserIn is newBrowser in the language lang (--lang, which sets the
+// Accept-Language the browser sends).
+func newBrowserIn(t *testing.T, name, lang string) *browser {
 	t.Helper()
 	path := chromePath(t)
 	// The exec allocator gives each browser a fresh user-data-dir and
@@ -72,6 +81,8 @@ func newBrowser(t *testing.T, name string) *browser {
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-component-update", true),
 		chromedp.WindowSize(1200, 800),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)

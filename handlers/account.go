@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -34,12 +33,15 @@ func (s *Server) renderSessions(w http.ResponseWriter, r *http.Request, status i
 		s.writeError(w, r, err)
 		return
 	}
+	loc := s.locale(r)
 	s.render(w, r, status, templates.SessionsPage{
-		Page:          s.page(r, "Sessions and security"),
-		Sessions:      templates.NewSessionRows(list, sessions.SessionID(ctx)),
-		Events:        events,
-		Errors:        fields,
-		PasswordError: formError,
+		Page:            s.localPage(r, loc, loc.T("sessions.title")),
+		Sessions:        templates.NewSessionRows(list, sessions.SessionID(ctx)),
+		Events:          events,
+		SessionsCaption: loc.N("sessions.caption", len(list)),
+		EventsCaption:   loc.N("sessions.eventsCaption", len(events)),
+		Errors:          loc.DomainFields(fields),
+		PasswordError:   loc.Domain(formError),
 	})
 }
 
@@ -61,7 +63,7 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		s.sessions.PutFlash(ctx, fmt.Sprintf("Signed out %d other %s.", n, plural(n, "session", "sessions")))
+		s.sessions.PutFlash(ctx, s.locale(r).N("flash.signedOutOthers", int(n)))
 		http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
 		return
 	}
@@ -83,7 +85,7 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	s.sessions.PutFlash(ctx, "Session ended.")
+	s.sessions.PutFlash(ctx, s.locale(r).T("flash.sessionEnded"))
 	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
 }
 
@@ -124,10 +126,10 @@ func (s *Server) handlePasswordUpdate(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.setDeviceCookie(w, device)
 	}
-	msg := "Password changed."
+	msg := "flash.passwordChanged"
 	if n > 0 {
-		msg = "Password changed. Other devices were signed out."
+		msg = "flash.passwordChangedOthers"
 	}
-	s.sessions.PutFlash(ctx, msg)
+	s.sessions.PutFlash(ctx, s.locale(r).T(msg))
 	http.Redirect(w, r, sessionsPath, http.StatusSeeOther)
 }

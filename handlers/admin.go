@@ -9,6 +9,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"aistat"
+	"aistat/internal/i18n"
 	"aistat/sessions"
 	"aistat/templates"
 )
@@ -57,19 +58,28 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		}
 		recent = page.Entries
 	}
+	loc := s.locale(r)
+	page := s.localPage(r, loc, loc.T("header.admin"))
 	s.render(w, r, status, templates.AdminPage{
-		Page:    s.page(r, "Admin"),
-		Rows:    templates.NewAdminRows(list.Users, me.ID),
+		Page:    page,
+		Rows:    templates.NewAdminRows(list.Users, me.ID, loc, page.Zone),
 		CanEdit: me.IsAdmin(),
 		Private: q.View == aistat.AdminView,
 		Search:  q.Search,
-		Caption: usersCaption(q.Search, list),
+		Caption: usersCaption(loc, q.Search, list),
 		PrevURL: adminURL(q.Search, list.Prev),
 		NextURL: adminURL(q.Search, list.Next),
 		Back:    adminURL(q.Search, &q.Cursor),
 		Audit:   recent,
-		New:     form,
+		New:     localizedForm(loc, form),
 	})
+}
+
+// localizedForm is form with its field messages, the domain's, in loc's
+// language.
+func localizedForm(loc *i18n.Localizer, form templates.UserForm) templates.UserForm {
+	form.Errors = loc.DomainFields(form.Errors)
+	return form
 }
 
 // userQuery reads the admin page's search (q) and page position (after or
@@ -134,14 +144,14 @@ func adminURL(search string, c *aistat.Cursor) string {
 
 // usersCaption names the list on the page. The count that follows it is of
 // the rows shown, so a list in pages is not called "All users".
-func usersCaption(search string, list *aistat.UserPage) string {
+func usersCaption(loc *i18n.Localizer, search string, list *aistat.UserPage) string {
 	switch {
 	case search != "":
-		return "Users matching “" + search + "”"
+		return loc.F("admin.matching", map[string]any{"Search": search})
 	case list.Prev != nil || list.Next != nil:
-		return "Users"
+		return loc.T("admin.users")
 	}
-	return "All users"
+	return loc.T("admin.allUsers")
 }
 
 // adminBack is where an admin action returns to: the admin page it was
@@ -167,7 +177,8 @@ func (s *Server) handleUserRoleUpdate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, fmt.Sprintf("%s is now %s.", user.Name, user.Role.Label()))
+	loc := s.locale(r)
+	s.sessions.PutFlash(ctx, loc.F("flash.roleChanged", map[string]any{"Name": user.Name, "Role": loc.Role(user.Role)}))
 	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
@@ -183,7 +194,7 @@ func (s *Server) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, fmt.Sprintf("%s is signed out everywhere (%d %s ended).", user.Name, n, plural(n, "session", "sessions")))
+	s.sessions.PutFlash(ctx, s.locale(r).F("flash.revoked", map[string]any{"Name": user.Name, "PluralCount": n}))
 	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
@@ -209,11 +220,4 @@ func userID(r *http.Request) (int64, error) {
 		return 0, aistat.Errorf(aistat.ENOTFOUND, "User not found.")
 	}
 	return id, nil
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

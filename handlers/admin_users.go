@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -38,7 +37,8 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, fmt.Sprintf("%s (%s) can now sign in as %s.", user.Name, user.Email, user.Role.Label()))
+	loc := s.locale(r)
+	s.sessions.PutFlash(ctx, loc.F("flash.created", map[string]any{"Name": user.Name, "Email": user.Email, "Role": loc.Role(user.Role)}))
 	http.Redirect(w, r, adminBack(f.Get("back")), http.StatusSeeOther)
 }
 
@@ -63,11 +63,11 @@ func (s *Server) setUserDisabled(w http.ResponseWriter, r *http.Request, disable
 		s.writeError(w, r, err)
 		return
 	}
-	msg := fmt.Sprintf("%s can sign in again.", user.Name)
+	msg := "flash.enabled"
 	if disabled {
-		msg = fmt.Sprintf("%s is disabled and signed out everywhere.", user.Name)
+		msg = "flash.disabled"
 	}
-	s.sessions.PutFlash(ctx, msg)
+	s.sessions.PutFlash(ctx, s.locale(r).F(msg, map[string]any{"Name": user.Name}))
 	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
@@ -89,8 +89,9 @@ func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status
 		s.writeError(w, r, err)
 		return
 	}
+	loc := s.locale(r)
 	s.render(w, r, status, templates.UserDeletePage{
-		Page:   s.page(r, "Delete "+target.Name),
+		Page:   s.localPage(r, loc, loc.F("userDelete.title", map[string]any{"Name": target.Name})),
 		Target: target,
 		Back:   back,
 		Error:  msg,
@@ -115,7 +116,7 @@ func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, fmt.Sprintf("%s (%s) is deleted.", user.Name, user.Email))
+	s.sessions.PutFlash(ctx, s.locale(r).F("flash.deleted", map[string]any{"Name": user.Name, "Email": user.Email}))
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
@@ -135,8 +136,9 @@ func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	loc := s.locale(r)
 	s.render(w, r, http.StatusOK, templates.ResetLinkPage{
-		Page:    s.page(r, "Reset link for "+user.Name),
+		Page:    s.localPage(r, loc, loc.F("resetLink.title", map[string]any{"Name": user.Name})),
 		Target:  user,
 		URL:     s.absoluteURL("/reset/" + token),
 		Expires: time.Now().Add(aistat.ResetLinkLifetime),

@@ -25,8 +25,9 @@ func (s *Server) handleAuditShow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	loc := s.locale(r)
 	s.render(w, r, http.StatusOK, templates.AuditPage{
-		Page:     s.page(r, "Audit log"),
+		Page:     s.localPage(r, loc, loc.T("audit.label")),
 		Entries:  page.Entries,
 		NewerURL: auditURL(page.Newer),
 		OlderURL: auditURL(page.Older),

@@ -16,7 +16,8 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	data := templates.LoginPage{Page: s.page(r, "Sign in"), Next: next}
+	loc := s.locale(r)
+	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Next: next}
 	// Why the person is here: a password reset of their own, or else why
 	// they were signed out, as their cookie's ended session tells or the
 	// page that sent them here (a live logout, a redirect) says. Only known
@@ -25,11 +26,11 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 	data.Flash = ""
 	switch {
 	case r.URL.Query().Get("reset") == "1":
-		data.Notice = "Your password is changed and every session of your account has ended. Sign in with the new password."
+		data.Notice = loc.T("login.resetDone")
 	case ended != "":
 		data.Notice = ended
 	default:
-		data.Notice = aistat.EndReason(r.URL.Query().Get("signed_out")).Message()
+		data.Notice = endMessage(loc, aistat.EndReason(r.URL.Query().Get("signed_out")))
 	}
 	s.render(w, r, http.StatusOK, data)
 }
@@ -44,26 +45,27 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
 	next := localPath(r.PostForm.Get("next"))
-	data := templates.LoginPage{Page: s.page(r, "Sign in"), Email: email, Next: next}
+	loc := s.locale(r)
+	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Email: email, Next: next}
 	if email == "" || password == "" {
-		data.Error = "Enter your email and password."
+		data.Error = loc.T("login.missing")
 		s.render(w, r, http.StatusUnprocessableEntity, data)
 		return
 	}
 	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
-		data.Error = aistat.ErrorMessage(err)
+		data.Error = loc.Domain(aistat.ErrorMessage(err))
 		s.render(w, r, http.StatusUnauthorized, data)
 		return
 	case aistat.EFORBIDDEN:
 		// Only with the right password: a wrong one is the 401 above, as
 		// for any account.
-		data.Error = aistat.ErrorMessage(err)
+		data.Error = loc.Domain(aistat.ErrorMessage(err))
 		s.render(w, r, http.StatusForbidden, data)
 		return
 	case aistat.ETOOMANY:
-		data.Error = aistat.ErrorMessage(err)
+		data.Error = loc.Domain(aistat.ErrorMessage(err))
 		setRetryAfter(w, err)
 		s.render(w, r, http.StatusTooManyRequests, data)
 		return

@@ -37,22 +37,6 @@ var codeStatus = map[string]int{
 	aistat.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
 
-var statusHeading = map[int]string{
-	http.StatusBadRequest:            "Bad request",
-	http.StatusUnauthorized:          "Please sign in",
-	http.StatusForbidden:             "Access denied",
-	http.StatusNotFound:              "Page not found",
-	http.StatusMethodNotAllowed:      "Method not allowed",
-	http.StatusConflict:              "Conflict",
-	http.StatusGone:                  "Link no longer valid",
-	http.StatusRequestEntityTooLarge: "Request too large",
-	http.StatusUnsupportedMediaType:  "Unsupported content type",
-	http.StatusUnprocessableEntity:   "Invalid input",
-	http.StatusTooManyRequests:       "Too many requests",
-	http.StatusInternalServerError:   "Something went wrong",
-	http.StatusServiceUnavailable:    "Temporarily unavailable",
-}
-
 // errorBody is the JSON form of every error.
 type errorBody struct {
 	Error  string            `json:"error"`
@@ -85,6 +69,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "5")
 	}
 	setRetryAfter(w, err)
+	// The domain's messages are English; the reader gets theirs.
+	loc := s.locale(r)
+	msg, fields = loc.Domain(msg), loc.DomainFields(fields)
 	if wantsJSON(r) {
 		if status == http.StatusUnauthorized {
 			msg = "unauthenticated"
@@ -92,10 +79,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, status, errorBody{Error: msg, Fields: fields})
 		return
 	}
+	// The heading names the status in the reader's language (status.404).
+	heading := "status." + strconv.Itoa(status)
+	if !loc.Has(heading) {
+		heading = "status.500"
+	}
+	heading = loc.T(heading)
 	s.render(w, r, status, templates.ErrorPage{
-		Page:    s.page(r, statusHeading[status]),
+		Page:    s.localPage(r, loc, heading),
 		Status:  status,
-		Heading: statusHeading[status],
+		Heading: heading,
 		Message: msg,
 	})
 }

@@ -43,6 +43,21 @@ func decodeError(err error, malformed string) error {
 // missing one is EINVALID naming it (422); anything malformed is 400, a
 // body that is not JSON 415, one that is too large 413.
 func decodeStrings(w http.ResponseWriter, r *http.Request, fields ...string) (map[string]string, error) {
+	values, err := decodeJSON(w, r, fields, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(values))
+	for key, v := range values {
+		out[key] = *v
+	}
+	return out, nil
+}
+
+// decodeJSON reads a JSON body like decodeStrings, whose members are among
+// required and optional. A required field must be a string; an optional
+// one may be missing (not in the map), a string, or null (a nil value).
+func decodeJSON(w http.ResponseWriter, r *http.Request, required, optional []string) (map[string]*string, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/json" {
 		return nil, badRequest(http.StatusUnsupportedMediaType, "Send the body as application/json.")
@@ -58,9 +73,10 @@ func decodeStrings(w http.ResponseWriter, r *http.Request, fields ...string) (ma
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, decodeError(err, "The body must contain nothing after the JSON object.")
 	}
-	values := make(map[string]string, len(fields))
+	values := make(map[string]*string, len(required)+len(optional))
 	for key, v := range raw {
-		if !slices.Contains(fields, key) {
+		isOptional := slices.Contains(optional, key)
+		if !isOptional && !slices.Contains(required, key) {
 			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Unknown field %q.", key))
 		}
 		// encoding/json would quietly replace invalid UTF-8 with U+FFFD:
@@ -68,25 +84,28 @@ func decodeStrings(w http.ResponseWriter, r *http.Request, fields ...string) (ma
 		if !utf8.Valid(v) {
 			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Field %q must be valid UTF-8.", key))
 		}
+		if string(v) == "null" && isOptional {
+			values[key] = nil
+			continue
+		}
 		var s string
 		if string(v) == "null" || json.Unmarshal(v, &s) != nil {
+			if isOptional {
+				return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Field %q must be a string or null.", key))
+			}
 			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Field %q must be a string.", key))
 		}
-		values[key] = s
+		values[key] = &s
 	}
 	missing := map[string]string{}
-	for _, key := range fields {
+	var keys []string
+	for _, key := range required {
 		if _, ok := values[key]; !ok {
 			missing[key] = fmt.Sprintf("Field %q is required.", key)
+			keys = append(keys, key)
 		}
 	}
 	if len(missing) > 0 {
-		keys := make([]string, 0, len(missing))
-		for _, key := range fields {
-			if _, ok := missing[key]; ok {
-				keys = append(keys, key)
-			}
-		}
 		return nil, &aistat.Error{Code: aistat.EINVALID, Message: "Missing " + strings.Join(keys, ", ") + ".", Fields: missing}
 	}
 	return values, nil

@@ -173,6 +173,9 @@ func (c *client) do(method, path, contentType, body string, headers ...string) *
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	// The tests read the pages' English words; a test of the language's
+	// choice sends a header of its own.
+	req.Header.Set("Accept-Language", "en")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, templates.HomePage(s.page(r, "Home")))
+	loc := s.locale(r)
+	s.render(w, r, http.StatusOK, templates.HomePage(s.localPage(r, loc, loc.T("home.title"))))
 }
 
 // healthTimeout is how long the health check waits for the database.

@@ -2,24 +2,61 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
+	"aistat"
+	"aistat/internal/i18n"
 	"aistat/sessions"
 	"aistat/templates"
 )
 
-// page is the common part of a page for this request. It takes the flash,
-// so call it once per rendered page.
+// page is the common part of a page for this request, in its language
+// (locale). It takes the flash, so call it once per rendered page.
 func (s *Server) page(r *http.Request, title string) templates.Page {
+	return s.localPage(r, s.locale(r), title)
+}
+
+// localPage is page for a handler that already chose the language.
+func (s *Server) localPage(r *http.Request, loc *i18n.Localizer, title string) templates.Page {
 	ctx := r.Context()
-	p := templates.Page{Title: title, User: templates.NewAccount(sessions.User(ctx)), Path: r.URL.Path}
+	user := sessions.User(ctx)
+	p := templates.Page{Lang: loc.Lang(), Zone: s.zone(user), Title: title, User: templates.NewAccount(user, loc), Path: r.URL.Path}
 	if p.User != nil {
 		p.Flash = s.sessions.PopFlash(ctx)
 	} else {
 		// A cookie whose session ended for a reason: the first page after
 		// says why, rather than leaving the person signed out unawares.
-		p.Flash = sessions.EndReason(ctx).Message()
+		p.Flash = endMessage(loc, sessions.EndReason(ctx))
 	}
 	return p
+}
+
+// zone is the time zone u reads times in: their own, else the site's
+// (--time-zone). Zones are loaded once: only valid names reach the cache,
+// so it holds at most the IANA database.
+func (s *Server) zone(u *aistat.User) *time.Location {
+	if u == nil || u.TimeZone == "" {
+		return s.timeZone
+	}
+	if z, ok := s.zones.Load(u.TimeZone); ok {
+		return z.(*time.Location)
+	}
+	z, err := time.LoadLocation(u.TimeZone)
+	if err != nil {
+		// A zone the machine's database lost since it was checked.
+		return s.timeZone
+	}
+	s.zones.Store(u.TimeZone, z)
+	return z
+}
+
+// endMessage tells the person whose session ended why, in loc's language;
+// "" for a reason the pages do not mention (aistat.EndReason.Message).
+func endMessage(loc *i18n.Localizer, reason aistat.EndReason) string {
+	if reason.Message() == "" {
+		return ""
+	}
+	return loc.T("signedOut." + string(reason))
 }
 
 // render writes a page. The templates render into a buffer before the first

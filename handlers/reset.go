@@ -55,13 +55,14 @@ func (s *Server) handleResetUpdate(w http.ResponseWriter, r *http.Request) {
 	// Whoever is signed in here as someone else stays signed in, and the
 	// sign-in page sends them on: the message goes with them.
 	if u := sessions.User(ctx); u != nil && u.ID != target.ID {
-		s.sessions.PutFlash(ctx, "The password of "+target.Email+" is changed.")
+		s.sessions.PutFlash(ctx, s.locale(r).F("flash.passwordOf", map[string]any{"Email": target.Email}))
 	}
 	http.Redirect(w, r, "/login?reset=1", http.StatusSeeOther)
 }
 
 func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int, token string, target *aistat.User, fields map[string]string) {
-	p := s.page(r, "Choose a new password")
+	loc := s.locale(r)
+	p := s.localPage(r, loc, loc.T("reset.title"))
 	// The path holds the token: keep it out of the Sign in link.
 	p.Path = ""
 	s.render(w, r, status, templates.ResetPage{Page: p, Token: token, Target: target, Errors: fields})

@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/login", anyone(s.handleLoginShow))
 	r.Handler(http.MethodPost, "/login", anyone(s.handleLoginCreate))
 	r.Handler(http.MethodPost, "/logout", user(s.handleLogout))
+	r.Handler(http.MethodPost, "/language", anyone(s.handleLanguageUpdate))
 
 	r.Handler(http.MethodGet, "/settings", user(s.handleSettingsShow))
 	r.Handler(http.MethodPost, "/settings", user(s.handleSettingsUpdate))

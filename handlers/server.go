@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"aistat"
+	"aistat/internal/i18n"
 	"aistat/internal/live"
 	"aistat/sessions"
 	"aistat/static"
@@ -49,6 +51,12 @@ type Config struct {
 	// DatabaseDeadline bounds each request's database work; zero is
 	// DefaultDatabaseDeadline. Tests shorten it.
 	DatabaseDeadline time.Duration
+	// DefaultLocale is the language of a reader who chose none and whose
+	// browser asks for none the site speaks. Required.
+	DefaultLocale aistat.Locale
+	// TimeZone is where dates are shown for users who chose no zone of
+	// their own, and for visitors; nil is UTC.
+	TimeZone *time.Location
 }
 
 // Server answers every HTTP request of the site.
@@ -71,6 +79,12 @@ type Server struct {
 
 	// databaseDeadline bounds each request's database work (track).
 	databaseDeadline time.Duration
+
+	catalogue     *i18n.Catalogue
+	defaultLocale aistat.Locale
+	timeZone      *time.Location
+	// zones are the users' time zones, by name (zone).
+	zones sync.Map
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -84,7 +98,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("static assets: %w", err)
 	}
-	tmpl, err := templates.New(assets.URL)
+	if _, ok := aistat.ParseLocale(string(cfg.DefaultLocale)); !ok {
+		return nil, fmt.Errorf("default locale %q: want ru or en", cfg.DefaultLocale)
+	}
+	catalogue, err := i18n.New()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := templates.New(assets.URL, catalogue, cfg.DefaultLocale)
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
@@ -101,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 		proxies:       cfg.TrustedProxies,
 		profiles:      cfg.Profiles,
 		requests:      newRequestMetrics(),
+		catalogue:     catalogue,
+		defaultLocale: cfg.DefaultLocale,
+		timeZone:      cmp.Or(cfg.TimeZone, time.UTC),
 	}
 	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
 	s.metrics = s.newMetrics(cfg.PoolMetrics)

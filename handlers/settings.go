@@ -10,11 +10,31 @@ import (
 
 func (s *Server) handleSettingsShow(w http.ResponseWriter, r *http.Request) {
 	user := sessions.User(r.Context())
+	loc := s.locale(r)
 	s.render(w, r, http.StatusOK, templates.SettingsPage{
-		Page:      s.page(r, "Settings"),
-		Name:      user.Name,
-		AvatarURL: user.AvatarURL,
+		Page:            s.localPage(r, loc, loc.T("settings.title")),
+		Name:            user.Name,
+		AvatarURL:       user.AvatarURL,
+		Locale:          string(user.Locale),
+		TimeZone:        user.TimeZone,
+		DefaultTimeZone: s.timeZone.String(),
 	})
+}
+
+// formPreferences reads the settings form's language and time zone: a
+// field the form did not send keeps the user's value (nil).
+func formPreferences(r *http.Request) (*aistat.Locale, *string) {
+	var locale *aistat.Locale
+	var timeZone *string
+	if r.PostForm.Has("locale") {
+		l := aistat.Locale(r.PostForm.Get("locale"))
+		locale = &l
+	}
+	if r.PostForm.Has("time_zone") {
+		tz := r.PostForm.Get("time_zone")
+		timeZone = &tz
+	}
+	return locale, timeZone
 }
 
 // handleSettingsUpdate is the profile form without JavaScript: Post,
@@ -25,23 +45,49 @@ func (s *Server) handleSettingsUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	user := sessions.User(ctx)
 	profile := aistat.Profile{Name: r.PostForm.Get("name"), AvatarURL: r.PostForm.Get("avatar_url")}
-	_, err := s.users.UpdateProfile(ctx, sessions.User(ctx).ID, profile)
+	profile.Locale, profile.TimeZone = formPreferences(r)
+	saved, err := s.users.UpdateProfile(ctx, user.ID, profile)
 	if aistat.ErrorCode(err) == aistat.EINVALID {
 		fields := aistat.ErrorFields(err)
-		s.render(w, r, http.StatusUnprocessableEntity, templates.SettingsPage{
-			Page:      s.page(r, "Settings"),
-			Name:      profile.Name,
-			AvatarURL: profile.AvatarURL,
-			Errors:    map[string]string{"name": fields["name"], "avatar_url": fields["avatarUrl"]},
-		})
+		loc := s.locale(r)
+		page := templates.SettingsPage{
+			Page:            s.localPage(r, loc, loc.T("settings.title")),
+			Name:            profile.Name,
+			AvatarURL:       profile.AvatarURL,
+			Locale:          string(user.Locale),
+			TimeZone:        user.TimeZone,
+			DefaultTimeZone: s.timeZone.String(),
+			Errors:          map[string]string{"name": loc.Domain(fields["name"]), "avatar_url": loc.Domain(fields["avatarUrl"])},
+		}
+		// The rules of the two choices have words in the catalogue.
+		if fields["locale"] != "" {
+			page.Errors["locale"] = loc.T("error.locale")
+		}
+		if fields["timeZone"] != "" {
+			page.Errors["time_zone"] = loc.T("error.timeZone")
+		}
+		if profile.Locale != nil {
+			page.Locale = string(*profile.Locale)
+		}
+		if profile.TimeZone != nil {
+			page.TimeZone = *profile.TimeZone
+		}
+		s.render(w, r, http.StatusUnprocessableEntity, page)
 		return
 	} else if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.sessions.PutFlash(ctx, "Profile saved.")
+	// The next page is in the language just saved.
+	s.sessions.PutFlash(ctx, s.localeFor(r, saved).T("settings.saved"))
 	http.Redirect(w, r, "/settings", http.StatusSeeOther)
+}
+
+// invalidField is the 422 of one field that breaks its rule.
+func invalidField(field, rule string) error {
+	return &aistat.Error{Code: aistat.EINVALID, Message: rule, Fields: map[string]string{field: rule}}
 }
 
 // userBody is the JSON answer carrying one user.
@@ -49,15 +95,42 @@ type userBody struct {
 	User *aistat.User `json:"user"`
 }
 
-// handleProfileUpdate is the settings page's JSON save.
+// handleProfileUpdate is the settings page's JSON save. name and avatarUrl
+// are required; locale and timeZone may be left out (kept as they are) or
+// null (the browser's language, the site's time zone).
 func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
-	values, err := decodeStrings(w, r, "name", "avatarUrl")
+	values, err := decodeJSON(w, r, []string{"name", "avatarUrl"}, []string{"locale", "timeZone"})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	profile := aistat.Profile{Name: *values["name"], AvatarURL: *values["avatarUrl"]}
+	if v, ok := values["locale"]; ok {
+		locale := aistat.Locale("")
+		if v != nil {
+			if *v == "" {
+				// "" would store "follow the browser", which the API
+				// spells null: anything but "ru", "en" or null is wrong.
+				s.writeError(w, r, invalidField("locale", aistat.LocaleRule))
+				return
+			}
+			locale = aistat.Locale(*v)
+		}
+		profile.Locale = &locale
+	}
+	if v, ok := values["timeZone"]; ok {
+		timeZone := ""
+		if v != nil {
+			if *v == "" {
+				s.writeError(w, r, invalidField("timeZone", aistat.TimeZoneRule))
+				return
+			}
+			timeZone = *v
+		}
+		profile.TimeZone = &timeZone
+	}
 	ctx := r.Context()
-	user, err := s.users.UpdateProfile(ctx, sessions.User(ctx).ID, aistat.Profile{Name: values["name"], AvatarURL: values["avatarUrl"]})
+	user, err := s.users.UpdateProfile(ctx, sessions.User(ctx).ID, profile)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -191,14 +191,16 @@ func (f *finder) query(ctx context.Context, tokens []string) (map[string]result,
 	results := make(map[string]result, len(tokens))
 	for rows.Next() {
 		var (
-			token  string
-			r      result
-			reason sql.NullString
+			token            string
+			r                result
+			reason           sql.NullString
+			locale, timeZone sql.NullString
 		)
 		r.row = &storedSession{user: new(aistat.User)}
 		u := r.row.user
 		if err := rows.Scan(&token, &r.data, &r.row.id, &r.row.expiry, &r.row.lastActive,
-			&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt, &reason); err != nil {
+			&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt, &reason,
+			&locale, &timeZone); err != nil {
 			return nil, fmt.Errorf("find session: %w", err)
 		}
 		if reason.Valid {
@@ -207,6 +209,7 @@ func (f *finder) query(ctx context.Context, tokens []string) (map[string]result,
 			continue
 		}
 		r.row.token = token
+		u.Locale, u.TimeZone = aistat.Locale(locale.String), timeZone.String
 		results[token] = r
 	}
 	if err := rows.Err(); err != nil {

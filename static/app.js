@@ -1,35 +1,13 @@
 // ai-stat — progressive enhancement. Every page works without this module;
-// it localises times, hides broken avatars, saves the profile in place, and
-// exports the functions that show a change on the page (live.js imports
-// them).
+// it hides broken avatars, saves the profile in place, and exports the
+// functions that show a change on the page (live.js imports them). Times
+// are the server's, in the reader's language and time zone.
 //
 // What a page shows of a user that the server computes (the role's label,
 // the initials, whether the user is staff) comes from the user's JSON
 // (roleLabel, initials, staff) and from the page's data- attributes, never
 // from a copy of the server's rules here. The elements it updates are
 // found by their data- attributes, not by the page's markup.
-
-const GENERIC_ERROR = 'Something went wrong and your profile was not saved. Please try again.';
-
-// Times -------------------------------------------------------------------
-
-const localFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-// utcText formats a date as the server does: "2026-11-27 07:51 UTC".
-function utcText(date) {
-  return date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
-}
-
-function localizeTimes(root) {
-  root.querySelectorAll('time[datetime]').forEach((el) => {
-    const date = new Date(el.getAttribute('datetime'));
-    if (Number.isNaN(date.getTime())) {
-      return;
-    }
-    el.textContent = localFormat.format(date);
-    el.title = utcText(date);
-  });
-}
 
 // Avatars -----------------------------------------------------------------
 
@@ -135,6 +113,14 @@ function setRoleBadge(el, role, label) {
 // up to date with a change made elsewhere.
 let syncProfileForm = null;
 
+// roleLabel is the role's label in the page's language, which the page
+// holds (data-role-label-<role> on the body); the JSON's label, which is
+// not in the page's language, only when the page has none.
+function roleLabel(user) {
+  const role = String(user.role || '');
+  return String(document.body.getAttribute('data-role-label-' + role) || user.roleLabel || role);
+}
+
 // applyUser updates every place the page shows the signed-in user, from
 // the user's JSON form: {id, email, name, role, avatarUrl, roleLabel,
 // initials, staff}.
@@ -142,8 +128,16 @@ export function applyUser(user) {
   if (!user) {
     return;
   }
+  // A language chosen elsewhere (another tab, another device) that this
+  // page is not in: the page comes again from the server, which holds
+  // every word of it.
+  const pageLang = document.documentElement.lang;
+  if (typeof user.locale === 'string' && pageLang && user.locale !== pageLang) {
+    window.location.reload();
+    return;
+  }
   const role = String(user.role || '');
-  const label = String(user.roleLabel || role);
+  const label = roleLabel(user);
   const initials = user.initials;
 
   document.querySelectorAll('[data-user-name]').forEach((el) => {
@@ -171,7 +165,7 @@ export function applyUser(user) {
 // Settings ----------------------------------------------------------------
 
 // FIELD_NAMES maps the API's JSON field names to the form's field names.
-const FIELD_NAMES = { name: 'name', avatarUrl: 'avatar_url' };
+const FIELD_NAMES = { name: 'name', avatarUrl: 'avatar_url', locale: 'locale', timeZone: 'time_zone' };
 
 function initProfileForm() {
   const form = document.getElementById('profile-form');
@@ -183,6 +177,16 @@ function initProfileForm() {
   const inputs = {
     name: form.elements.namedItem('name'),
     avatar_url: form.elements.namedItem('avatar_url'),
+    locale: form.elements.namedItem('locale'),
+    time_zone: form.elements.namedItem('time_zone'),
+  };
+  // The page's words for what this module says, in the page's language:
+  // the catalogue is the server's.
+  const text = {
+    saving: form.dataset.textSaving,
+    saved: form.dataset.textSaved,
+    failed: form.dataset.textFailed,
+    invalid: form.dataset.textInvalid,
   };
   const preview = document.querySelector('[data-preview-avatar]');
   const previewName = document.querySelector('[data-preview-name]');
@@ -239,14 +243,34 @@ function initProfileForm() {
     inputs.name.value = user.name;
     inputs.avatar_url.defaultValue = user.avatarUrl || '';
     inputs.avatar_url.value = user.avatarUrl || '';
+    if (inputs.locale && 'locale' in user) {
+      const locale = user.locale || '';
+      Array.from(inputs.locale.options).forEach((option) => {
+        option.defaultSelected = option.value === locale;
+      });
+      inputs.locale.value = locale;
+    }
+    if (inputs.time_zone && 'timeZone' in user) {
+      inputs.time_zone.defaultValue = user.timeZone || '';
+      inputs.time_zone.value = user.timeZone || '';
+    }
+  }
+
+  // isChanged reports a field that differs from what was last saved or
+  // received; a select keeps its default in its options.
+  function isChanged(input) {
+    if (input instanceof HTMLSelectElement) {
+      return Array.from(input.options).some((option) => option.selected !== option.defaultSelected);
+    }
+    return input.value !== input.defaultValue;
   }
 
   // isEditing reports work in progress that a change pushed from elsewhere
   // must not overwrite: a save under way, a focused field, a field that
   // differs from what was last saved or received, or one still in error.
   function isEditing() {
-    return saving || Object.values(inputs).some((input) => input === document.activeElement ||
-      input.value !== input.defaultValue || input.getAttribute('aria-invalid') === 'true');
+    return saving || Object.values(inputs).some((input) => input && (input === document.activeElement ||
+      isChanged(input) || input.getAttribute('aria-invalid') === 'true'));
   }
 
   syncProfileForm = (user) => {
@@ -264,6 +288,19 @@ function initProfileForm() {
     updatePreview(inputs.name.value, inputs.avatar_url.value.trim());
   });
 
+  // profileBody is the form as PUT /api/profile takes it: an empty
+  // language or time zone is null, the browser's and the site's.
+  function profileBody() {
+    const body = { name: inputs.name.value, avatarUrl: inputs.avatar_url.value.trim() };
+    if (inputs.locale) {
+      body.locale = inputs.locale.value || null;
+    }
+    if (inputs.time_zone) {
+      body.timeZone = inputs.time_zone.value.trim() || null;
+    }
+    return body;
+  }
+
   async function save() {
     let response;
     try {
@@ -271,13 +308,10 @@ function initProfileForm() {
         method: 'PUT',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         credentials: 'same-origin',
-        body: JSON.stringify({
-          name: inputs.name.value,
-          avatarUrl: inputs.avatar_url.value.trim(),
-        }),
+        body: JSON.stringify(profileBody()),
       });
     } catch {
-      setStatus(GENERIC_ERROR, 'error');
+      setStatus(text.failed, 'error');
       return false;
     }
     if (response.status === 401) {
@@ -296,7 +330,7 @@ function initProfileForm() {
       showSaved(user);
       applyUser(user);
       updatePreview(user.name, user.avatarUrl, user.initials);
-      setStatus('Profile saved.', 'success');
+      setStatus(text.saved, 'success');
       return false;
     }
     if (response.status === 422 && body) {
@@ -312,14 +346,14 @@ function initProfileForm() {
           first = inputs[field];
         }
       });
-      setStatus(body.error || 'Please correct the highlighted fields.', 'error');
+      setStatus(body.error || text.invalid, 'error');
       if (first) {
         first.focus();
         return true;
       }
       return false;
     }
-    setStatus(GENERIC_ERROR, 'error');
+    setStatus(text.failed, 'error');
     return false;
   }
 
@@ -334,7 +368,7 @@ function initProfileForm() {
     if (button) {
       button.disabled = true;
     }
-    setStatus('Saving…', '');
+    setStatus(text.saving, '');
     let movedFocus = false;
     try {
       movedFocus = await save();
@@ -411,7 +445,7 @@ export function updateUserRow(user) {
   }
   const badge = row.querySelector('[data-field="role"]');
   if (badge) {
-    setRoleBadge(badge, role, String(user.roleLabel || role));
+    setRoleBadge(badge, role, roleLabel(user));
   }
   if (typeof user.disabled === 'boolean') {
     setDisabled(row, user.disabled);
@@ -527,7 +561,6 @@ async function loadUsers() {
   const body = document.adoptNode(fresh.tBodies[0]);
   table.tBodies[0].replaceWith(body);
   countUsers(table);
-  localizeTimes(body);
 }
 
 // Sign-in -----------------------------------------------------------------
@@ -547,7 +580,6 @@ function showSignedOut() {
 // A module runs once, after the page is parsed, however many scripts
 // import it.
 watchBrokenAvatars();
-localizeTimes(document);
 initProfileForm();
 showSignedOut();
 // Says that the page was enhanced: the browser tests tell a page whose

@@ -1,6 +1,9 @@
 package templates
 
-import "aistat"
+import (
+	"aistat"
+	"aistat/internal/i18n"
+)
 
 // Account is the signed-in user as the pages show them, every value ready
 // to print: a method called from a template costs reflective calls on every
@@ -17,8 +20,9 @@ type Account struct {
 	Staff bool
 }
 
-// NewAccount prepares u for the pages; nil stays nil (anonymous).
-func NewAccount(u *aistat.User) *Account {
+// NewAccount prepares u for the pages in loc's language; nil stays nil
+// (anonymous).
+func NewAccount(u *aistat.User, loc *i18n.Localizer) *Account {
 	if u == nil {
 		return nil
 	}
@@ -29,7 +33,7 @@ func NewAccount(u *aistat.User) *Account {
 		AvatarURL: u.AvatarURL,
 		Initials:  u.Initials(),
 		Role:      u.Role,
-		RoleLabel: u.Role.Label(),
+		RoleLabel: loc.Role(u.Role),
 		Staff:     u.IsStaff(),
 	}
 }

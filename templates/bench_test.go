@@ -27,10 +27,10 @@ func BenchmarkExecute(b *testing.B) {
 		view View
 	}{
 		{"HomeAnonymous", HomePage{Title: "Home", Path: "/"}},
-		{"HomeSignedIn", HomePage{Title: "Home", User: NewAccount(admin), Path: "/"}},
+		{"HomeSignedIn", HomePage{Title: "Home", User: NewAccount(admin, en), Path: "/"}},
 		{"Admin", AdminPage{
-			Page: Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-			Rows: NewAdminRows(summaries, admin.ID), CanEdit: true, Private: true,
+			Page: Page{Title: "Admin", User: NewAccount(admin, en), Path: "/admin"},
+			Rows: NewAdminRows(summaries, admin.ID, en, nil), CanEdit: true, Private: true,
 			Caption: "All users", NextURL: "/admin?after=59", Back: "/admin",
 		}},
 	} {

@@ -13,16 +13,25 @@ import (
 type View interface {
 	// template names the page, one of pages.
 	template() string
+	// language is the page's language, "" for the Templates' default.
+	language() aistat.Locale
 }
 
-// Render writes the page v is the data of to w. The page renders into a
-// buffer first: nothing is written when rendering fails.
+// Render writes the page v is the data of to w, in v's language. The page
+// renders into a buffer first: nothing is written when rendering fails.
 func (t *Templates) Render(w io.Writer, v View) error {
-	return t.execute(w, v.template(), v)
+	return t.execute(w, v.language(), v.template(), v)
 }
 
 // Page is what every page's data embeds: the header and the flash.
 type Page struct {
+	// Lang is the language of the page, which chooses its template and so
+	// every word the templates hold; what the page's data holds (Title,
+	// Flash, the labels) its maker puts in the same language.
+	Lang aistat.Locale
+	// Zone is the reader's time zone, which the page's times are shown
+	// in; nil is UTC.
+	Zone  *time.Location
 	Title string
 	// User is the signed-in user, nil when anonymous.
 	User *Account
@@ -53,6 +62,11 @@ type SettingsPage struct {
 	Page
 	Name      string
 	AvatarURL string
+	// Locale is the language chosen, "" to follow the browser; TimeZone
+	// the time zone, "" for DefaultTimeZone, the site's.
+	Locale          string
+	TimeZone        string
+	DefaultTimeZone string
 	// Errors are field messages keyed by form field name.
 	Errors map[string]string
 }
@@ -129,6 +143,9 @@ type SessionsPage struct {
 	Page
 	Sessions []SessionRow
 	Events   []aistat.SecurityEvent
+	// SessionsCaption and EventsCaption name the two tables, with their
+	// counts in the plural form the language gives them.
+	SessionsCaption, EventsCaption string
 	// Errors are the password form's field messages keyed by field name.
 	Errors map[string]string
 	// PasswordError is about the password form as a whole, such as a
@@ -143,6 +160,9 @@ type ErrorPage struct {
 	Heading string
 	Message string
 }
+
+func (p Page) language() aistat.Locale     { return p.Lang }
+func (p HomePage) language() aistat.Locale { return p.Lang }
 
 // Views are values, not pointers: the templates read the fields of a value
 // in place, while every field printed from behind a pointer is first copied

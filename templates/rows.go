@@ -1,6 +1,11 @@
 package templates
 
-import "aistat"
+import (
+	"time"
+
+	"aistat"
+	"aistat/internal/i18n"
+)
 
 // AdminRow is one user of the admin table with every value ready to print:
 // a page of fifty rows spent most of its time in the templates' reflective
@@ -21,9 +26,10 @@ type AdminRow struct {
 	LastActiveText string
 }
 
-// NewAdminRows prepares the users of a page for the table; self is the
-// signed-in admin, who gets no actions on their own row.
-func NewAdminRows(users []aistat.UserSummary, self int64) []AdminRow {
+// NewAdminRows prepares the users of a page for the table in loc's
+// language, times in zone; self is the signed-in admin, who gets no
+// actions on their own row.
+func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer, zone *time.Location) []AdminRow {
 	rows := make([]AdminRow, len(users))
 	for i, sum := range users {
 		u := &sum.User
@@ -34,14 +40,14 @@ func NewAdminRows(users []aistat.UserSummary, self int64) []AdminRow {
 			Initials:       u.Initials(),
 			AvatarURL:      u.AvatarURL,
 			Role:           u.Role,
-			RoleLabel:      u.Role.Label(),
+			RoleLabel:      loc.Role(u.Role),
 			Disabled:       u.Disabled,
 			Self:           u.ID == self,
 			ActiveSessions: sum.ActiveSessions,
 		}
 		if !sum.LastActive.IsZero() {
 			row.LastActiveISO = isoTime(sum.LastActive)
-			row.LastActiveText = displayTime(sum.LastActive)
+			row.LastActiveText = loc.Time(sum.LastActive, zone)
 		}
 		rows[i] = row
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"aistat"
+	"aistat/internal/i18n"
 )
 
 //go:embed *.html
@@ -30,32 +31,141 @@ var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete
 // partials are parsed with every page, for the pages that share them.
 var partials = []string{"layout.html", "header.html", "audit-log.html"}
 
-// Templates holds every page, parsed once at start-up.
+// Templates holds every page in every language, parsed once at start-up.
 type Templates struct {
-	pages map[string]*template.Template
+	pages map[aistat.Locale]map[string]*template.Template
+	// def is the language of a page whose data names none.
+	def aistat.Locale
 }
 
-// New parses every page together with the layout and the header partial.
-// Template code links the site's static files with {{asset "name"}}, which
-// New replaces by assetURL(name) before parsing: the links are the same
-// for every request, and each action the templates run costs reflective
-// calls of the action and of its escapers. New fails if any page is
-// missing or broken, or links a file in any other way.
-func New(assetURL func(name string) string) (*Templates, error) {
+// New parses every page together with the layout and the header partial,
+// once for each language of the catalogue. Template code links the site's
+// static files with {{asset "name"}}, which New replaces by assetURL(name)
+// before parsing; the same way, {{t "key"}} becomes the language's message
+// of key, escaped as HTML text, {{lang}} the language's code and
+// {{langOptions}} the language switch's options. Links
+// and words are the same for every request in a language, and each action
+// the templates run costs reflective calls of the action and of its
+// escapers. New fails if any page is missing or broken, links a file in
+// any other way, or uses a message the catalogue does not have. A page
+// whose data names no language renders in def.
+func New(assetURL func(name string) string, catalogue *i18n.Catalogue, def aistat.Locale) (*Templates, error) {
 	if assetURL == nil {
 		return nil, errors.New("templates: nil asset URL function")
+	}
+	if catalogue == nil {
+		return nil, errors.New("templates: nil catalogue")
+	}
+	if _, ok := aistat.ParseLocale(string(def)); !ok {
+		return nil, fmt.Errorf("templates: default language %q is none of the site's", def)
 	}
 	sources, err := readSources(assetURL)
 	if err != nil {
 		return nil, err
 	}
-	options, err := renderRoleOptions(sources["role-options.html"])
+	t := &Templates{pages: make(map[aistat.Locale]map[string]*template.Template, len(aistat.Locales)), def: def}
+	for _, locale := range aistat.Locales {
+		loc := catalogue.Localizer(locale)
+		localized, err := localize(sources, loc)
+		if err != nil {
+			return nil, err
+		}
+		if t.pages[locale], err = parse(localized, loc); err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, locale)
+		}
+	}
+	return t, nil
+}
+
+// messageAction is a message or the language code in a template's source.
+var messageAction = regexp.MustCompile(`\{\{(?:t "([^"{}]+)"|lang|langOptions)\}\}`)
+
+// localize replaces the message actions of every source by the messages of
+// loc. A message is escaped as HTML text, which reads the same in text and
+// in quoted attribute values, the only places a template puts one.
+func localize(sources map[string]string, loc *i18n.Localizer) (map[string]string, error) {
+	out := make(map[string]string, len(sources))
+	for name, src := range sources {
+		var bad error
+		out[name] = messageAction.ReplaceAllStringFunc(src, func(action string) string {
+			switch action {
+			case "{{lang}}":
+				return string(loc.Lang())
+			case "{{langOptions}}":
+				return languageOptions(loc)
+			}
+			key := messageAction.FindStringSubmatch(action)[1]
+			if !loc.Has(key) && bad == nil {
+				bad = fmt.Errorf("templates: %s: no message %q", name, key)
+			}
+			return template.HTMLEscapeString(loc.T(key))
+		})
+		if bad != nil {
+			return nil, bad
+		}
+	}
+	return out, nil
+}
+
+// languageOptions are the language switch's options, the page's own
+// selected, each language named in itself.
+func languageOptions(loc *i18n.Localizer) string {
+	var b strings.Builder
+	for _, l := range aistat.Locales {
+		code := template.HTMLEscapeString(string(l))
+		fmt.Fprintf(&b, `<option value="%s" lang="%s"`, code, code)
+		if l == loc.Lang() {
+			b.WriteString(" selected")
+		}
+		fmt.Fprintf(&b, ">%s</option>", template.HTMLEscapeString(loc.T("lang."+string(l))))
+	}
+	return b.String()
+}
+
+// parse parses every page of one language.
+func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template.Template, error) {
+	options, err := renderRoleOptions(sources["role-options.html"], loc)
 	if err != nil {
 		return nil, err
 	}
 	funcs := template.FuncMap{
-		"isoTime":     isoTime,
-		"displayTime": displayTime,
+		"isoTime": isoTime,
+		// displayTime is a time as the page's reader reads it: in the
+		// page's language and in zone, the reader's.
+		"displayTime": func(zone *time.Location, t time.Time) string { return loc.Time(t, zone) },
+		// f says a message with arguments, given as name and value pairs:
+		// {{f "reset.for" "Email" .Email}}.
+		"f": func(key string, pairs ...any) string {
+			return loc.F(key, arguments(pairs, func(v any) any { return v }))
+		},
+		// fHTML is f for a message that holds markup of its own (its key
+		// ends in HTML): the values are escaped, the message's markup,
+		// ours, is kept.
+		"fHTML": func(key string, pairs ...any) template.HTML {
+			if !strings.HasSuffix(key, "HTML") {
+				return template.HTML(template.HTMLEscapeString(key))
+			}
+			return template.HTML(loc.F(key, arguments(pairs, func(v any) any { return template.HTMLEscapeString(fmt.Sprint(v)) })))
+		},
+		// auditLog hands the audit-log partial its entries and the zone
+		// of their times.
+		"auditLog": func(entries []aistat.AuditEntry, zone *time.Location) AuditLog {
+			return AuditLog{Entries: entries, Zone: zone}
+		},
+		// eventLabel names a security event in the page's language.
+		"eventLabel": func(k aistat.EventKind) string {
+			if key := "event." + string(k); loc.Has(key) {
+				return loc.T(key)
+			}
+			return k.Label()
+		},
+		// auditLabel names an admin's action in the page's language.
+		"auditLabel": func(a aistat.AuditAction) string {
+			if key := "audit." + string(a); loc.Has(key) {
+				return loc.T(key)
+			}
+			return a.Label()
+		},
 		"roleOptions": func(selected aistat.Role) template.HTML {
 			if html, ok := options[selected]; ok {
 				return html
@@ -63,7 +173,7 @@ func New(assetURL func(name string) string) (*Templates, error) {
 			return options[""]
 		},
 	}
-	t := &Templates{pages: make(map[string]*template.Template, len(pages))}
+	parsed := make(map[string]*template.Template, len(pages))
 	for _, page := range pages {
 		tmpl := template.New(page).Funcs(funcs)
 		for _, file := range slices.Concat(partials, []string{page + ".html"}) {
@@ -83,9 +193,9 @@ func New(assetURL func(name string) string) (*Templates, error) {
 		if err := escape(tmpl); err != nil {
 			return nil, fmt.Errorf("templates: %s: %w", page, err)
 		}
-		t.pages[page] = tmpl
+		parsed[page] = tmpl
 	}
-	return t, nil
+	return parsed, nil
 }
 
 // assetAction is an asset link in a template's source.
@@ -128,7 +238,7 @@ func readSources(assetURL func(name string) string) (map[string]string, error) {
 // admin page has a select in each of its fifty rows: as one ready piece of
 // HTML, made by html/template and so escaped, it costs two calls instead of
 // fifteen.
-func renderRoleOptions(src string) (map[aistat.Role]template.HTML, error) {
+func renderRoleOptions(src string, loc *i18n.Localizer) (map[aistat.Role]template.HTML, error) {
 	tmpl, err := template.New("role-options.html").Parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("templates: role options: %w", err)
@@ -142,7 +252,7 @@ func renderRoleOptions(src string) (map[aistat.Role]template.HTML, error) {
 	for _, selected := range append([]aistat.Role{""}, aistat.Roles...) {
 		options := make([]option, len(aistat.Roles))
 		for i, role := range aistat.Roles {
-			options[i] = option{Value: role, Label: role.Label(), Selected: role == selected}
+			options[i] = option{Value: role, Label: loc.Role(role), Selected: role == selected}
 		}
 		var b strings.Builder
 		if err := tmpl.ExecuteTemplate(&b, "role-options", options); err != nil {
@@ -168,8 +278,15 @@ func escape(tmpl *template.Template) error {
 
 // execute renders the named page with data to w. Nothing is written when
 // rendering fails, so the caller can still answer with an error of its own.
-func (t *Templates) execute(w io.Writer, page string, data any) error {
-	tmpl, ok := t.pages[page]
+func (t *Templates) execute(w io.Writer, locale aistat.Locale, page string, data any) error {
+	pages, ok := t.pages[locale]
+	if !ok {
+		if locale != "" {
+			return fmt.Errorf("templates: unknown language %q", locale)
+		}
+		pages = t.pages[t.def]
+	}
+	tmpl, ok := pages[page]
 	if !ok {
 		return fmt.Errorf("templates: unknown page %q", page)
 	}
@@ -200,7 +317,21 @@ func isoTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// displayTime formats t in UTC for people to read: "2026-11-27 07:51 UTC".
-func displayTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+// arguments are a message's arguments from a template's name and value
+// pairs, each value as value makes it.
+func arguments(pairs []any, value func(any) any) map[string]any {
+	data := make(map[string]any, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if name, ok := pairs[i].(string); ok {
+			data[name] = value(pairs[i+1])
+		}
+	}
+	return data
+}
+
+// AuditLog is the data of the audit-log partial, which the admin page and
+// the audit page share.
+type AuditLog struct {
+	Entries []aistat.AuditEntry
+	Zone    *time.Location
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"aistat"
+	"aistat/internal/i18n"
 	"aistat/static"
 )
 
@@ -21,6 +22,20 @@ var (
 	editor = &aistat.User{ID: 2, Email: "sara@example.com", Name: "Sara Chen", Role: aistat.RoleEditor}
 	viewer = &aistat.User{ID: 3, Email: "vic@example.com", Name: "Vic Viewer", Role: aistat.RoleViewer}
 	evil   = &aistat.User{ID: 4, Email: "evil@example.com", Name: hostile, Role: aistat.RoleViewer, AvatarURL: "javascript:alert(1)"}
+)
+
+// catalogue is the site's message catalogue; en its English, the language
+// the tests that read a page's words render in.
+var (
+	catalogue = func() *i18n.Catalogue {
+		c, err := i18n.New()
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}()
+	en = catalogue.Localizer(aistat.LocaleEnglish)
+	ru = catalogue.Localizer(aistat.LocaleRussian)
 )
 
 // recorder collects every URL the asset function hands out.
@@ -42,7 +57,7 @@ func newTemplates(t testing.TB) (*Templates, *recorder) {
 		rec.urls[name] = url
 		rec.mu.Unlock()
 		return url
-	})
+	}, catalogue, aistat.LocaleEnglish)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +73,12 @@ func render(t *testing.T, tmpl *Templates, v View) string {
 	return buf.String()
 }
 
-// samples renders every page for an anonymous visitor and for each role.
-func samples() map[string]View {
+// samples renders every page for an anonymous visitor and for each role,
+// in English.
+func samples() map[string]View { return samplesIn(en) }
+
+// samplesIn is samples in loc's language.
+func samplesIn(loc *i18n.Localizer) map[string]View {
 	lastActive := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
 	summaries := []aistat.UserSummary{
 		{User: *admin, ActiveSessions: 2, LastActive: lastActive},
@@ -83,17 +102,17 @@ func samples() map[string]View {
 			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
 		}
 		base := func(title, path string) Page {
-			return Page{Title: title, User: NewAccount(u), Flash: "Saved " + hostile, Path: path}
+			return Page{Lang: loc.Lang(), Title: title, User: NewAccount(u, loc), Flash: "Saved " + hostile, Path: path}
 		}
 		out["home/"+who] = HomePage(base("Home", "/"))
-		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: "Wrong email or password."}
+		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password.")}
 		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
 		if u == nil {
 			continue
 		}
 		out["settings/"+who] = SettingsPage{Page: base("Settings", "/settings"), Name: u.Name, AvatarURL: u.AvatarURL,
 			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile}}
-		out["admin/"+who] = AdminPage{Page: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u)), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
+		out["admin/"+who] = AdminPage{Page: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u), loc, nil), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
 			New: UserForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}
@@ -109,7 +128,7 @@ func samples() map[string]View {
 		if u != nil {
 			who = string(u.Role) + "-" + fmt.Sprint(u.ID)
 		}
-		out["reset/"+who] = ResetPage{Page: Page{Title: "Choose a new password", User: NewAccount(u), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
+		out["reset/"+who] = ResetPage{Page: Page{Lang: loc.Lang(), Title: "Choose a new password", User: NewAccount(u, loc), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
 			Errors: map[string]string{"password": hostile}}
 	}
 	return out
@@ -203,7 +222,7 @@ func TestHeader(t *testing.T) {
 		}
 	}
 
-	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(editor), Path: "/settings"})
+	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(editor, en), Path: "/settings"})
 	for _, want := range []string{
 		`<span class="user-name" data-user-name>Sara Chen</span>`,
 		`<span class="role role-editor" data-user-role="editor">Editor</span>`,
@@ -224,7 +243,7 @@ func TestHeader(t *testing.T) {
 		t.Error("user without avatar URL got an avatar image")
 	}
 
-	html = render(t, tmpl, HomePage{Title: "Home", User: NewAccount(admin), Path: "/"})
+	html = render(t, tmpl, HomePage{Title: "Home", User: NewAccount(admin, en), Path: "/"})
 	if !strings.Contains(html, `<img src="https://img.example.com/ada.png" alt="" width="32" height="32" referrerpolicy="no-referrer">`) {
 		t.Error("admin header has no avatar image")
 	}
@@ -233,7 +252,7 @@ func TestHeader(t *testing.T) {
 		user *aistat.User
 		want bool
 	}{{nil, false}, {admin, true}, {editor, true}, {viewer, false}} {
-		html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(tt.user), Path: "/admin"})
+		html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(tt.user, en), Path: "/admin"})
 		if got := strings.Contains(html, "data-admin-link"); got != tt.want {
 			t.Errorf("user %v: Admin link shown = %v, want %v", tt.user, got, tt.want)
 		}
@@ -267,11 +286,12 @@ func TestLogin(t *testing.T) {
 func TestSettings(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	html := render(t, tmpl, SettingsPage{
-		Page: Page{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
+		Page: Page{Title: "Settings", User: NewAccount(editor, en), Path: "/settings"},
 		Name: "", AvatarURL: "ftp://x", Errors: map[string]string{"name": "Enter your name.", "avatar_url": "Use an https address."},
 	})
 	for _, want := range []string{
-		`<form class="form" id="profile-form" method="post" action="/settings">`,
+		// The script's words come from the page.
+		`<form class="form" id="profile-form" method="post" action="/settings" data-text-saving="Saving…" data-text-saved="Profile saved."`,
 		`aria-describedby="name-error" aria-invalid="true"`,
 		`<p class="field-error" id="name-error">Enter your name.</p>`,
 		`aria-describedby="avatar_url-hint avatar_url-error" aria-invalid="true"`,
@@ -288,7 +308,7 @@ func TestSettings(t *testing.T) {
 	}
 
 	html = render(t, tmpl, SettingsPage{
-		Page: Page{Title: "Settings", User: NewAccount(editor), Path: "/settings"},
+		Page: Page{Title: "Settings", User: NewAccount(editor, en), Path: "/settings"},
 		Name: "Sara Chen",
 	})
 	if strings.Contains(html, `aria-invalid`) {
@@ -305,11 +325,11 @@ func TestAdmin(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	last := time.Date(2026, 11, 27, 7, 51, 0, 0, time.FixedZone("CET", 3600))
 	data := AdminPage{
-		Page: Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
+		Page: Page{Title: "Admin", User: NewAccount(admin, en), Path: "/admin"},
 		Rows: NewAdminRows([]aistat.UserSummary{
 			{User: *admin, ActiveSessions: 1, LastActive: last},
 			{User: *editor},
-		}, admin.ID),
+		}, admin.ID, en, nil),
 		CanEdit: true,
 		Private: true,
 	}
@@ -320,7 +340,7 @@ func TestAdmin(t *testing.T) {
 		`<tr data-user-id="1">`,
 		`<tr data-user-id="2">`,
 		`<span class="badge">you</span>`,
-		`<time datetime="2026-11-27T06:51:00Z">2026-11-27 06:51 UTC</time>`,
+		`<time datetime="2026-11-27T06:51:00Z">27 Nov 2026, 06:51 UTC</time>`,
 		`No active session`,
 		`<form class="row-actions" method="post" action="/admin/users/2/role">`,
 		`<legend class="visually-hidden" data-field="name">Sara Chen</legend>`,
@@ -343,7 +363,7 @@ func TestAdmin(t *testing.T) {
 		t.Error("admin may act on their own account")
 	}
 
-	data.User = NewAccount(editor)
+	data.User = NewAccount(editor, en)
 	data.CanEdit, data.Private = false, false
 	html = render(t, tmpl, data)
 	if strings.Contains(html, "<form class=\"row-actions\"") || strings.Contains(html, ">Actions</th>") {
@@ -373,8 +393,8 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
 	data := AdminPage{
-		Page:    Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-		Rows:    NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID),
+		Page:    Page{Title: "Admin", User: NewAccount(admin, en), Path: "/admin"},
+		Rows:    NewAdminRows([]aistat.UserSummary{{User: *editor}, {User: aistat.User{ID: 5, Email: "off@example.com", Name: "Off", Role: aistat.RoleViewer, Disabled: true}}}, admin.ID, en, nil),
 		CanEdit: true,
 		Private: true,
 		Search:  "sara", Caption: "Users matching “sara”",
@@ -404,7 +424,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		`aria-describedby="new-password-hint new-password-error" aria-invalid="true"`,
 		`<p class="field-error" id="new-password-error">Password is too common; choose another.</p>`,
 		`<p class="field-error" id="new-email-error" hidden></p>`,
-		`<time datetime="2026-11-27T07:51:00Z">2026-11-27 07:51 UTC</time>`,
+		`<time datetime="2026-11-27T07:51:00Z">27 Nov 2026, 07:51 UTC</time>`,
 		`<td>Disabled</td>`,
 		`<td>2 sessions ended</td>`,
 		`href="/admin/audit"`,
@@ -417,7 +437,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 		t.Error("the password is echoed")
 	}
 
-	data.User, data.CanEdit, data.Private = NewAccount(editor), false, false
+	data.User, data.CanEdit, data.Private = NewAccount(editor, en), false, false
 	html = render(t, tmpl, data)
 	if strings.Contains(html, `action="/admin/users"`) || strings.Contains(html, "Recent admin actions") ||
 		strings.Contains(html, "ada@example.com") || strings.Contains(html, `href="/admin/audit"`) {
@@ -432,7 +452,7 @@ func TestAdminPagerFormAndAudit(t *testing.T) {
 func TestResetPages(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	html := render(t, tmpl, ResetPage{
-		Page:  Page{Title: "Choose a new password", User: NewAccount(admin)},
+		Page:  Page{Title: "Choose a new password", User: NewAccount(admin, en)},
 		Token: "abc_-123", Target: viewer, Errors: map[string]string{"password_confirm": "The two passwords do not match."},
 	})
 	for _, want := range []string{
@@ -447,13 +467,13 @@ func TestResetPages(t *testing.T) {
 			t.Errorf("reset page is missing %q", want)
 		}
 	}
-	html = render(t, tmpl, ResetPage{Page: Page{Title: "Choose a new password", User: NewAccount(viewer)}, Token: "t", Target: viewer})
+	html = render(t, tmpl, ResetPage{Page: Page{Title: "Choose a new password", User: NewAccount(viewer, en)}, Token: "t", Target: viewer})
 	if strings.Contains(html, "You are signed in as") {
 		t.Error("the link's own user is warned about another account")
 	}
 
 	html = render(t, tmpl, ResetLinkPage{
-		Page:   Page{Title: "Reset link", User: NewAccount(admin), Path: "/admin/users/3/reset"},
+		Page:   Page{Title: "Reset link", User: NewAccount(admin, en), Path: "/admin/users/3/reset"},
 		Target: viewer, URL: "https://ai-stat.example/reset/tok", Expires: time.Date(2026, 11, 27, 8, 51, 0, 0, time.UTC), Back: "/admin?after=50",
 	})
 	for _, want := range []string{
@@ -480,7 +500,7 @@ func TestError(t *testing.T) {
 		{403, viewer, false},
 	} {
 		html := render(t, tmpl, ErrorPage{
-			Page:   Page{Title: "Error", User: NewAccount(tt.user), Path: "/admin"},
+			Page:   Page{Title: "Error", User: NewAccount(tt.user, en), Path: "/admin"},
 			Status: tt.status, Heading: "Not here", Message: "Nothing to see.",
 		})
 		for _, want := range []string{"<h1>Not here</h1>", "<p>Nothing to see.</p>", `<a class="button" href="/">`} {
@@ -498,7 +518,7 @@ func TestError(t *testing.T) {
 func TestUnknownPage(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	var buf bytes.Buffer
-	if err := tmpl.execute(&buf, "nope", HomePage{}); err == nil {
+	if err := tmpl.execute(&buf, "", "nope", HomePage{}); err == nil {
 		t.Error("unknown page rendered")
 	}
 	if buf.Len() != 0 {
@@ -507,13 +527,13 @@ func TestUnknownPage(t *testing.T) {
 }
 
 func TestNewNeedsAssetURL(t *testing.T) {
-	if _, err := New(nil); err == nil {
+	if _, err := New(nil, catalogue, aistat.LocaleEnglish); err == nil {
 		t.Error("New(nil) succeeded")
 	}
 	// Asset links are written into the pages as they are: one that would
 	// need escaping there is refused at start-up.
 	for _, url := range []string{`javascript:alert(1)`, `/static/a.css?v=1" onload="x`, `/static/a&b.css`, `//evil.example/a.css`, `static/a.css`, `/static/<a>.css`} {
-		if _, err := New(func(string) string { return url }); err == nil {
+		if _, err := New(func(string) string { return url }, catalogue, aistat.LocaleEnglish); err == nil {
 			t.Errorf("New accepted the asset URL %q", url)
 		}
 	}
@@ -532,7 +552,7 @@ func TestEscapeFailsFast(t *testing.T) {
 
 func TestHostileAvatarURL(t *testing.T) {
 	tmpl, _ := newTemplates(t)
-	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(evil), Path: "/"})
+	html := render(t, tmpl, HomePage{Title: "Home", User: NewAccount(evil, en), Path: "/"})
 	if !strings.Contains(html, `<img src="#ZgotmplZ"`) {
 		t.Error("javascript: avatar URL was not neutralised")
 	}
@@ -545,9 +565,6 @@ func TestTimeFuncs(t *testing.T) {
 	when := time.Date(2026, 11, 27, 8, 51, 0, 0, time.FixedZone("CET", 3600))
 	if got := isoTime(when); got != "2026-11-27T07:51:00Z" {
 		t.Errorf("isoTime = %q", got)
-	}
-	if got := displayTime(when); got != "2026-11-27 07:51 UTC" {
-		t.Errorf("displayTime = %q", got)
 	}
 }
 
@@ -580,8 +597,8 @@ func TestRoleOptions(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	odd := aistat.User{ID: 8, Email: "odd@example.com", Name: "Odd", Role: "owner"}
 	html := render(t, tmpl, AdminPage{
-		Page:    Page{Title: "Admin", User: NewAccount(admin), Path: "/admin"},
-		Rows:    NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID),
+		Page:    Page{Title: "Admin", User: NewAccount(admin, en), Path: "/admin"},
+		Rows:    NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID, en, nil),
 		CanEdit: true,
 		New:     UserForm{},
 	})

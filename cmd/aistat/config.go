@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
 	// The tests of this package call a running server a site.
@@ -53,6 +54,12 @@ type Config struct {
 	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
 	// listener; it needs MetricsAddr.
 	Pprof bool
+	// DefaultLocale is the language of a reader who chose none and whose
+	// browser asks for none the site speaks.
+	DefaultLocale aistat.Locale
+	// TimeZone is the IANA name of the zone dates are shown in for users
+	// who chose none, and for visitors.
+	TimeZone string
 }
 
 // envFlags binds flags to a flag set with defaults taken from the
@@ -180,7 +187,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("aistat serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs, getenv: getenv}
-	var proxies, demo, baseURL, secureCookies string
+	var proxies, demo, baseURL, secureCookies, defaultLocale string
 	e.string(&cfg.Addr, "addr", "AISTAT_ADDR", "127.0.0.1:8080", "address to listen on")
 	e.string(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty runs the embedded default database")
 	e.string(&cfg.DataDir, "data-dir", "AISTAT_DATA_DIR", "./.data", "folder of the embedded default database")
@@ -201,6 +208,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.duration(&cfg.CleanupInterval, "cleanup-interval", "AISTAT_CLEANUP_INTERVAL", def.CleanupInterval, "how often expired sessions are deleted")
 	e.string(&cfg.MetricsAddr, "metrics-addr", "AISTAT_METRICS_ADDR", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9090 (default: none)")
 	e.bool(&cfg.Pprof, "pprof", "AISTAT_PPROF", false, "also serve Go's profiles under /debug/pprof/ on the metrics listener, which asks for no login")
+	e.string(&defaultLocale, "default-locale", "AISTAT_DEFAULT_LOCALE", string(def.DefaultLocale), "language of readers who chose none and whose browser asks for none the site speaks: ru or en")
+	e.string(&cfg.TimeZone, "time-zone", "AISTAT_TIME_ZONE", def.TimeZone, "IANA time zone dates are shown in for users who chose none")
 	if err := e.parse(args); err != nil {
 		return cfg, err
 	}
@@ -242,6 +251,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("secure-cookies"), secureCookies)
 		}
 		cfg.SecureCookies = b
+	}
+	locale, ok := aistat.ParseLocale(defaultLocale)
+	if !ok {
+		return cfg, fmt.Errorf("%s=%q: want ru or en", e.source("default-locale"), defaultLocale)
+	}
+	cfg.DefaultLocale = locale
+	if !aistat.ValidTimeZone(cfg.TimeZone) {
+		return cfg, fmt.Errorf("%s=%q: want an IANA time zone such as Europe/Moscow", e.source("time-zone"), cfg.TimeZone)
 	}
 	for p := range strings.SplitSeq(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -322,6 +339,8 @@ func (cfg Config) siteConfig(dsn string, logger *slog.Logger) assembly.Config {
 		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.TrustedProxies,
 		Profiles:       cfg.Pprof,
+		DefaultLocale:  cfg.DefaultLocale,
+		TimeZone:       cfg.TimeZone,
 	}
 }
 

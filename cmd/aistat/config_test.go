@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"aistat"
 	"aistat/internal/postgres"
 )
 
@@ -28,6 +29,9 @@ var defaults = Config{
 	MaxStreams:        20000,
 	CleanupInterval:   10 * time.Minute,
 	DBMaxConns:        postgres.DefaultMaxConns,
+	// The site's people read Russian and live mostly in Moscow's time.
+	DefaultLocale: aistat.LocaleRussian,
+	TimeZone:      "Europe/Moscow",
 }
 
 func envOf(m map[string]string) func(string) string {
@@ -55,6 +59,8 @@ func TestParseConfig(t *testing.T) {
 		"AISTAT_DB_MAX_CONNS":           "12",
 		"AISTAT_METRICS_ADDR":           "127.0.0.1:9100",
 		"AISTAT_PPROF":                  "true",
+		"AISTAT_DEFAULT_LOCALE":         "en",
+		"AISTAT_TIME_ZONE":              "Asia/Yekaterinburg",
 	}
 	fromEnv := Config{
 		Addr:                 "0.0.0.0:9000",
@@ -76,6 +82,8 @@ func TestParseConfig(t *testing.T) {
 		DBMaxConns:           12,
 		MetricsAddr:          "127.0.0.1:9100",
 		Pprof:                true,
+		DefaultLocale:        aistat.LocaleEnglish,
+		TimeZone:             "Asia/Yekaterinburg",
 	}
 	allFlags := []string{
 		"--addr", "127.0.0.1:0",
@@ -97,6 +105,8 @@ func TestParseConfig(t *testing.T) {
 		"--db-max-conns", "6",
 		"--metrics-addr", "127.0.0.1:0",
 		"--pprof=false",
+		"--default-locale", "ru",
+		"--time-zone", "UTC",
 	}
 	fromFlags := Config{
 		Addr:                 "127.0.0.1:0",
@@ -115,6 +125,8 @@ func TestParseConfig(t *testing.T) {
 		CleanupInterval:      time.Minute,
 		DBMaxConns:           6,
 		MetricsAddr:          "127.0.0.1:0",
+		DefaultLocale:        aistat.LocaleRussian,
+		TimeZone:             "UTC",
 	}
 	with := func(change func(*Config)) Config {
 		c := defaults
@@ -276,6 +288,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "profiles from environment without metrics listener", env: map[string]string{"AISTAT_PPROF": "1"}, want: "AISTAT_PPROF needs --metrics-addr"},
 		{name: "bad profiles environment", env: map[string]string{"AISTAT_PPROF": "yes"}, want: "AISTAT_PPROF"},
 		{name: "unknown flag", args: []string{"--port", "80"}, want: "port"},
+		{name: "default locale not of the site", args: []string{"--default-locale", "de"}, want: `--default-locale="de": want ru or en`},
+		{name: "default locale as a tag", env: map[string]string{"AISTAT_DEFAULT_LOCALE": "ru-RU"}, want: "AISTAT_DEFAULT_LOCALE"},
+		{name: "empty default locale", args: []string{"--default-locale="}, want: "--default-locale"},
+		{name: "unknown time zone", args: []string{"--time-zone", "Mars/Olympus"}, want: `--time-zone="Mars/Olympus"`},
+		{name: "machine's own time zone", env: map[string]string{"AISTAT_TIME_ZONE": "Local"}, want: "AISTAT_TIME_ZONE"},
+		{name: "time zone as a path", args: []string{"--time-zone", "../../etc/passwd"}, want: "--time-zone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The IANA time zone database in the binary: a profile's time zone is
+	// valid or not whatever the machine has installed.
+	_ "time/tzdata"
 )
 
 func main() {

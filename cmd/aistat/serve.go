@@ -113,6 +113,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"db_max_conns", cfg.DBMaxConns,
 		"metrics_addr", cfg.MetricsAddr,
 		"pprof", cfg.Pprof,
+		"default_locale", cfg.DefaultLocale,
+		"time_zone", cfg.TimeZone,
 	)
 	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) && cfg.BaseURL == addrURL(cfg.Addr) {
 		// Listening on every interface says nothing of the name people

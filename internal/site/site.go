@@ -72,6 +72,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Profiles serves Go's profiles on the metrics handler.
 	Profiles bool
+	// DefaultLocale is the language of a reader who chose none and whose
+	// browser asks for none the site speaks.
+	DefaultLocale aistat.Locale
+	// TimeZone is the IANA name of the zone dates are shown in for users
+	// who chose none, and for visitors.
+	TimeZone string
 }
 
 // DefaultConfig is the configuration of a bare aistat serve, the one place
@@ -96,6 +102,10 @@ func DefaultConfig() Config {
 		// A site that hands out no link a person follows (a test, the
 		// benchmark) needs no name: aistat serve always gives one.
 		BaseURL: "http://127.0.0.1",
+		// The site's people read Russian first, and live mostly in
+		// Moscow's time.
+		DefaultLocale: aistat.LocaleRussian,
+		TimeZone:      "Europe/Moscow",
 	}
 }
 
@@ -122,6 +132,8 @@ func (cfg Config) withDefaults() Config {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	cfg.BaseURL = cmp.Or(cfg.BaseURL, def.BaseURL)
+	cfg.DefaultLocale = cmp.Or(cfg.DefaultLocale, def.DefaultLocale)
+	cfg.TimeZone = cmp.Or(cfg.TimeZone, def.TimeZone)
 	return cfg
 }
 
@@ -199,6 +211,10 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 	s.hubDB.SetMaxOpenConns(live.MaxConns)
 	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), cfg.ListenDSN, cfg.Live, cfg.Logger)
 
+	timeZone, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil || !aistat.ValidTimeZone(cfg.TimeZone) {
+		return nil, fmt.Errorf("time zone %q: not a zone of the IANA database", cfg.TimeZone)
+	}
 	s.Server, err = handlers.New(handlers.Config{
 		Health:         s.DB.PingContext,
 		PoolMetrics:    poolmetrics.New(s.DB),
@@ -210,6 +226,8 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.TrustedProxies,
 		Profiles:       cfg.Profiles,
+		DefaultLocale:  cfg.DefaultLocale,
+		TimeZone:       timeZone,
 	})
 	if err != nil {
 		return nil, err

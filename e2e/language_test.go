@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"aistat"
+	"aistat/internal/pgtest"
+)
+
+// TestLanguage_RussianBrowser: a browser in Russian gets the pages in
+// Russian; its visitor switches to English with the switch in the header,
+// and keeps English on the next pages.
+func TestLanguage_RussianBrowser(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	tb := newBrowserIn(t, "ru", "ru").newTab("visitor")
+	tb.open(s.URL + "/")
+	// The site's default is Russian too: the browser must really ask for
+	// it, or the test would prove nothing.
+	if got := eval[string](tb, `navigator.languages.join(',')`); got != "ru" {
+		t.Fatalf("the browser's languages %q, want ru", got)
+	}
+	if got := eval[string](tb, `document.documentElement.lang`); got != "ru" {
+		t.Fatalf("a Russian browser's page: lang %q, want ru", got)
+	}
+	if got := eval[string](tb, `document.querySelector('h1').textContent`); got != "Добро пожаловать в ai-stat" {
+		t.Errorf("heading %q", got)
+	}
+	tb.do("choose English", chromedp.SetValue(chromedp.CSS(`#lang-switch`), "en"))
+	tb.submit(`form.lang-switch button[type=submit]`)
+	if got := eval[string](tb, `location.pathname + ' ' + document.documentElement.lang`); got != "/ en" {
+		t.Errorf("after the switch: %q, want the same page in English", got)
+	}
+	tb.open(s.URL + "/login")
+	if got := eval[string](tb, `document.documentElement.lang + ' ' + document.querySelector('h1').textContent`); got != "en Sign in" {
+		t.Errorf("the next page: %q, want it in English", got)
+	}
+}
+
+// TestLanguage_SettingsSwitchesEveryTab: choosing English on /settings
+// turns the user's other open tab English too, by the live profile event.
+func TestLanguage_SettingsSwitchesEveryTab(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	b := newBrowserIn(t, "ru", "ru")
+	settings := b.newTab("settings")
+	settings.signIn(s, "editor@example.com", password)
+	other := b.newTab("home")
+	other.open(s.URL + "/")
+	s.waitStreams(t, 1)
+	settings.open(s.URL + "/settings")
+	for _, tb := range []*tab{settings, other} {
+		if got := eval[string](tb, `document.documentElement.lang`); got != "ru" {
+			t.Fatalf("%s: lang %q before the change, want ru", tb.name, got)
+		}
+	}
+	if got := eval[string](other, `document.querySelector('header [data-user-role]').textContent`); got != "Редактор" {
+		t.Errorf("role label %q, want Редактор", got)
+	}
+	settings.do("choose English", chromedp.SetValue(chromedp.CSS(`#locale`), "en"))
+	settings.click("#profile-form button[type=submit]")
+	for _, tb := range []*tab{settings, other} {
+		tb.waitFor("the page is in English", `document.documentElement.lang === 'en' && document.querySelector('header [data-user-role]').textContent === 'Editor'`, liveWithin)
+	}
+}
