@@ -124,7 +124,7 @@ func TestMigrate_Deadlock(t *testing.T) {
 // ends at end_reason) gets the new one, which returns the user's locale
 // and time zone.
 func TestMigrate_FindSessionsGainsColumns(t *testing.T) {
-	db := mustOpenDB(t, pgtest.URL(t))
+	db := pgtest.DB(t, pgtest.URL(t))
 	ctx := context.Background()
 	if err := aistat.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
