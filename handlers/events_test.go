@@ -164,6 +164,21 @@ func staffUserEvent(tb testing.TB, s *sse, id int64) string {
 	}
 }
 
+// wantResync waits for a resync event; only profile events may come
+// first, the ones the hub still forwarded before it knew it had lost some.
+func (s *sse) wantResync() {
+	s.tb.Helper()
+	for {
+		ev := s.next()
+		if ev.name == "resync" {
+			return
+		}
+		if ev.name != "profile" {
+			s.tb.Fatalf("event %q before resync", ev.name)
+		}
+	}
+}
+
 // wantNone checks that no event arrives for a while.
 func (s *sse) wantNone(d time.Duration) {
 	s.tb.Helper()
@@ -426,15 +441,7 @@ func TestServer_EventsListenerCutOff(t *testing.T) {
 	if _, err := e.db.Exec(`DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = 'gone@example.com')`); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		ev := s.next()
-		if ev.name == "resync" {
-			break
-		}
-		if ev.name != "profile" {
-			t.Fatalf("event %q before resync", ev.name)
-		}
-	}
+	s.wantResync()
 	res := c.get("/api/session")
 	wantStatus(t, res, http.StatusOK)
 	wantBody(t, res, "Changed While Cut Off")
@@ -926,15 +933,7 @@ func TestServer_EventsListenerFrozen(t *testing.T) {
 	waitForLog(t, logs, stuckPing)
 	wantStatus(t, c.putJSON("/api/profile", `{"name": "Changed While Frozen", "avatarUrl": ""}`), http.StatusOK)
 	proxy.Thaw()
-	for {
-		ev := s.next()
-		if ev.name == "resync" {
-			break
-		}
-		if ev.name != "profile" {
-			t.Fatalf("event %q before resync", ev.name)
-		}
-	}
+	s.wantResync()
 	wantBody(t, c.get("/api/session"), "Changed While Frozen")
 	awaitRename(t, c, s)
 }
