@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -58,9 +59,30 @@ func TestLanguage_SettingsSwitchesEveryTab(t *testing.T) {
 	if got := eval[string](other, `document.querySelector('header [data-user-role]').textContent`); got != "Редактор" {
 		t.Errorf("role label %q, want Редактор", got)
 	}
+	// A mark in each page's window: a reload would lose it.
+	for _, tb := range []*tab{settings, other} {
+		eval[bool](tb, `window.sameDocument = true`)
+	}
 	settings.do("choose English", chromedp.SetValue(chromedp.CSS(`#locale`), "en"))
 	settings.click("#profile-form button[type=submit]")
 	for _, tb := range []*tab{settings, other} {
 		tb.waitFor("the page is in English", `document.documentElement.lang === 'en' && document.querySelector('header [data-user-role]').textContent === 'Editor'`, liveWithin)
+		if !eval[bool](tb, `window.sameDocument === true`) {
+			t.Errorf("%s: the page was reloaded to change its language", tb.name)
+		}
+		if got := eval[string](tb, `document.querySelector('h1').textContent + ' | ' + document.title`); strings.ContainsAny(got, "абвгдеёжзийклмнопрстуфхцчшщъыьэюя") {
+			t.Errorf("%s: Russian words left after the change: %q", tb.name, got)
+		}
+	}
+	if got := eval[string](settings, `document.getElementById('profile-status').textContent`); got != "Profile saved." {
+		t.Errorf("the settings page after saving says %q, want Profile saved.", got)
+	}
+	// The page put in place works as the one it replaced: a rename from it
+	// is saved and shown in the other tab.
+	settings.do("rename", chromedp.SetValue(chromedp.CSS(`#name`), "Sara Chen"))
+	settings.click("#profile-form button[type=submit]")
+	other.waitFor("the rename from the new page", `document.querySelector('header [data-user-name]').textContent === 'Sara Chen'`, liveWithin)
+	if !eval[bool](settings, `window.sameDocument === true`) {
+		t.Errorf("saving from the page put in place reloaded it")
 	}
 }

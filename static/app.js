@@ -25,6 +25,10 @@ function watchBrokenAvatars() {
       hideImage(event.target);
     }
   }, true);
+}
+
+// hideBrokenAvatars hides the avatars that failed before the module ran.
+function hideBrokenAvatars() {
   document.querySelectorAll('.avatar img').forEach((img) => {
     if (img.complete && img.naturalWidth === 0) {
       hideImage(img);
@@ -123,19 +127,24 @@ function roleLabel(user) {
 
 // applyUser updates every place the page shows the signed-in user, from
 // the user's JSON form: {id, email, name, role, avatarUrl, roleLabel,
-// initials, staff}.
+// initials, staff, locale}. Its promise says whether the page changed
+// language for it.
 export function applyUser(user) {
   if (!user) {
     return;
   }
   // A language chosen elsewhere (another tab, another device) that this
-  // page is not in: the page comes again from the server, which holds
-  // every word of it.
+  // page is not in: the page takes the server's words for it in place.
   const pageLang = document.documentElement.lang;
-  if (typeof user.locale === 'string' && pageLang && user.locale !== pageLang) {
-    window.location.reload();
-    return;
+  if (translating || (typeof user.locale === 'string' && pageLang && user.locale !== pageLang)) {
+    return translatePage(user);
   }
+  showUser(user);
+  return Promise.resolve(false);
+}
+
+// showUser puts the user's fields into the page, in the page's language.
+function showUser(user) {
   const role = String(user.role || '');
   const label = roleLabel(user);
   const initials = user.initials;
@@ -162,12 +171,115 @@ export function applyUser(user) {
   }
 }
 
+// Language ----------------------------------------------------------------
+
+// translating is the page's change of language under way, and latestUser
+// the last profile that arrived meanwhile: the page read for the new
+// language may be older than it.
+let translating = null;
+let latestUser = null;
+
+// translatePage shows the page in the language of user.locale without
+// reloading it: the server renders the same address again in that
+// language (it holds every word), and the new body takes the place of the
+// old one, with what the person had typed into its fields. The promise
+// says whether the page changed; when it cannot (offline, the address
+// answers no page), the page stays as it is until the next one.
+function translatePage(user) {
+  latestUser = user;
+  if (translating) {
+    return translating;
+  }
+  translating = (async () => {
+    let response;
+    let html;
+    try {
+      response = await fetch(window.location.href, {
+        credentials: 'same-origin',
+        cache: 'no-store',
+        headers: { Accept: 'text/html' },
+      });
+      html = await response.text();
+    } catch {
+      return false;
+    }
+    if (!response.ok || response.redirected) {
+      return false;
+    }
+    const fresh = new DOMParser().parseFromString(html, 'text/html');
+    if (!fresh.body || fresh.documentElement.lang !== user.locale) {
+      return false;
+    }
+    const focused = document.activeElement && document.activeElement.id;
+    carryEdits(document.body, fresh.body);
+    document.documentElement.lang = fresh.documentElement.lang;
+    document.title = fresh.title;
+    Array.from(fresh.body.attributes).forEach((attr) => document.body.setAttribute(attr.name, attr.value));
+    document.body.replaceChildren(...Array.from(fresh.body.childNodes));
+    initPage();
+    const again = focused && document.getElementById(focused);
+    if (again) {
+      again.focus();
+    }
+    return true;
+  })();
+  const done = translating;
+  done.finally(() => {
+    translating = null;
+    showUser(latestUser);
+  });
+  return done;
+}
+
+// carryEdits puts what the person typed or chose in the old page's fields
+// into the same fields (by id) of the new one.
+function carryEdits(from, to) {
+  from.querySelectorAll('input[id], textarea[id], select[id]').forEach((field) => {
+    if (!isChanged(field) || field.type === 'password' || field.type === 'hidden') {
+      return;
+    }
+    const twin = to.querySelector('#' + CSS.escape(field.id));
+    if (twin && twin.tagName === field.tagName && twin.type === field.type) {
+      twin.value = field.value;
+    }
+  });
+}
+
+// isChanged reports a field that differs from what the page gave it or
+// last received; a select keeps its default in its options.
+function isChanged(input) {
+  if (input instanceof HTMLSelectElement) {
+    return Array.from(input.options).some((option) => option.selected !== option.defaultSelected);
+  }
+  if (input.type === 'checkbox' || input.type === 'radio') {
+    return input.checked !== input.defaultChecked;
+  }
+  return input.value !== input.defaultValue;
+}
+
 // Settings ----------------------------------------------------------------
 
 // FIELD_NAMES maps the API's JSON field names to the form's field names.
 const FIELD_NAMES = { name: 'name', avatarUrl: 'avatar_url', locale: 'locale', timeZone: 'time_zone' };
 
+// announceSaved says on a page just put in place that its profile was
+// saved, in the new page's words, and keeps the focus on its Save.
+function announceSaved() {
+  const form = document.getElementById('profile-form');
+  const status = document.getElementById('profile-status');
+  if (!form || !status) {
+    return;
+  }
+  status.textContent = form.dataset.textSaved;
+  status.dataset.state = 'success';
+  const button = form.querySelector('[type="submit"]');
+  if (button) {
+    button.focus();
+  }
+}
+
 function initProfileForm() {
+  syncProfileForm = null;
   const form = document.getElementById('profile-form');
   if (!form || typeof window.fetch !== 'function') {
     return;
@@ -256,15 +368,6 @@ function initProfileForm() {
     }
   }
 
-  // isChanged reports a field that differs from what was last saved or
-  // received; a select keeps its default in its options.
-  function isChanged(input) {
-    if (input instanceof HTMLSelectElement) {
-      return Array.from(input.options).some((option) => option.selected !== option.defaultSelected);
-    }
-    return input.value !== input.defaultValue;
-  }
-
   // isEditing reports work in progress that a change pushed from elsewhere
   // must not overwrite: a save under way, a focused field, a field that
   // differs from what was last saved or received, or one still in error.
@@ -328,9 +431,13 @@ function initProfileForm() {
       const user = body.user;
       clearErrors();
       showSaved(user);
-      applyUser(user);
       updatePreview(user.name, user.avatarUrl, user.initials);
       setStatus(text.saved, 'success');
+      // A new language brings the page in it: its form says the same.
+      if (await applyUser(user)) {
+        announceSaved();
+        return true;
+      }
       return false;
     }
     if (response.status === 422 && body) {
@@ -577,11 +684,18 @@ function showSignedOut() {
 
 // Start-up ----------------------------------------------------------------
 
+// initPage enhances the page's body: once the page is parsed, and again
+// when a change of language puts a new body in place.
+function initPage() {
+  hideBrokenAvatars();
+  initProfileForm();
+  showSignedOut();
+}
+
 // A module runs once, after the page is parsed, however many scripts
 // import it.
 watchBrokenAvatars();
-initProfileForm();
-showSignedOut();
+initPage();
 // Says that the page was enhanced: the browser tests tell a page whose
 // scripts ran from one that works without them.
 document.documentElement.dataset.enhanced = '';
