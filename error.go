@@ -54,8 +54,12 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
+// InternalErrorMessage is all a person learns of an error the application
+// cannot explain: internal details never leak.
+const InternalErrorMessage = "Internal error."
+
 // ErrorMessage is the human-readable message of err when it is an *Error and
-// "Internal error." for anything else, so internal details never leak.
+// InternalErrorMessage for anything else.
 func ErrorMessage(err error) string {
 	var e *Error
 	switch {
@@ -64,7 +68,7 @@ func ErrorMessage(err error) string {
 	case errors.As(err, &e):
 		return e.Message
 	}
-	return "Internal error."
+	return InternalErrorMessage
 }
 
 // ErrorFields are the per-field messages of err when it is an *Error.

@@ -113,7 +113,7 @@ func wantsJSON(r *http.Request) bool {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		http.Error(w, aistat.InternalErrorMessage, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -135,5 +135,12 @@ func (s *Server) handleCrossOrigin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePanic(w http.ResponseWriter, r *http.Request, v any) {
 	s.logger.Error("panic", "request_id", requestIDFrom(r.Context()), "method", r.Method, "path", logPath(r.URL.Path), "panic", v)
-	http.Error(w, "Internal error.", http.StatusInternalServerError)
+	s.internalError(w, r)
+}
+
+// internalError is the plain answer of a request that failed where no page
+// can be rendered any more (a panic, a broken template): the domain's
+// "Internal error." in the reader's language.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, s.locale(r).Domain(aistat.InternalErrorMessage), http.StatusInternalServerError)
 }

@@ -342,6 +342,32 @@ func TestDomainMessagesInRussian(t *testing.T) {
 		url.Values{"name": {""}, "avatar_url": {"ftp://x"}}.Encode(), "Accept-Language", "ru")
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantBody(t, res, "Укажите имя.", "Адрес аватара должен начинаться с http:// или https://.")
+	// Messages with a value in them: a field's name, a code point.
+	res = c.do(http.MethodPut, "/api/profile", "application/json", `{"name": "Ру", "avatarUrl": "", "nmae": "x"}`, "Accept-Language", "ru")
+	wantStatus(t, res, http.StatusBadRequest)
+	wantBody(t, res, `"error":"Неизвестное поле \"nmae\"."`)
+	res = c.do(http.MethodPut, "/api/profile", "application/json", `{"name": "Ру\u202e", "avatarUrl": ""}`, "Accept-Language", "ru")
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantBody(t, res, "меняющих направление текста (здесь U+202E).")
 	// English readers keep the domain's words.
 	wantBody(t, c.putJSON("/api/profile", `{"name": "", "avatarUrl": ""}`), `"name":"Name is required."`)
+}
+
+// TestThrottleInRussian: a throttled sign-in tells a Russian reader how
+// long to wait in Russian, in the plural form of the wait.
+func TestThrottleInRussian(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "throttled@example.com", "Ру", aistat.RoleViewer)
+	anon := newClient(t, e)
+	for range 50 {
+		res := anon.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+			url.Values{"email": {u.Email}, "password": {"wrong password"}}.Encode(), "Accept-Language", "ru")
+		if res.StatusCode == http.StatusTooManyRequests {
+			wantBody(t, res, "Слишком много неудачных попыток. Попробуйте снова через ")
+			wantNoBody(t, res, "Too many", "minute")
+			return
+		}
+		wantStatus(t, res, http.StatusUnauthorized)
+	}
+	t.Fatal("50 wrong passwords and no throttle")
 }

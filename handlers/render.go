@@ -53,10 +53,7 @@ func (s *Server) zone(u *aistat.User) *time.Location {
 // endMessage tells the person whose session ended why, in loc's language;
 // "" for a reason the pages do not mention (aistat.EndReason.Message).
 func endMessage(loc *i18n.Localizer, reason aistat.EndReason) string {
-	if reason.Message() == "" {
-		return ""
-	}
-	return loc.T("signedOut." + string(reason))
+	return loc.Domain(reason.Message())
 }
 
 // render writes a page. The templates render into a buffer before the first
@@ -67,7 +64,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v te
 	if err := s.templates.Render(pw, v); err != nil && !pw.wrote {
 		// The error names the page.
 		s.logger.Error("render", "request_id", requestIDFrom(r.Context()), "path", logPath(r.URL.Path), "err", err)
-		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		s.internalError(w, r)
 	}
 }
 

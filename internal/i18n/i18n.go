@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,8 +136,37 @@ func load(fsys fs.FS) (*Catalogue, error) {
 			}
 		}
 	}
+	formats, err := domainFormats(kinds[first])
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range c.localizers {
+		l.formats = formats
+	}
 	c.matcher = language.NewMatcher(tags)
 	return c, nil
+}
+
+// domainFormats are the domain's messages that the catalogue holds by
+// their fmt format: a "domain:" key with a verb in it, whose message takes
+// the verbs' values (a count among them when it is counted).
+func domainFormats(kinds map[string]kind) ([]domainFormat, error) {
+	var formats []domainFormat
+	for _, key := range slices.Sorted(maps.Keys(kinds)) {
+		format, ok := strings.CutPrefix(key, "domain:")
+		if !ok || !fmtVerb.MatchString(format) {
+			continue
+		}
+		if kinds[key] == plain {
+			return nil, fmt.Errorf("i18n: %q is a format but its message takes no {{.Arg1}}", key)
+		}
+		pattern, err := formatPattern(format)
+		if err != nil {
+			return nil, fmt.Errorf("i18n: %q: %w", key, err)
+		}
+		formats = append(formats, domainFormat{key: key, pattern: pattern, counted: kinds[key] == counted})
+	}
+	return formats, nil
 }
 
 // kind is what a message needs to be said: nothing, arguments, or a count
@@ -256,7 +286,9 @@ type Localizer struct {
 	// months are the months' short names as a date says them (month.1, …:
 	// "нояб." in "27 нояб. 2026").
 	months [12]string
-	loc    *goi18n.Localizer
+	// formats are the domain's messages made by fmt, by their format.
+	formats []domainFormat
+	loc     *goi18n.Localizer
 }
 
 // Role is the role's label, "Администратор" for admin in Russian; the
@@ -314,13 +346,74 @@ func (l *Localizer) F(key string, data map[string]any) string {
 
 // Domain says one of the domain's messages (an error, a field's rule),
 // which are English, in the localizer's language: the catalogue holds
-// them under "domain:" and their English text. A message it does not hold,
-// such as one naming a code point, stays English.
+// them under "domain:" and their English text, or the fmt format that
+// made it ("domain:Unknown field %q."), whose values the message then
+// gives to the translation as {{.Arg1}}, {{.Arg2}}, …; a counted one takes
+// Arg1 as its count. A message it does not hold stays English.
 func (l *Localizer) Domain(msg string) string {
 	if m, ok := l.static["domain:"+msg]; ok {
 		return m
 	}
+	for _, f := range l.formats {
+		args := f.pattern.FindStringSubmatch(msg)
+		if args == nil {
+			continue
+		}
+		data := make(map[string]any, len(args))
+		for i, arg := range args[1:] {
+			data["Arg"+strconv.Itoa(i+1)] = arg
+		}
+		lc := &goi18n.LocalizeConfig{MessageID: f.key, TemplateData: data}
+		if f.counted {
+			n, err := strconv.Atoi(args[1])
+			if err != nil {
+				return msg
+			}
+			lc.PluralCount = n
+		}
+		if m, err := l.loc.Localize(lc); err == nil {
+			return m
+		}
+		return msg
+	}
 	return msg
+}
+
+// domainFormat is a domain message made by fmt, as the catalogue knows it.
+type domainFormat struct {
+	key     string
+	pattern *regexp.Regexp
+	counted bool
+}
+
+// fmtVerb is a verb of a fmt format, such as %q or %04X.
+var fmtVerb = regexp.MustCompile(`%[-+# 0]*[0-9]*(?:\.[0-9]+)?[a-zA-Z%]`)
+
+// formatPattern is the regular expression that matches what format makes,
+// with a group for each verb's value.
+func formatPattern(format string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	last := 0
+	for _, loc := range fmtVerb.FindAllStringIndex(format, -1) {
+		b.WriteString(regexp.QuoteMeta(format[last:loc[0]]))
+		last = loc[1]
+		switch verb := format[loc[1]-1]; verb {
+		case 'd':
+			b.WriteString(`(-?[0-9]+)`)
+		case 'x', 'X':
+			b.WriteString(`([0-9A-Fa-f]+)`)
+		case 'q':
+			b.WriteString(`("(?:[^"\\]|\\.)*")`)
+		case 's', 'v':
+			b.WriteString(`(.+?)`)
+		default:
+			return nil, fmt.Errorf("the verb %q cannot be read back", format[loc[0]:loc[1]])
+		}
+	}
+	b.WriteString(regexp.QuoteMeta(format[last:]))
+	b.WriteString("$")
+	return regexp.Compile(b.String())
 }
 
 // DomainFields is Domain for each message of a field error map, in a new
