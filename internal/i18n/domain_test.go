@@ -94,7 +94,7 @@ func TestDomain_Formats(t *testing.T) {
 	c := newCatalogue(t)
 	ru, en := c.Localizer(aistat.LocaleRussian), c.Localizer(aistat.LocaleEnglish)
 	for _, tc := range []struct {
-		loc      *Localizer
+		loc       *Localizer
 		msg, want string
 	}{
 		{ru, `Unknown field "nmae".`, `Неизвестное поле "nmae".`},
