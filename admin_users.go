@@ -297,7 +297,7 @@ func endSessions(ctx context.Context, tx *sql.Tx, userID int64, reason EndReason
 // usable reset links cancelled with them.
 func endedDetail(n, links int64) string {
 	if l := linksEnded(links); l != "" {
-		return sessionsEnded(n) + ", " + l
+		return fmt.Sprintf("%s, %s", sessionsEnded(n), l)
 	}
 	return sessionsEnded(n)
 }

@@ -49,7 +49,7 @@ func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*U
 			return fmt.Errorf("create reset link for user %d: %w", target.ID, err)
 		}
 		user = target
-		return audit(ctx, tx, actorID, AuditResetLink, target, fmt.Sprintf("valid for %.0f minutes", ResetLinkLifetime.Minutes()))
+		return audit(ctx, tx, actorID, AuditResetLink, target, fmt.Sprintf("valid for %d minutes", int(ResetLinkLifetime.Minutes())))
 	})
 	if err != nil {
 		return nil, "", err

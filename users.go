@@ -407,7 +407,7 @@ func (s *Users) SetRole(ctx context.Context, actorID, targetID int64, role Role)
 			return fmt.Errorf("set role of user %d: %w", target.ID, err)
 		}
 		updated = u
-		return audit(ctx, tx, actorID, AuditRoleChange, target, target.Role.Label()+" → "+role.Label())
+		return audit(ctx, tx, actorID, AuditRoleChange, target, fmt.Sprintf("%s → %s", target.Role.Label(), role.Label()))
 	})
 	return updated, err
 }

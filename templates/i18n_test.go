@@ -146,3 +146,23 @@ func TestTimesInReadersZone(t *testing.T) {
 		t.Errorf("%d times in the reader's zone on the admin page, want 2 (the row, the audit log)", n)
 	}
 }
+
+// TestAuditDetailsInRussian: the audit log's details, stored in the
+// domain's English, read in the page's language.
+func TestAuditDetailsInRussian(t *testing.T) {
+	tmpl, _ := newTemplates(t)
+	at := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
+	html := render(t, tmpl, AuditPage{
+		Page: Page{Lang: aistat.LocaleRussian, Zone: time.UTC, Title: "Журнал", User: NewAccount(admin, ru), Path: "/admin/audit"},
+		Entries: []aistat.AuditEntry{
+			{ID: 1, At: at, Action: aistat.AuditRoleChange, Detail: "Viewer → Admin"},
+			{ID: 2, At: at, Action: aistat.AuditDisable, Detail: "2 sessions ended, reset link cancelled"},
+			{ID: 3, At: at, Action: aistat.AuditResetLink, Detail: "valid for 60 minutes"},
+		},
+	})
+	for _, want := range []string{"<td>Читатель → Администратор</td>", "<td>2 сеанса завершены, ссылка для сброса пароля отменена</td>", "<td>действует 60 минут</td>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("no %s in\n%s", want, html)
+		}
+	}
+}

@@ -159,6 +159,9 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 			}
 			return k.Label()
 		},
+		// domain says one of the domain's messages, such as an audit
+		// entry's detail ("2 sessions ended"), in the page's language.
+		"domain": loc.Domain,
 		// auditLabel names an admin's action in the page's language.
 		"auditLabel": func(a aistat.AuditAction) string {
 			if key := "audit." + string(a); loc.Has(key) {

@@ -348,8 +348,9 @@ func (l *Localizer) F(key string, data map[string]any) string {
 // which are English, in the localizer's language: the catalogue holds
 // them under "domain:" and their English text, or the fmt format that
 // made it ("domain:Unknown field %q."), whose values the message then
-// gives to the translation as {{.Arg1}}, {{.Arg2}}, …; a counted one takes
-// Arg1 as its count. A message it does not hold stays English.
+// gives to the translation as {{.Arg1}}, {{.Arg2}}, …, each said in the
+// language too when it is a message; a counted one takes Arg1 as its
+// count. A message it does not hold stays English.
 func (l *Localizer) Domain(msg string) string {
 	if m, ok := l.static["domain:"+msg]; ok {
 		return m
@@ -360,12 +361,14 @@ func (l *Localizer) Domain(msg string) string {
 			continue
 		}
 		data := make(map[string]any, len(args))
+		// A value may be a message itself: "Viewer → Admin" is said with
+		// the roles' names in the reader's language.
 		for i, arg := range args[1:] {
-			data["Arg"+strconv.Itoa(i+1)] = arg
+			data["Arg"+strconv.Itoa(i+1)] = l.Domain(arg)
 		}
 		lc := &goi18n.LocalizeConfig{MessageID: f.key, TemplateData: data}
 		if f.counted {
-			n, err := strconv.Atoi(args[1])
+			n, err := strconv.Atoi(data["Arg1"].(string))
 			if err != nil {
 				return msg
 			}
