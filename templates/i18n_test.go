@@ -166,3 +166,13 @@ func TestAuditDetailsInRussian(t *testing.T) {
 		}
 	}
 }
+
+// TestSuggestedTimeZones: every zone the settings page suggests is one the
+// profile accepts.
+func TestSuggestedTimeZones(t *testing.T) {
+	for _, zone := range suggestedTimeZones {
+		if !aistat.ValidTimeZone(zone) {
+			t.Errorf("%s is not a time zone the profile accepts", zone)
+		}
+	}
+}

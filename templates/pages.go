@@ -178,3 +178,16 @@ func (ResetLinkPage) template() string  { return "reset-link" }
 func (ResetPage) template() string      { return "reset" }
 func (SessionsPage) template() string   { return "sessions" }
 func (ErrorPage) template() string      { return "error" }
+
+// suggestedTimeZones are the zones the settings page offers as one types:
+// Russia's eleven, from west to east, its neighbours' and a few of the
+// world's. Any other IANA name may be typed.
+var suggestedTimeZones = []string{
+	"Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
+	"Asia/Novosibirsk", "Asia/Krasnoyarsk", "Asia/Irkutsk", "Asia/Yakutsk", "Asia/Vladivostok",
+	"Asia/Magadan", "Asia/Kamchatka",
+	"Europe/Minsk", "Europe/Kyiv", "Europe/Riga", "Asia/Tbilisi", "Asia/Yerevan", "Asia/Baku",
+	"Asia/Almaty", "Asia/Tashkent", "Asia/Bishkek",
+	"Europe/London", "Europe/Berlin", "Europe/Istanbul", "Asia/Dubai", "Asia/Shanghai",
+	"America/New_York", "America/Los_Angeles", "UTC",
+}

@@ -159,6 +159,8 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 			}
 			return k.Label()
 		},
+		// timeZones are the zones the settings page suggests.
+		"timeZones": func() []string { return suggestedTimeZones },
 		// domain says one of the domain's messages, such as an audit
 		// entry's detail ("2 sessions ended"), in the page's language.
 		"domain": loc.Domain,
