@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -14,8 +15,9 @@ import (
 
 var screenshotDir = flag.String("screenshots", "", "write the README pictures into this folder (make screenshots)")
 
-// TestScreenshots regenerates the README's pictures from the demo accounts:
-// the header after a rename, on /settings, and the admin page as an admin.
+// TestScreenshots regenerates the README's pictures from the demo accounts,
+// in each language of the site (name.ru.png, name.en.png): the header
+// after a rename, on /settings, and the admin page as an admin.
 func TestScreenshots(t *testing.T) {
 	if *screenshotDir == "" {
 		t.Skip("writes the README pictures only with -screenshots=<folder> (make screenshots)")
@@ -23,27 +25,36 @@ func TestScreenshots(t *testing.T) {
 	if err := os.MkdirAll(*screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := startSite(t, pgtest.URL(t))
-	if _, err := s.users.SeedDemoUsers(t.Context()); err != nil {
-		t.Fatal(err)
+	for _, shots := range []struct {
+		lang, rename string
+	}{{"ru", "Иван Петров"}, {"en", "Ivan Petrov"}} {
+		t.Run(shots.lang, func(t *testing.T) {
+			s := startSite(t, pgtest.URL(t))
+			if _, err := s.users.SeedDemoUsers(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			tb := newBrowserIn(t, shots.lang, shots.lang).newTab("demo")
+			tb.do("size the window", chromedp.EmulateViewport(1100, 600))
+
+			tb.signIn(s, "editor@ai-stat.ru", "editor123")
+			tb.open(s.URL + "/settings")
+			if got := eval[string](tb, `document.documentElement.lang`); got != shots.lang {
+				t.Fatalf("the settings page is in %q, want %q", got, shots.lang)
+			}
+			tb.fill("#name", shots.rename)
+			tb.click("#profile-form button[type=submit]")
+			tb.waitFor("the header shows the new name", `document.querySelector('header [data-user-name]').textContent === `+strconv.Quote(shots.rename), liveWithin)
+			// The picture starts at the header (the click scrolled to Save)
+			// and shows no focus ring.
+			tb.do("tidy the view", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); window.scrollTo(0, 0)`))
+			save(t, tb, chromedp.CaptureScreenshot(), "header-after-rename."+shots.lang+".png")
+
+			tb.submit(`[data-sign-out] button`)
+			tb.signIn(s, "admin@ai-stat.ru", "admin123")
+			tb.open(s.URL + "/admin")
+			save(t, tb, chromedp.FullScreenshot(100), "admin."+shots.lang+".png")
+		})
 	}
-	tb := newBrowser(t, "browser").newTab("demo")
-	tb.do("size the window", chromedp.EmulateViewport(1100, 600))
-
-	tb.signIn(s, "editor@ai-stat.ru", "editor123")
-	tb.open(s.URL + "/settings")
-	tb.fill("#name", "Ivan Petrov")
-	tb.click("#profile-form button[type=submit]")
-	tb.waitFor("the header shows the new name", `document.querySelector('header [data-user-name]').textContent === 'Ivan Petrov'`, liveWithin)
-	// The picture starts at the header (the click scrolled to Save) and
-	// shows no focus ring.
-	tb.do("tidy the view", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); window.scrollTo(0, 0)`))
-	save(t, tb, chromedp.CaptureScreenshot(), "header-after-rename.png")
-
-	tb.submit(`[data-sign-out] button`)
-	tb.signIn(s, "admin@ai-stat.ru", "admin123")
-	tb.open(s.URL + "/admin")
-	save(t, tb, chromedp.FullScreenshot(100), "admin.png")
 }
 
 // save writes the PNG that shot takes of the tab into the screenshot folder.
