@@ -125,17 +125,23 @@ func (u *User) Display() Display {
 }
 
 // MarshalJSON writes the API's form of the user: the fields' own tags and
-// the Display. It has a value receiver so that a User inside any value
-// gets it, addressable or not.
-func (u User) MarshalJSON() ([]byte, error) {
-	// fields has the User's fields and tags but not this method, which
+// the Display, the role named in English (Role.Label). It has a value
+// receiver so that a User inside any value gets it, addressable or not.
+func (u User) MarshalJSON() ([]byte, error) { return u.JSONIn(u.Role.Label()) }
+
+// JSONIn is the user's JSON form for a reader whose language names the
+// user's role roleLabel ("Редактор").
+func (u User) JSONIn(roleLabel string) ([]byte, error) {
+	// fields has the User's fields and tags but not MarshalJSON, which
 	// json.Marshal would otherwise call again.
 	type fields User
+	display := u.Display()
+	display.RoleLabel = roleLabel
 	return json.Marshal(struct {
 		fields
 		Display
 		preferences
-	}{fields(u), u.Display(), u.preferences()})
+	}{fields(u), display, u.preferences()})
 }
 
 // preferences are the user's choices in their JSON form: null when the

@@ -92,8 +92,8 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 // sessionBody is the answer of GET /api/session.
 type sessionBody struct {
-	User    *aistat.User `json:"user"`
-	Expires string       `json:"expires"`
+	User    localUser `json:"user"`
+	Expires string    `json:"expires"`
 }
 
 func (s *Server) handleSessionShow(w http.ResponseWriter, r *http.Request) {
@@ -103,5 +103,5 @@ func (s *Server) handleSessionShow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, aistat.Errorf(aistat.EUNAUTHORIZED, "unauthenticated"))
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionBody{User: user, Expires: s.sessions.Expiry(ctx).UTC().Format(time.RFC3339)})
+	writeJSON(w, http.StatusOK, sessionBody{User: s.localUser(r, user), Expires: s.sessions.Expiry(ctx).UTC().Format(time.RFC3339)})
 }

@@ -23,7 +23,7 @@ const streamRetryAfter = 30 * time.Second
 // keep two goroutines and their buffers for as long as it stays open.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	stream, err := s.live.Subscribe(sessions.User(ctx), sessions.SessionID(ctx))
+	stream, err := s.live.Subscribe(sessions.User(ctx), sessions.SessionID(ctx), s.locale(r).Lang())
 	switch {
 	case errors.Is(err, live.ErrTooManyForUser), errors.Is(err, live.ErrTooMany):
 		s.writeError(w, r, &aistat.Error{

@@ -79,7 +79,7 @@ func mustOpenEnv(tb testing.TB) *env {
 // mustOpenEnvConfig starts a site as cfg says.
 func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	tb.Helper()
-	if cfg.live == (live.Config{}) {
+	if cfg.live.MaxStreams == 0 {
 		cfg.live = live.Config{MaxStreamsPerUser: 5, MaxStreams: 8}
 	}
 	if cfg.dsn == "" {

@@ -71,3 +71,18 @@ func (s *Server) handleLanguageUpdate(w http.ResponseWriter, r *http.Request) {
 	})
 	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
+
+// localUser is a user's JSON form for the request's reader: the role named
+// in their language.
+type localUser struct {
+	user      *aistat.User
+	roleLabel string
+}
+
+func (u localUser) MarshalJSON() ([]byte, error) { return u.user.JSONIn(u.roleLabel) }
+
+// localUser is u as the API shows it to the reader of r, who may be u
+// with a language just chosen.
+func (s *Server) localUser(r *http.Request, u *aistat.User) localUser {
+	return localUser{user: u, roleLabel: s.localeFor(r, u).Role(u.Role)}
+}

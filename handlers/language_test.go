@@ -371,3 +371,47 @@ func TestThrottleInRussian(t *testing.T) {
 	}
 	t.Fatal("50 wrong passwords and no throttle")
 }
+
+// TestRoleLabelInReadersLanguage: the user's JSON names the role in its
+// reader's language, in the API's answers and in every stream's events.
+func TestRoleLabelInReadersLanguage(t *testing.T) {
+	e := mustOpenEnv(t)
+	viewer := mustCreateUser(t, e, "label-viewer@example.com", "Ру", aistat.RoleViewer)
+	ruAdmin := mustCreateUser(t, e, "label-ru@example.com", "Админ", aistat.RoleAdmin)
+	enAdmin := mustCreateUser(t, e, "label-en@example.com", "Admin", aistat.RoleAdmin)
+	own, ru, en := newClient(t, e), newClient(t, e), newClient(t, e)
+	for c, u := range map[*client]*aistat.User{own: viewer, ru: ruAdmin, en: enAdmin} {
+		c.login(u.Email)
+	}
+	wantStatus(t, ru.putJSON("/api/profile", `{"name": "Админ", "avatarUrl": "", "locale": "ru"}`), http.StatusOK)
+	wantStatus(t, en.putJSON("/api/profile", `{"name": "Admin", "avatarUrl": "", "locale": "en"}`), http.StatusOK)
+	res := own.putJSON("/api/profile", `{"name": "Ру", "avatarUrl": "", "locale": "ru"}`)
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `"roleLabel":"Читатель"`)
+	wantBody(t, own.get("/api/session"), `"roleLabel":"Читатель"`)
+
+	ownStream, ruStream, enStream := own.openStream(), ru.openStream(), en.openStream()
+	wantStatus(t, own.putJSON("/api/profile", `{"name": "Ру Два", "avatarUrl": ""}`), http.StatusOK)
+	if ev := ownStream.want("profile"); !strings.Contains(ev.data, `"roleLabel":"Читатель"`) {
+		t.Errorf("the user's own stream: %s", ev.data)
+	}
+	if got := staffUserEvent(t, ruStream, viewer.ID); !strings.Contains(got, `"roleLabel":"Читатель"`) {
+		t.Errorf("a Russian admin's stream: %s", got)
+	}
+	if got := staffUserEvent(t, enStream, viewer.ID); !strings.Contains(got, `"roleLabel":"Viewer"`) {
+		t.Errorf("an English admin's stream: %s", got)
+	}
+	// The user's new choice of language holds for their open stream too.
+	// Earlier changes may still be on their way: the event that carries
+	// the choice is the one to read.
+	wantStatus(t, own.putJSON("/api/profile", `{"name": "Ру Два", "avatarUrl": "", "locale": "en"}`), http.StatusOK)
+	for {
+		ev := ownStream.want("profile")
+		if strings.Contains(ev.data, `"locale":"en"`) {
+			if !strings.Contains(ev.data, `"roleLabel":"Viewer"`) {
+				t.Errorf("the user's own stream after choosing English: %s", ev.data)
+			}
+			break
+		}
+	}
+}

@@ -5,6 +5,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,8 @@ type Config struct {
 	DatabaseDeadline time.Duration
 	// DefaultLocale is the language of a reader who chose none and whose
 	// browser asks for none the site speaks. Required.
+	// Catalogue holds the pages' and messages' words in every language.
+	Catalogue     *i18n.Catalogue
 	DefaultLocale aistat.Locale
 	// TimeZone is where dates are shown for users who chose no zone of
 	// their own, and for visitors; nil is UTC.
@@ -101,11 +104,10 @@ func New(cfg Config) (*Server, error) {
 	if _, ok := aistat.ParseLocale(string(cfg.DefaultLocale)); !ok {
 		return nil, fmt.Errorf("default locale %q: want ru or en", cfg.DefaultLocale)
 	}
-	catalogue, err := i18n.New()
-	if err != nil {
-		return nil, err
+	if cfg.Catalogue == nil {
+		return nil, errors.New("handlers: no message catalogue")
 	}
-	tmpl, err := templates.New(assets.URL, catalogue, cfg.DefaultLocale)
+	tmpl, err := templates.New(assets.URL, cfg.Catalogue, cfg.DefaultLocale)
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
@@ -122,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 		proxies:       cfg.TrustedProxies,
 		profiles:      cfg.Profiles,
 		requests:      newRequestMetrics(),
-		catalogue:     catalogue,
+		catalogue:     cfg.Catalogue,
 		defaultLocale: cfg.DefaultLocale,
 		timeZone:      cmp.Or(cfg.TimeZone, time.UTC),
 	}

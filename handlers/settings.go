@@ -92,7 +92,7 @@ func invalidField(field, rule string) error {
 
 // userBody is the JSON answer carrying one user.
 type userBody struct {
-	User *aistat.User `json:"user"`
+	User localUser `json:"user"`
 }
 
 // handleProfileUpdate is the settings page's JSON save. name and avatarUrl
@@ -135,5 +135,5 @@ func (s *Server) handleProfileUpdate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userBody{User: user})
+	writeJSON(w, http.StatusOK, userBody{User: s.localUser(r, user)})
 }

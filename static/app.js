@@ -118,8 +118,8 @@ function setRoleBadge(el, role, label) {
 let syncProfileForm = null;
 
 // roleLabel is the role's label in the page's language, which the page
-// holds (data-role-label-<role> on the body); the JSON's label, which is
-// not in the page's language, only when the page has none.
+// holds (data-role-label-<role> on the body); the JSON's label, in the
+// reader's language, only when the page has none.
 function roleLabel(user) {
   const role = String(user.role || '');
   return String(document.body.getAttribute('data-role-label-' + role) || user.roleLabel || role);

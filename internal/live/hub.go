@@ -62,6 +62,10 @@ type Config struct {
 	// (a second at least) gives the connection up, and the hub reconnects
 	// and resynchronises. Zero means DefaultPingInterval.
 	PingInterval time.Duration
+	// RoleLabel names a role in a language, for the roleLabel of the users
+	// that streams receive: each in its reader's language. Nil leaves the
+	// domain's English label.
+	RoleLabel func(aistat.Locale, aistat.Role) string
 }
 
 // Hub keeps the open streams of one instance and feeds them.
@@ -100,8 +104,9 @@ func New(users *aistat.Users, store *sessions.Store, listenURL string, cfg Confi
 // seen.
 func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
-// Subscribe opens a stream for the user's session, within the limits.
-func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
+// Subscribe opens a stream for the user's session, within the limits;
+// locale is the language its page is read in.
+func (h *Hub) Subscribe(user *aistat.User, sessionID int64, locale aistat.Locale) (*Stream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -117,6 +122,7 @@ func (h *Hub) Subscribe(user *aistat.User, sessionID int64) (*Stream, error) {
 		userID:    user.ID,
 		sessionID: sessionID,
 		role:      user.Role,
+		locale:    locale,
 		done:      make(chan struct{}),
 	}
 	h.streams[s] = struct{}{}
@@ -415,24 +421,9 @@ type directoryUser struct {
 
 // userChanged sends the user's fresh profile to their own streams (a new
 // user has none yet) and, as each one's role may see it, to every staff
-// stream.
+// stream, each in its reader's language.
 func (h *Hub) userChanged(u *aistat.User, created bool) {
-	data, err := json.Marshal(u)
-	if err != nil {
-		h.logger.Error("live: encode user", "err", err)
-		return
-	}
-	display := u.Display()
-	adminData, err := json.Marshal(adminUser{userFields: (*userFields)(u), Display: display, Disabled: u.Disabled})
-	if err != nil {
-		h.logger.Error("live: encode user", "err", err)
-		return
-	}
-	directoryData, err := json.Marshal(directoryUser{ID: u.ID, Name: u.Name, Role: u.Role, Display: display, Disabled: u.Disabled})
-	if err != nil {
-		h.logger.Error("live: encode user", "err", err)
-		return
-	}
+	forms := h.userForms(u)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !created {
@@ -442,16 +433,71 @@ func (h *Hub) userChanged(u *aistat.User, created bool) {
 				continue
 			}
 			s.role = u.Role
-			s.send(Event{Name: "profile", Data: data})
+			if u.Locale != "" {
+				s.locale = u.Locale
+			}
+			if data := forms.own(s.locale); data != nil {
+				s.send(Event{Name: "profile", Data: data})
+			}
 		}
 	}
 	for s := range h.streams {
+		var data []byte
 		switch s.role {
 		case aistat.RoleAdmin:
-			s.send(Event{Name: "user", Data: adminData})
+			data = forms.admin(s.locale)
 		case aistat.RoleEditor:
-			s.send(Event{Name: "user", Data: directoryData})
+			data = forms.directory(s.locale)
+		default:
+			continue
 		}
+		if data != nil {
+			s.send(Event{Name: "user", Data: data})
+		}
+	}
+}
+
+// userForms are the JSON forms of one changed user, made once per
+// language that a stream needs: the user's own, the admins' and the
+// editors'. A form that cannot be encoded is nil, and logged.
+type userForms struct {
+	own, admin, directory func(aistat.Locale) []byte
+}
+
+func (h *Hub) userForms(u *aistat.User) userForms {
+	label := func(l aistat.Locale) string {
+		if h.cfg.RoleLabel == nil {
+			return u.Role.Label()
+		}
+		return h.cfg.RoleLabel(l, u.Role)
+	}
+	display := func(l aistat.Locale) aistat.Display {
+		d := u.Display()
+		d.RoleLabel = label(l)
+		return d
+	}
+	form := func(encode func(aistat.Locale) ([]byte, error)) func(aistat.Locale) []byte {
+		made := make(map[aistat.Locale][]byte, len(aistat.Locales))
+		return func(l aistat.Locale) []byte {
+			if data, ok := made[l]; ok {
+				return data
+			}
+			data, err := encode(l)
+			if err != nil {
+				h.logger.Error("live: encode user", "err", err)
+			}
+			made[l] = data
+			return data
+		}
+	}
+	return userForms{
+		own: form(func(l aistat.Locale) ([]byte, error) { return u.JSONIn(label(l)) }),
+		admin: form(func(l aistat.Locale) ([]byte, error) {
+			return json.Marshal(adminUser{userFields: (*userFields)(u), Display: display(l), Disabled: u.Disabled})
+		}),
+		directory: form(func(l aistat.Locale) ([]byte, error) {
+			return json.Marshal(directoryUser{ID: u.ID, Name: u.Name, Role: u.Role, Display: display(l), Disabled: u.Disabled})
+		}),
 	}
 }
 

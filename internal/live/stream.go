@@ -50,6 +50,10 @@ type Stream struct {
 	// role decides which changes of other users the stream hears, and in
 	// how much detail; guarded by hub.mu, as it follows role changes.
 	role aistat.Role
+	// locale is the language its page is read in, which names roles in
+	// the users it receives; guarded by hub.mu, as it follows the user's
+	// choice.
+	locale aistat.Locale
 
 	mu sync.Mutex
 	// queue holds the bytes of queued events, queued how many events.

@@ -60,7 +60,7 @@ func (r *recordingSink) String() string {
 func testStream(t *testing.T) (*Hub, *Stream) {
 	t.Helper()
 	h := New(nil, nil, "", Config{MaxStreamsPerUser: 1, MaxStreams: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s, err := h.Subscribe(&aistat.User{ID: 1, Role: aistat.RoleViewer}, 7)
+	s, err := h.Subscribe(&aistat.User{ID: 1, Role: aistat.RoleViewer}, 7, aistat.LocaleEnglish)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"aistat"
 	"aistat/handlers"
+	"aistat/internal/i18n"
 	"aistat/internal/live"
 	"aistat/internal/poolmetrics"
 	"aistat/internal/postgres"
@@ -209,7 +210,13 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 		return nil, err
 	}
 	s.hubDB.SetMaxOpenConns(live.MaxConns)
-	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), cfg.ListenDSN, cfg.Live, cfg.Logger)
+	catalogue, err := i18n.New()
+	if err != nil {
+		return nil, err
+	}
+	hubConfig := cfg.Live
+	hubConfig.RoleLabel = func(l aistat.Locale, r aistat.Role) string { return catalogue.Localizer(l).Role(r) }
+	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), cfg.ListenDSN, hubConfig, cfg.Logger)
 
 	timeZone, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil || !aistat.ValidTimeZone(cfg.TimeZone) {
@@ -226,6 +233,7 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.TrustedProxies,
 		Profiles:       cfg.Profiles,
+		Catalogue:      catalogue,
 		DefaultLocale:  cfg.DefaultLocale,
 		TimeZone:       timeZone,
 	})
