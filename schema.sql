@@ -313,3 +313,14 @@ $$;
 CREATE OR REPLACE TRIGGER users_password_changed BEFORE UPDATE OF password_hash ON users
     FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash)
     EXECUTE FUNCTION aistat_bump_device_epoch();
+
+-- Uploaded avatars (see avatar.go), named by the SHA-256 of the 256-pixel
+-- JPEG: a user's avatar_url is /avatars/<hash>.jpg. used_at is the last
+-- time a user was given the picture; the cleanup deletes those no user
+-- shows once it is older than aistat.AvatarGrace.
+CREATE TABLE IF NOT EXISTS avatars (
+    hash    text        PRIMARY KEY CHECK (hash ~ '^[0-9a-f]{64}$'),
+    large   bytea       NOT NULL,
+    small   bytea       NOT NULL,
+    used_at timestamptz NOT NULL DEFAULT now()
+);
