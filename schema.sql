@@ -324,3 +324,10 @@ CREATE TABLE IF NOT EXISTS avatars (
     small   bytea       NOT NULL,
     used_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- An avatar URL is https from now on (aistat.Profile). One stored as http,
+-- which the Content-Security-Policy no longer lets a page load and which
+-- the profile form would refuse at its next save, is upgraded, as browsers
+-- upgrade such an image on an https page.
+UPDATE users SET avatar_url = 'https://' || substr(avatar_url, 8)
+ WHERE avatar_url ILIKE 'http://%';
