@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,5 +152,42 @@ func TestMigrate_FindSessionsGainsColumns(t *testing.T) {
 	}
 	if n := len(cols); n != 15 || cols[13] != "locale" || cols[14] != "time_zone" {
 		t.Errorf("columns %v, want the older 13 and locale, time_zone", cols)
+	}
+}
+
+// TestMigrate_AvatarURLsBecomeHTTPS: an avatar URL stored when http was
+// allowed is upgraded to https, which the pages may load and the profile
+// form accepts; the others stay as they are.
+func TestMigrate_AvatarURLsBecomeHTTPS(t *testing.T) {
+	db := pgtest.DB(t, pgtest.URL(t))
+	if err := aistat.Migrate(t.Context(), db); err != nil {
+		t.Fatal(err)
+	}
+	stored := "/avatars/" + strings.Repeat("ab", 32) + ".jpg"
+	if _, err := db.Exec(`INSERT INTO users (email, name, avatar_url, password_hash) VALUES
+		('a@example.com', 'A', 'http://example.com/a.png?x=1', ''),
+		('b@example.com', 'B', 'HTTP://EXAMPLE.COM/b.png', ''),
+		('c@example.com', 'C', 'https://example.com/c.png', ''),
+		('d@example.com', 'D', $1, ''),
+		('e@example.com', 'E', '', '')`, stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := aistat.Migrate(t.Context(), db); err != nil {
+		t.Fatal(err)
+	}
+	for email, want := range map[string]string{
+		"a@example.com": "https://example.com/a.png?x=1",
+		"b@example.com": "https://EXAMPLE.COM/b.png",
+		"c@example.com": "https://example.com/c.png",
+		"d@example.com": stored,
+		"e@example.com": "",
+	} {
+		var got string
+		if err := db.QueryRow(`SELECT avatar_url FROM users WHERE email = $1`, email).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: avatar_url %q, want %q", email, got, want)
+		}
 	}
 }

@@ -313,3 +313,21 @@ $$;
 CREATE OR REPLACE TRIGGER users_password_changed BEFORE UPDATE OF password_hash ON users
     FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash)
     EXECUTE FUNCTION aistat_bump_device_epoch();
+
+-- Uploaded avatars (see avatar.go), named by the SHA-256 of the 256-pixel
+-- JPEG: a user's avatar_url is /avatars/<hash>.jpg. used_at is the last
+-- time a user was given the picture; the cleanup deletes those no user
+-- shows once it is older than aistat.AvatarGrace.
+CREATE TABLE IF NOT EXISTS avatars (
+    hash    text        PRIMARY KEY CHECK (hash ~ '^[0-9a-f]{64}$'),
+    large   bytea       NOT NULL,
+    small   bytea       NOT NULL,
+    used_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- An avatar URL is https from now on (aistat.Profile). One stored as http,
+-- which the Content-Security-Policy no longer lets a page load and which
+-- the profile form would refuse at its next save, is upgraded, as browsers
+-- upgrade such an image on an https page.
+UPDATE users SET avatar_url = 'https://' || substr(avatar_url, 8)
+ WHERE avatar_url ILIKE 'http://%';

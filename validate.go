@@ -323,10 +323,17 @@ func betweenJoiningLetters(rs []rune, i int) bool {
 	return false
 }
 
+// normalizeAvatarURL accepts an https URL, whose site every reader's browser
+// then asks for the picture, or the path of a picture stored here. Plain
+// http is refused: the page is served over https, and a picture fetched in
+// the clear tells the whole network who looked at whom.
 func normalizeAvatarURL(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", ""
+	}
+	if _, ok := ParseAvatarPath(s); ok {
+		return s, ""
 	}
 	if len(s) > MaxAvatarURLLength {
 		return "", "Avatar URL must be at most 2048 bytes."
@@ -336,10 +343,10 @@ func normalizeAvatarURL(s string) (string, string) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() {
-		return "", "Avatar URL must be an absolute http or https URL."
+		return "", "Avatar URL must be an absolute https URL."
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", "Avatar URL must start with http:// or https://."
+	if u.Scheme != "https" {
+		return "", "Avatar URL must start with https://."
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return "", "Avatar URL must name a host."

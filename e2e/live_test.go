@@ -24,7 +24,7 @@ func TestLive_RenameWithoutReload(t *testing.T) {
 
 	navigations := tb.countNavigations()
 	tb.markPage()
-	avatar := s.URL + avatarPath
+	avatar := s.storedAvatar(t)
 	tb.fill("#name", "Ivan")
 	tb.fill("#avatar_url", avatar)
 	tb.click("#profile-form button[type=submit]")
@@ -34,12 +34,12 @@ func TestLive_RenameWithoutReload(t *testing.T) {
 	if got := tb.headerName(); got != "Ivan" {
 		t.Errorf("header name = %q, want %q", got, "Ivan")
 	}
-	// The image loads from the test server, so it must show, not the
-	// initials behind it.
+	// The image loads from the site, so it must show, not the initials
+	// behind it: the header's small circle takes the small picture.
 	tb.waitFor("the header shows the new avatar", fmt.Sprintf(`(() => {
 		const img = document.querySelector('header [data-user-avatar] img');
 		return img && img.getAttribute('src') === %q && img.complete && img.naturalWidth > 0 && !img.hidden;
-	})()`, avatar), liveWithin)
+	})()`, avatar+"?size=64"), liveWithin)
 	if got := eval[string](tb, `document.querySelector('header [data-user-initials]').textContent`); got != "I" {
 		t.Errorf("header initials = %q, want %q", got, "I")
 	}
@@ -323,7 +323,7 @@ func TestLive_SettingsForm(t *testing.T) {
 	draft.fill("#name", "Draft")
 	s.waitStreams(t, 1)
 
-	avatar := s.URL + avatarPath
+	avatar := s.storedAvatar(t)
 	other := signIn(t, s, "editor@example.com")
 	other.send(http.MethodPut, "/api/profile", "application/json", fmt.Sprintf(`{"name": "Ivan", "avatarUrl": %q}`, avatar), http.StatusOK)
 	for _, tb := range []*tab{clean, draft} {

@@ -34,10 +34,6 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // password is every test user's password; it satisfies the password rule.
 const password = "correct horse battery"
 
-// avatarPath is an image the test server serves beside the site, so that an
-// avatar URL loads without leaving the machine.
-const avatarPath = "/e2e/avatar.png"
-
 // site is one running instance of the app: the real handlers, sessions and
 // live hub on a database that other instances may share.
 type site struct {
@@ -78,14 +74,10 @@ func startSite(t *testing.T, dsn string) *site {
 	return s
 }
 
-// instrument wraps the site's handler: it counts the event streams and
-// serves the test avatar.
+// instrument wraps the site's handler: it counts the event streams.
 func (s *site) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case avatarPath:
-			w.Header().Set("Content-Type", "image/png")
-			_, _ = w.Write(avatarPNG())
 		case "/api/events":
 			if r.Header.Get("Accept") == "text/event-stream" { // an EventSource
 				s.browserStreams.pass(r.Context())
@@ -287,6 +279,22 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(func() { c.counter.add(-1) })
 	return c.Conn.Close()
+}
+
+// storedAvatar stores the test picture as an upload is stored and returns
+// its path: an avatar the page loads from the site itself, as the
+// Content-Security-Policy wants, without a browser uploading it first.
+func (s *site) storedAvatar(t *testing.T) string {
+	t.Helper()
+	a, err := aistat.MakeAvatar(avatarPNG())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`INSERT INTO avatars (hash, large, small) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING`,
+		a.Hash, a.Large, a.Small); err != nil {
+		t.Fatal(err)
+	}
+	return a.Path()
 }
 
 // avatarPNG is a small gradient image for avatars.

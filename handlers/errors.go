@@ -18,6 +18,9 @@ import (
 type requestError struct {
 	status  int
 	message string
+	// fields names the inputs the refusal is about, as the domain's
+	// errors do, when it is about one (an upload too large).
+	fields map[string]string
 }
 
 func (e *requestError) Error() string { return e.message }
@@ -58,7 +61,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg, fields := http.StatusInternalServerError, aistat.ErrorMessage(err), aistat.ErrorFields(err)
 	var reqErr *requestError
 	if errors.As(err, &reqErr) {
-		status, msg = reqErr.status, reqErr.message
+		status, msg, fields = reqErr.status, reqErr.message, reqErr.fields
 	} else {
 		status = codeStatus[aistat.ErrorCode(err)]
 	}

@@ -65,6 +65,9 @@ func TestServer_SecurityHeaders(t *testing.T) {
 				{"Health", anonymous, "GET", "/healthz", "", "", nil, 200, true},
 				{"Static", anonymous, "GET", "/static/app.css", "", "", nil, 200, false},
 				{"StaticMissing", anonymous, "GET", "/static/missing.css", "", "", nil, 404, true},
+				{"AvatarMissing", anonymous, "GET", "/avatars/" + strings.Repeat("0", 64) + ".jpg", "", "", nil, 404, true},
+				{"AvatarMalformed", anonymous, "GET", "/avatars/x.jpg", "", "", nil, 404, true},
+				{"AvatarUpload", admin, "POST", "/settings/avatar", "multipart/form-data; boundary=x", "--x--\r\n", nil, 422, true},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +93,7 @@ func checkSecurityHeaders(tb testing.TB, res *response, secure bool) {
 	h := res.Header
 	csp := h.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'self'", "script-src 'self'", "style-src 'self'",
-		"img-src 'self' https: http:", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"} {
+		"img-src 'self' https:;", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"} {
 		if !strings.Contains(csp, want) {
 			tb.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 		}

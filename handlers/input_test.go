@@ -39,6 +39,8 @@ func TestServer_ProfileInput(t *testing.T) {
 		{"AvatarData", "application/json", `{"name": "Ok", "avatarUrl": "data:image/png;base64,AAAA"}`, nil, 422, `"avatarUrl":`},
 		{"AvatarFTP", "application/json", `{"name": "Ok", "avatarUrl": "ftp://example.com/a.png"}`, nil, 422, `"avatarUrl":`},
 		{"AvatarRelative", "application/json", `{"name": "Ok", "avatarUrl": "/a.png"}`, nil, 422, `"avatarUrl":`},
+		{"AvatarHTTP", "application/json", `{"name": "Ok", "avatarUrl": "http://example.com/a.png"}`, nil, 422, `"avatarUrl":"Avatar URL must start with https://."`},
+		{"AvatarStoredMalformed", "application/json", `{"name": "Ok", "avatarUrl": "/avatars/abc.jpg"}`, nil, 422, `"avatarUrl":`},
 		{"AvatarNoHost", "application/json", `{"name": "Ok", "avatarUrl": "https:///a.png"}`, nil, 422, `"avatarUrl":`},
 		{"AvatarTooLong", "application/json", `{"name": "Ok", "avatarUrl": "https://example.com/` + strings.Repeat("a", 2030) + `"}`, nil, 422, `"avatarUrl":"Avatar URL must be at most 2048 bytes."`},
 		{"AvatarSpace", "application/json", `{"name": "Ok", "avatarUrl": "https://exa mple.com/a.png"}`, nil, 422, `"avatarUrl":`},
@@ -96,8 +98,16 @@ func TestServer_ProfileInput(t *testing.T) {
 		}
 	})
 
+	t.Run("StoredAvatarPath", func(t *testing.T) {
+		path := "/avatars/" + strings.Repeat("ab", 32) + ".jpg"
+		wantStatus(t, c.putJSON("/api/profile", `{"name": "Ok", "avatarUrl": "`+path+`"}`), http.StatusOK)
+		if got := readUserRow(t, e, u.ID).AvatarURL; got != path {
+			t.Fatalf("avatar %q, want %q", got, path)
+		}
+	})
+
 	t.Run("EmptyAvatarClearsIt", func(t *testing.T) {
-		wantStatus(t, c.putJSON("/api/profile", `{"name": "With Avatar", "avatarUrl": "http://example.com/a.png"}`), http.StatusOK)
+		wantStatus(t, c.putJSON("/api/profile", `{"name": "With Avatar", "avatarUrl": "https://example.com/a.png"}`), http.StatusOK)
 		wantStatus(t, c.putJSON("/api/profile", `{"name": "With Avatar", "avatarUrl": ""}`), http.StatusOK)
 		if got := readUserRow(t, e, u.ID).AvatarURL; got != "" {
 			t.Fatalf("avatar %q, want none", got)
@@ -141,8 +151,9 @@ func TestServer_SettingsForm(t *testing.T) {
 		{"BlankName", "application/x-www-form-urlencoded", form("", ""), nil, 422, "Name is required."},
 		{"Name81", "application/x-www-form-urlencoded", form(strings.Repeat("я", 81), ""), nil, 422, "Name must be at most 80 characters."},
 		{"NameControl", "application/x-www-form-urlencoded", form("a\x1bb", ""), nil, 422, "Name must not contain control characters."},
-		{"AvatarJavascript", "application/x-www-form-urlencoded", form("Ok", "javascript:alert(1)"), nil, 422, "Avatar URL must start with http:// or https://."},
-		{"AvatarData", "application/x-www-form-urlencoded", form("Ok", "data:text/html,x"), nil, 422, "Avatar URL must start with http:// or https://."},
+		{"AvatarJavascript", "application/x-www-form-urlencoded", form("Ok", "javascript:alert(1)"), nil, 422, "Avatar URL must start with https://."},
+		{"AvatarData", "application/x-www-form-urlencoded", form("Ok", "data:text/html,x"), nil, 422, "Avatar URL must start with https://."},
+		{"AvatarHTTP", "application/x-www-form-urlencoded", form("Ok", "http://example.com/a.png"), nil, 422, "Avatar URL must start with https://."},
 		{"JSONBody", "application/json", `{"name": "Ok"}`, nil, 415, "application/x-www-form-urlencoded"},
 		{"TooLarge", "application/x-www-form-urlencoded", form("Ok", strings.Repeat("a", 70<<10)), nil, 413, "64 KiB"},
 		{"BadEncoding", "application/x-www-form-urlencoded", "name=%zz", nil, 400, "could not be read"},

@@ -341,7 +341,7 @@ func TestDomainMessagesInRussian(t *testing.T) {
 	res = c.do(http.MethodPost, "/settings", "application/x-www-form-urlencoded",
 		url.Values{"name": {""}, "avatar_url": {"ftp://x"}}.Encode(), "Accept-Language", "ru")
 	wantStatus(t, res, http.StatusUnprocessableEntity)
-	wantBody(t, res, "Укажите имя.", "Адрес аватара должен начинаться с http:// или https://.")
+	wantBody(t, res, "Укажите имя.", "Адрес аватара должен начинаться с https://.")
 	// Messages with a value in them: a field's name, a code point.
 	res = c.do(http.MethodPut, "/api/profile", "application/json", `{"name": "Ру", "avatarUrl": "", "nmae": "x"}`, "Accept-Language", "ru")
 	wantStatus(t, res, http.StatusBadRequest)

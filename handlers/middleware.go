@@ -14,9 +14,9 @@ import (
 	"aistat/sessions"
 )
 
-// contentSecurityPolicy allows no inline script or style; avatars may come
-// from any http or https host.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' https: http:; script-src 'self'; " +
+// contentSecurityPolicy allows no inline script or style; avatars come from
+// the site itself or from any https host, never in the clear.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' https:; script-src 'self'; " +
 	"style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // secureHeaders sets the security headers every response carries.

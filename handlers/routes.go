@@ -18,6 +18,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Handler(http.MethodGet, "/static/*file", s.assets)
 	r.HandlerFunc(http.MethodGet, "/healthz", s.handleHealth)
+	r.HandlerFunc(http.MethodGet, "/avatars/:file", s.handleAvatarShow)
 
 	anyone := s.withSession
 	user := func(h http.HandlerFunc) http.Handler { return s.withSession(s.requireUser(h)) }
@@ -39,6 +40,8 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/settings/sessions", user(s.handleSessionsShow))
 	r.Handler(http.MethodPost, "/settings/sessions/end", user(s.handleSessionsEnd))
 	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
+	r.Handler(http.MethodPost, "/settings/avatar", user(s.handleAvatarUpdate))
+	r.Handler(http.MethodPost, "/settings/avatar/remove", user(s.handleAvatarRemove))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))

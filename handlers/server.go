@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -88,6 +89,8 @@ type Server struct {
 	timeZone      *time.Location
 	// zones are the users' time zones, by name (zone).
 	zones sync.Map
+	// avatarSlots bounds the uploads decoded at once (makeAvatar).
+	avatarSlots chan struct{}
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -127,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 		catalogue:     cfg.Catalogue,
 		defaultLocale: cfg.DefaultLocale,
 		timeZone:      cmp.Or(cfg.TimeZone, time.UTC),
+		avatarSlots:   make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
 	s.metrics = s.newMetrics(cfg.PoolMetrics)

@@ -9,16 +9,20 @@ import (
 )
 
 func (s *Server) handleSettingsShow(w http.ResponseWriter, r *http.Request) {
-	user := sessions.User(r.Context())
+	s.render(w, r, http.StatusOK, s.settingsPage(r, sessions.User(r.Context())))
+}
+
+// settingsPage is the settings page with the user's profile in its form.
+func (s *Server) settingsPage(r *http.Request, user *aistat.User) templates.SettingsPage {
 	loc := s.locale(r)
-	s.render(w, r, http.StatusOK, templates.SettingsPage{
+	return templates.SettingsPage{
 		Page:            s.localPage(r, loc, loc.T("settings.title")),
 		Name:            user.Name,
 		AvatarURL:       user.AvatarURL,
 		Locale:          string(user.Locale),
 		TimeZone:        user.TimeZone,
 		DefaultTimeZone: s.timeZone.String(),
-	})
+	}
 }
 
 // formPreferences reads the settings form's language and time zone: a
@@ -52,15 +56,9 @@ func (s *Server) handleSettingsUpdate(w http.ResponseWriter, r *http.Request) {
 	if aistat.ErrorCode(err) == aistat.EINVALID {
 		fields := aistat.ErrorFields(err)
 		loc := s.locale(r)
-		page := templates.SettingsPage{
-			Page:            s.localPage(r, loc, loc.T("settings.title")),
-			Name:            profile.Name,
-			AvatarURL:       profile.AvatarURL,
-			Locale:          string(user.Locale),
-			TimeZone:        user.TimeZone,
-			DefaultTimeZone: s.timeZone.String(),
-			Errors:          map[string]string{"name": loc.Domain(fields["name"]), "avatar_url": loc.Domain(fields["avatarUrl"])},
-		}
+		page := s.settingsPage(r, user)
+		page.Name, page.AvatarURL = profile.Name, profile.AvatarURL
+		page.Errors = map[string]string{"name": loc.Domain(fields["name"]), "avatar_url": loc.Domain(fields["avatarUrl"])}
 		// The rules of the two choices have words in the catalogue.
 		if fields["locale"] != "" {
 			page.Errors["locale"] = loc.T("error.locale")

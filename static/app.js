@@ -36,7 +36,21 @@ function hideBrokenAvatars() {
   });
 }
 
+// AVATAR_PATH is the address of a picture stored by the site,
+// /avatars/<hash>.jpg, which a profile's avatarUrl may hold.
+const AVATAR_PATH = /^\/avatars\/[0-9a-f]{64}\.jpg$/;
+
+// smallAvatar is the address of url's picture for a small circle: a
+// stored picture's 64-pixel copy (aistat.SmallAvatarURL on the server),
+// any other address as it is.
+function smallAvatar(url) {
+  return AVATAR_PATH.test(url) ? url + '?size=64' : url;
+}
+
 function isWebURL(value) {
+  if (AVATAR_PATH.test(value)) {
+    return true;
+  }
   try {
     const url = new URL(value);
     return url.protocol === 'https:' || url.protocol === 'http:';
@@ -54,16 +68,24 @@ function setAvatar(wrapper, url, initials) {
     initialsEl.textContent = initials;
   }
   const current = wrapper.querySelector('img');
+  const chosen = wrapper.querySelector('canvas');
+  if (chosen) {
+    // A picture chosen and not yet sent gives way to the saved one.
+    chosen.remove();
+  }
   if (!url || !isWebURL(url)) {
     if (current) {
       current.remove();
     }
     return;
   }
+  const size = wrapper.classList.contains('avatar-lg') ? 64 : 32;
+  if (size === 32) {
+    url = smallAvatar(url);
+  }
   if (current && current.getAttribute('src') === url) {
     return;
   }
-  const size = wrapper.classList.contains('avatar-lg') ? 64 : 32;
   const img = document.createElement('img');
   img.alt = '';
   img.width = size;
@@ -166,6 +188,9 @@ function showUser(user) {
     setAvatar(wrapper, user.avatarUrl, initials);
   });
   setAdminLink(user.staff === true);
+  document.querySelectorAll('[data-avatar-remove]').forEach((el) => {
+    el.hidden = !user.avatarUrl;
+  });
   if (syncProfileForm) {
     syncProfileForm(user);
   }
@@ -492,6 +517,154 @@ function initProfileForm() {
   });
 }
 
+// initAvatarForm sends the picture form with fetch: the chosen file shows
+// in the preview at once, and the saved picture in every place the page
+// shows the user, without a reload. Without it the form posts and comes
+// back with a flash.
+function initAvatarForm() {
+  const form = document.getElementById('avatar-form');
+  if (!form || typeof window.fetch !== 'function' || typeof window.FormData !== 'function') {
+    return;
+  }
+  const input = form.elements.namedItem('avatar');
+  const status = document.getElementById('avatar-status');
+  const errorEl = document.getElementById('avatar-error');
+  const remove = form.querySelector('[data-avatar-remove]');
+  const preview = document.querySelector('[data-preview-avatar]');
+  const text = {
+    uploading: form.dataset.textUploading,
+    uploaded: form.dataset.textUploaded,
+    removed: form.dataset.textRemoved,
+    failed: form.dataset.textFailed,
+  };
+  let busy = false;
+
+  function setStatus(message, state) {
+    status.textContent = message;
+    if (state) {
+      status.dataset.state = state;
+    } else {
+      delete status.dataset.state;
+    }
+  }
+
+  function setError(message) {
+    errorEl.textContent = message || '';
+    errorEl.hidden = !message;
+    if (message) {
+      input.setAttribute('aria-invalid', 'true');
+    } else {
+      input.removeAttribute('aria-invalid');
+    }
+  }
+
+  // showChosen draws the chosen file into the preview. A canvas, not an
+  // image of a blob: address: the Content-Security-Policy lets images come
+  // only from the site and from https.
+  async function showChosen(file) {
+    if (!preview || typeof window.createImageBitmap !== 'function') {
+      return;
+    }
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch {
+      return;
+    }
+    let canvas = preview.querySelector('canvas');
+    if (!canvas) {
+      canvas = document.createElement('canvas');
+      canvas.width = 128;
+      canvas.height = 128;
+      canvas.setAttribute('aria-hidden', 'true');
+      preview.append(canvas);
+    }
+    const side = Math.min(bitmap.width, bitmap.height);
+    canvas.getContext('2d').drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side,
+      0, 0, canvas.width, canvas.height);
+    bitmap.close();
+  }
+
+  input.addEventListener('change', () => {
+    setError('');
+    setStatus('', '');
+    if (input.files && input.files[0]) {
+      showChosen(input.files[0]);
+    }
+  });
+
+  async function send(action, body, done) {
+    let response;
+    try {
+      response = await fetch(action, {
+        method: 'POST',
+        headers: { Accept: 'application/json' },
+        credentials: 'same-origin',
+        body,
+      });
+    } catch {
+      setStatus(text.failed, 'error');
+      return;
+    }
+    if (response.status === 401) {
+      window.location.assign('/login?next=' + encodeURIComponent('/settings'));
+      return;
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (response.status === 200 && data && data.user) {
+      const user = data.user;
+      input.value = '';
+      setError('');
+      // The profile form saves its avatarUrl field: it must hold the new
+      // picture, or the next save of a name would put the old one back.
+      const field = document.getElementById('avatar_url');
+      if (field) {
+        field.defaultValue = user.avatarUrl || '';
+        field.value = user.avatarUrl || '';
+      }
+      applyUser(user);
+      if (preview) {
+        setAvatar(preview, user.avatarUrl, user.initials);
+      }
+      setStatus(done, 'success');
+      return;
+    }
+    const message = data && data.fields && data.fields.avatar;
+    if (message) {
+      setError(message);
+      setStatus('', '');
+      input.focus();
+      return;
+    }
+    setStatus((data && data.error) || text.failed, 'error');
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (busy) {
+      return;
+    }
+    busy = true;
+    form.setAttribute('aria-busy', 'true');
+    setStatus(text.uploading, '');
+    try {
+      if (event.submitter && event.submitter === remove) {
+        await send(remove.formAction, new URLSearchParams(), text.removed);
+      } else {
+        await send(form.action, new FormData(form), text.uploaded);
+      }
+    } finally {
+      busy = false;
+      form.removeAttribute('aria-busy');
+    }
+  });
+}
+
 // Admin -------------------------------------------------------------------
 
 // usersTable is the admin page's table of users, or null on other pages.
@@ -689,6 +862,7 @@ function showSignedOut() {
 function initPage() {
   hideBrokenAvatars();
   initProfileForm();
+  initAvatarForm();
   showSignedOut();
 }
 

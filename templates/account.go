@@ -13,9 +13,11 @@ type Account struct {
 	Email     string
 	Name      string
 	AvatarURL string
-	Initials  string
-	Role      aistat.Role
-	RoleLabel string
+	// AvatarSmall is the picture for the header's small circle.
+	AvatarSmall string
+	Initials    string
+	Role        aistat.Role
+	RoleLabel   string
 	// Staff is whether the header links the admin page.
 	Staff bool
 }
@@ -27,13 +29,14 @@ func NewAccount(u *aistat.User, loc *i18n.Localizer) *Account {
 		return nil
 	}
 	return &Account{
-		ID:        u.ID,
-		Email:     u.Email,
-		Name:      u.Name,
-		AvatarURL: u.AvatarURL,
-		Initials:  u.Initials(),
-		Role:      u.Role,
-		RoleLabel: loc.Role(u.Role),
-		Staff:     u.IsStaff(),
+		ID:          u.ID,
+		Email:       u.Email,
+		Name:        u.Name,
+		AvatarURL:   u.AvatarURL,
+		AvatarSmall: aistat.SmallAvatarURL(u.AvatarURL),
+		Initials:    u.Initials(),
+		Role:        u.Role,
+		RoleLabel:   loc.Role(u.Role),
+		Staff:       u.IsStaff(),
 	}
 }

@@ -11,11 +11,13 @@ import (
 // a page of fifty rows spent most of its time in the templates' reflective
 // calls of methods and functions.
 type AdminRow struct {
-	ID             int64
-	Name           string
-	Email          string
-	Initials       string
-	AvatarURL      string
+	ID        int64
+	Name      string
+	Email     string
+	Initials  string
+	AvatarURL string
+	// AvatarSmall is the picture for the table's small circle.
+	AvatarSmall    string
 	Role           aistat.Role
 	RoleLabel      string
 	Disabled       bool
@@ -39,6 +41,7 @@ func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer, z
 			Email:          u.Email,
 			Initials:       u.Initials(),
 			AvatarURL:      u.AvatarURL,
+			AvatarSmall:    aistat.SmallAvatarURL(u.AvatarURL),
 			Role:           u.Role,
 			RoleLabel:      loc.Role(u.Role),
 			Disabled:       u.Disabled,

@@ -36,13 +36,24 @@ var wrkLine = regexp.MustCompile(`AISTAT requests=(\d+) errors=(\d+) p50=(\d+) p
 // wrk loads url with conns connections for d; cookie, when set, is the
 // session cookie's value.
 func wrk(ctx context.Context, dir, url, cookie string, conns int, d time.Duration) (result, error) {
+	return wrkRequest(ctx, dir, url, cookie, conns, d, "")
+}
+
+// wrkRequest is wrk whose requests request, a wrk script, makes: another
+// method, a body, headers.
+func wrkRequest(ctx context.Context, dir, url, cookie string, conns int, d time.Duration, request string) (result, error) {
 	script := filepath.Join(dir, "report.lua")
-	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(request+wrkScript), 0o644); err != nil {
 		return result{}, err
 	}
 	args := []string{"-t", strconv.Itoa(min(conns, 2)), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "-s", script}
 	if cookie != "" {
 		args = append(args, "-H", "Cookie: session="+cookie)
+	}
+	if request != "" {
+		// A request with a body here is an upload, slow work by design:
+		// wrk's default of 2 s would count the queue of 32 as errors.
+		args = append(args, "--timeout", "30s")
 	}
 	out, err := exec.CommandContext(ctx, "wrk", append(args, url)...).CombinedOutput()
 	if err != nil {

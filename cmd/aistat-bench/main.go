@@ -3,7 +3,7 @@
 // site as its own process and drives it with wrk next to pgbench doing the
 // same work, then prints one table and writes it to BENCHMARKS.md.
 //
-//	go run ./cmd/aistat-bench [-runs 3] [-duration 10s] [-out BENCHMARKS.md]
+//	go run ./cmd/aistat-bench [-runs 3] [-duration 10s] [-out BENCHMARKS.md] [-only NAME]
 package main
 
 import (
@@ -25,6 +25,7 @@ func main() {
 	flag.IntVar(&cfg.users, "users", 100_000, "users loaded")
 	flag.IntVar(&cfg.sessions, "sessions", 1_000_000, "sessions loaded, most of them expired")
 	flag.IntVar(&cfg.streams, "streams", 10_000, "open event streams for the memory measurement")
+	flag.StringVar(&cfg.only, "only", "", "run only the load measurements whose name contains this, print their table and write no file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -43,4 +44,6 @@ type config struct {
 	users    int
 	sessions int
 	streams  int
+	// only, when set, picks some of the load measurements by name.
+	only string
 }

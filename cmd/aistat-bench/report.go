@@ -87,21 +87,7 @@ func (r *report) markdown(cfg config) string {
 	for _, f := range r.facts {
 		fmt.Fprintf(&b, "- %s\n", f)
 	}
-	b.WriteString("\n## Throughput and latency\n\n| measurement | connections | requests/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, sc := range r.scenarios {
-		var errs int64
-		for _, res := range sc.results {
-			errs += res.errors
-		}
-		if strings.HasPrefix(sc.name, "pgbench") {
-			fmt.Fprintf(&b, "| %s | %d | %s | | | | |\n", sc.name, sc.conns, statOf(rates(sc)))
-			continue
-		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %d |\n", sc.name, sc.conns, statOf(rates(sc)),
-			msStat(sc.results, func(x result) time.Duration { return x.p50 }),
-			msStat(sc.results, func(x result) time.Duration { return x.p95 }),
-			msStat(sc.results, func(x result) time.Duration { return x.p99 }), errs)
-	}
+	r.throughput(&b)
 	app, prepared := r.find("GET / authenticated", 32), r.find("pgbench session query, prepared", 32)
 	if app != nil && prepared != nil {
 		fmt.Fprintf(&b, "\nAuthenticated `GET /` at 32 connections serves %.2f× the rate of pgbench running the same session query, prepared, in the same run (target ≥ 0.3×).\n",
@@ -142,6 +128,25 @@ func (r *report) markdown(cfg config) string {
 	}
 	fmt.Fprintf(&b, "- The same once they were gone: %.0f requests/s, p99 %s.\n", r.afterCleanup.rate, ms(r.afterCleanup.p99))
 	return b.String()
+}
+
+// throughput writes the table of the load measurements.
+func (r *report) throughput(b *strings.Builder) {
+	b.WriteString("\n## Throughput and latency\n\n| measurement | connections | requests/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, sc := range r.scenarios {
+		var errs int64
+		for _, res := range sc.results {
+			errs += res.errors
+		}
+		if strings.HasPrefix(sc.name, "pgbench") {
+			fmt.Fprintf(b, "| %s | %d | %s | | | | |\n", sc.name, sc.conns, statOf(rates(sc)))
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %d |\n", sc.name, sc.conns, statOf(rates(sc)),
+			msStat(sc.results, func(x result) time.Duration { return x.p50 }),
+			msStat(sc.results, func(x result) time.Duration { return x.p95 }),
+			msStat(sc.results, func(x result) time.Duration { return x.p99 }), errs)
+	}
 }
 
 // machineFacts describes where the numbers come from.

@@ -126,6 +126,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 			return pgbench(ctx, pgbenchPath, pgConn, conns, cfg.duration, args...)
 		}
 	}
+	upload, err := uploadRequest(dir)
+	if err != nil {
+		return err
+	}
 	search := fmt.Sprintf("/admin?q=user%d", cfg.users/2)
 	later := fmt.Sprintf("/admin?after=%d", cfg.users/2)
 	scenarios := []*scenario{
@@ -138,11 +142,21 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		{name: "GET " + search + " (admin search)", conns: 32, measure: app(search, adminCookie)},
 		{name: "GET /admin (admin, first page)", conns: 32, measure: app("/admin", adminCookie)},
 		{name: "GET " + later + " (admin, a later page)", conns: 32, measure: app(later, adminCookie)},
+		{name: fmt.Sprintf("POST /settings/avatar (%d×%d JPEG)", uploadWidth, uploadHeight), conns: 32,
+			measure: func(ctx context.Context, conns int) (result, error) {
+				return wrkRequest(ctx, dir, s.base+"/settings/avatar", cookie, conns, cfg.duration, upload)
+			}},
 		{name: "GET / authenticated", conns: 1, measure: app("/", cookie)},
 		{name: "pgbench session query, prepared", conns: 1, measure: bench("-M", "prepared", "-f", sessionScript, "-D", token)},
 		{name: "GET / anonymous", conns: 1, measure: app("/", "")},
 		{name: "GET " + search + " (admin search)", conns: 1, measure: app(search, adminCookie)},
 		{name: "GET " + later + " (admin, a later page)", conns: 1, measure: app(later, adminCookie)},
+	}
+	if cfg.only != "" {
+		scenarios = slices.DeleteFunc(scenarios, func(sc *scenario) bool { return !strings.Contains(sc.name, cfg.only) })
+		if len(scenarios) == 0 {
+			return fmt.Errorf("no measurement is named like %q", cfg.only)
+		}
 	}
 	for round := range cfg.runs {
 		for _, sc := range scenarios {
@@ -156,6 +170,14 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 
 	rep := &report{scenarios: scenarios}
+	if cfg.only != "" {
+		// Some of the measurements: their table alone, and BENCHMARKS.md
+		// stays the whole run's.
+		var b strings.Builder
+		rep.throughput(&b)
+		fmt.Print(b.String())
+		return nil
+	}
 	for _, conns := range []int{1, 32} {
 		st, err := statementsPerRequest(ctx, db, dir, s.base, cookie, conns)
 		if err != nil {

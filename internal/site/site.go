@@ -333,7 +333,7 @@ func (s *Site) runCleanup(ctx context.Context, interval time.Duration) {
 }
 
 // cleanup deletes expired sessions, then old security records, which go
-// even for accounts nobody uses any more.
+// even for accounts nobody uses any more, then the pictures no user shows.
 func (s *Site) cleanup(ctx context.Context) {
 	for _, c := range []struct {
 		name string
@@ -341,6 +341,7 @@ func (s *Site) cleanup(ctx context.Context) {
 	}{
 		{"session cleanup", s.Sessions.Store().DeleteExpired},
 		{"security records cleanup", s.Users.DeleteExpired},
+		{"avatar cleanup", s.Users.DeleteUnusedAvatars},
 	} {
 		n, err := c.run(ctx, cleanupBatch)
 		switch {
