@@ -185,7 +185,10 @@ func TestServer_AvatarFormats(t *testing.T) {
 		{"PNGCropsTheCentre", "wide.png", encodePNG(t, wide), 10, color.RGBA{G: 0xff}},
 		{"JPEG", "a.jpg", encodeJPEG(t, filled(80, 120, blue)), 128, blue},
 		{"OnePixel", "dot.png", encodePNG(t, filled(1, 1, red)), 128, red},
-		{"Large", "big.png", encodePNG(t, filled(3000, 2000, blue)), 128, blue},
+		// Large enough to be scaled down twelvefold, small enough for the
+		// race detector on a busy machine (a 12-megapixel photo takes it
+		// over ten seconds there; BenchmarkMakeAvatar times one without).
+		{"Large", "big.png", encodePNG(t, filled(1600, 1200, blue)), 128, blue},
 		{"PNG16BitColour", "deep.png", encodePNG(t, rgba64), 128, color.RGBA{R: 0x80, G: 0x40, B: 0xc0}},
 		{"PNG16BitGray", "gray.png", encodePNG(t, gray16), 128, color.RGBA{R: 0x40, G: 0x40, B: 0x40}},
 		{"PNGPalettedLeft", "pal.png", encodePNG(t, paletted), 40, red},
