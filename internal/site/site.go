@@ -209,7 +209,11 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 		return nil, err
 	}
 	s.hubDB.SetMaxOpenConns(live.MaxConns)
-	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), cfg.ListenDSN, cfg.Live, cfg.Logger)
+	listenDSN, err := postgres.Hosts(cfg.ListenDSN)
+	if err != nil {
+		return nil, fmt.Errorf("listen database url: %w", err)
+	}
+	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), listenDSN, cfg.Live, cfg.Logger)
 
 	timeZone, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil || !aistat.ValidTimeZone(cfg.TimeZone) {
