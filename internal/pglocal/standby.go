@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -91,9 +92,22 @@ func (c *Cluster) Promote(ctx context.Context) error {
 	return nil
 }
 
-// SocketDir is the folder of c's Unix socket: the host of a connection
-// string (port 5432), as in URL.
-func (c *Cluster) SocketDir() string { return c.sockDir }
+// PrimaryURL is a lib/pq key/value connection string for database on
+// whichever of clusters is the primary: every cluster's socket as a host,
+// and target_session_attrs=read-write, so that a connection skips a
+// standby and follows a promotion by itself.
+func PrimaryURL(database string, clusters ...*Cluster) string {
+	hosts, ports := make([]string, len(clusters)), make([]string, len(clusters))
+	for i, c := range clusters {
+		hosts[i], ports[i] = c.sockDir, strconv.Itoa(port)
+	}
+	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable target_session_attrs=read-write",
+		quoteValue(strings.Join(hosts, ",")), strings.Join(ports, ","), serverUser, quoteValue(database))
+}
 
 // Dir is the folder c was started in, which Kill takes.
 func (c *Cluster) Dir() string { return c.dir }
+
+// SocketDir is the folder of c's Unix socket, the host (port 5432) by
+// which command-line tools such as pgbench reach it.
+func (c *Cluster) SocketDir() string { return c.sockDir }

@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -68,8 +67,7 @@ func Replicated(tb testing.TB) *Pair {
 // DSN is the key/value connection string for database on whichever of the
 // two is the primary: both hosts, target_session_attrs=read-write.
 func (p *Pair) DSN(database string) string {
-	return fmt.Sprintf("host=%s,%s port=5432,5432 user=postgres dbname=%s sslmode=disable target_session_attrs=read-write",
-		p.Primary.SocketDir(), p.Standby.SocketDir(), database)
+	return pglocal.PrimaryURL(database, p.Primary, p.Standby)
 }
 
 // Kill ends the primary at once, as a crash would (an immediate shutdown:
