@@ -16,8 +16,10 @@ import (
 	"github.com/lib/pq"
 
 	"aistat"
+	"aistat/internal/pglocal"
 	"aistat/internal/pgtest"
 	"aistat/internal/poll"
+	"aistat/internal/postgres"
 	"aistat/internal/site"
 )
 
@@ -89,6 +91,13 @@ func TestSite_Failover(t *testing.T) {
 	waitEvent(t, events, "profile", "Last Committed")
 
 	pair.Kill(t)
+	// Where only the standby answers, a connection is refused at once by
+	// target_session_attrs, which must count as an unavailable database
+	// (the 503) rather than as a fault of the site's (a 500).
+	standbyOnly := pgtest.DB(t, pglocal.PrimaryURL("aistat", pair.Standby))
+	if err := standbyOnly.PingContext(ctx); !postgres.Unavailable(err) {
+		t.Fatalf("a pool on the standby alone: %v, want an error that Unavailable recognises", err)
+	}
 	// With no primary, the standby (which has every row) must not answer:
 	// a page read from it could be stale once writes go elsewhere, and a
 	// write would fail there.
