@@ -6,23 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"aistat"
+	"aistat/internal/pgbouncer"
 	"aistat/internal/pglocal"
 	"aistat/internal/postgres"
 	"aistat/sessions"
@@ -63,14 +59,11 @@ type outcome struct {
 // directly, then, when PgBouncer is installed, through a PgBouncer that the
 // failover repoints at the new primary, on a new pair of servers each time.
 func runHA(ctx context.Context, cfg haConfig, logger *slog.Logger) error {
-	dir, err := os.MkdirTemp("", "aistat-ha-")
+	dir, err := workDir("aistat-ha-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
 	bin, err := buildBinary(ctx, dir)
 	if err != nil {
 		return err
@@ -79,7 +72,7 @@ func runHA(ctx context.Context, cfg haConfig, logger *slog.Logger) error {
 	if err := failover(ctx, cfg, logger, bin, filepath.Join(dir, "direct"), false); err != nil {
 		return err
 	}
-	if _, err := pgbouncerPath(); err != nil {
+	if _, err := pgbouncer.Find(); err != nil {
 		fmt.Printf("== through PgBouncer: skipped, %v\n", err)
 		return nil
 	}
@@ -133,13 +126,21 @@ func failover(ctx context.Context, cfg haConfig, logger *slog.Logger, bin, dir s
 	}
 
 	siteDSN, extra := dsn, []string(nil)
-	var pgb *bouncer
+	var pgb *pgbouncer.Bouncer
+	behind := func(c *pglocal.Cluster) string {
+		return fmt.Sprintf("host=%s port=5432 dbname=aistat user=postgres", c.SocketDir())
+	}
 	if bouncers {
-		if pgb, err = startPgBouncer(ctx, dir, primary); err != nil {
+		logFile, err := os.Create(filepath.Join(dir, "pgbouncer.log"))
+		if err != nil {
 			return err
 		}
-		defer pgb.stop()
-		siteDSN = "postgres://postgres@" + pgb.addr + "/aistat?sslmode=disable"
+		defer logFile.Close()
+		if pgb, err = pgbouncer.Start(ctx, dir, "aistat", "postgres", behind(primary), logFile); err != nil {
+			return err
+		}
+		defer pgb.Stop()
+		siteDSN = pgb.URL()
 		extra = []string{"--listen-database-url", dsn}
 	}
 	site, err := startSite(bin, siteDSN, filepath.Join(dir, "site.log"), extra...)
@@ -249,7 +250,7 @@ func failover(ctx context.Context, cfg haConfig, logger *slog.Logger, bin, dir s
 	promoted := time.Now()
 	fmt.Printf("+%.2fs standby promoted (pg_ctl promote took %v)\n", promoted.Sub(start).Seconds(), promoted.Sub(promoting).Round(time.Millisecond))
 	if pgb != nil {
-		if err := pgb.point(standby); err != nil {
+		if err := pgb.Point(behind(standby)); err != nil {
 			return err
 		}
 		fmt.Printf("+%.2fs PgBouncer pointed at the new primary (its configuration rewritten, SIGHUP)\n", time.Since(start).Seconds())
@@ -427,145 +428,4 @@ func measureStandbyReads(ctx context.Context, dir string, primary, standby *pglo
 		"primary and standby at 16 each at once %.0f/s (%.0f + %.0f)\n",
 		d, alone.rate, both[0].rate+both[1].rate, both[0].rate, both[1].rate)
 	return nil
-}
-
-// pgbouncerPath finds PgBouncer.
-func pgbouncerPath() (string, error) {
-	for _, candidate := range []string{"pgbouncer", "/usr/sbin/pgbouncer"} {
-		if p, err := exec.LookPath(candidate); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("pgbouncer is not installed (Debian package pgbouncer)")
-}
-
-// bouncer is a PgBouncer in transaction pooling mode in front of the
-// aistat database of one server, as a failover manager would run it: on a
-// promotion it is told the new primary and reloads.
-type bouncer struct {
-	addr, ini, auth string
-	port            int
-	cmd             *exec.Cmd
-	exited          chan error
-}
-
-// startPgBouncer runs a PgBouncer in front of c, as the postgres user when
-// root (PgBouncer refuses to run as root), and returns once it listens.
-func startPgBouncer(ctx context.Context, dir string, c *pglocal.Cluster) (*bouncer, error) {
-	bin, err := pgbouncerPath()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	b := &bouncer{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, exited: make(chan error, 1)}
-	ln.Close()
-	b.auth = filepath.Join(dir, "pgbouncer-users.txt")
-	if err := os.WriteFile(b.auth, []byte(`"postgres" ""`+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	b.ini = filepath.Join(dir, "pgbouncer.ini")
-	if err := b.configure(c); err != nil {
-		return nil, err
-	}
-	b.cmd = exec.CommandContext(ctx, bin, b.ini)
-	if os.Geteuid() == 0 {
-		cred, err := serverCredential()
-		if err != nil {
-			return nil, err
-		}
-		b.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	}
-	logFile, err := os.Create(filepath.Join(dir, "pgbouncer.log"))
-	if err != nil {
-		return nil, err
-	}
-	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
-	if err := b.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	go func() {
-		b.exited <- b.cmd.Wait()
-		logFile.Close()
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", b.addr, 100*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return b, nil
-		}
-		select {
-		case err := <-b.exited:
-			return nil, fmt.Errorf("pgbouncer exited: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b.stop()
-			return nil, errors.New("pgbouncer does not listen")
-		}
-	}
-}
-
-// configure writes the configuration that sends the aistat database to c.
-// server_login_retry is a second instead of 15: after the primary died,
-// PgBouncer refuses every client for that long before it tries a server
-// again, the new primary included.
-func (b *bouncer) configure(c *pglocal.Cluster) error {
-	conf := fmt.Sprintf(`[databases]
-aistat = host=%s port=5432 dbname=aistat user=postgres
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = trust
-auth_file = %s
-pool_mode = transaction
-max_client_conn = 500
-default_pool_size = 20
-server_login_retry = 1
-ignore_startup_parameters = extra_float_digits
-`, c.SocketDir(), b.port, b.auth)
-	return os.WriteFile(b.ini, []byte(conf), 0o644)
-}
-
-// point sends the aistat database to c from now on: PgBouncer rereads its
-// configuration on SIGHUP.
-func (b *bouncer) point(c *pglocal.Cluster) error {
-	if err := b.configure(c); err != nil {
-		return err
-	}
-	return b.cmd.Process.Signal(syscall.SIGHUP)
-}
-
-// stop ends PgBouncer.
-func (b *bouncer) stop() {
-	_ = b.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-b.exited:
-	case <-time.After(10 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-	}
-}
-
-// serverCredential runs a child as the postgres system user.
-func serverCredential() (*syscall.Credential, error) {
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("pgbouncer refuses to run as root and there is no postgres user: %w", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
