@@ -111,3 +111,10 @@ func (c *Cluster) Dir() string { return c.dir }
 // SocketDir is the folder of c's Unix socket, the host (port 5432) by
 // which command-line tools such as pgbench reach it.
 func (c *Cluster) SocketDir() string { return c.sockDir }
+
+// Installed reports, with an error naming the package, whether the server
+// programs a cluster needs are on this machine.
+func Installed() error {
+	_, err := systemSearch().find()
+	return err
+}

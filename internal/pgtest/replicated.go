@@ -21,8 +21,17 @@ type Pair struct {
 // until the standby applied them) and stops both at the end of the test,
 // whatever state the test left them in. Each gets a folder of its own that
 // the next test binary sweeps if this one dies.
+//
+// It needs PostgreSQL's server programs even where TEST_DATABASE_URL lets
+// the other tests do without: without them it skips, except with CI=true.
 func Replicated(tb testing.TB) *Pair {
 	tb.Helper()
+	if err := pglocal.Installed(); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("pgtest: a primary and a standby: %v", err)
+		}
+		tb.Skipf("pgtest: skipping, a primary and a standby need the server programs: %v", err)
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
