@@ -40,3 +40,12 @@ soak:
 bench:
 	@command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends wrk)
 	go run ./cmd/aistat-bench
+
+# Not part of make test: the site on a primary and a synchronous standby
+# (private clusters: initdb, pg_basebackup, the Debian binaries) under
+# load, the primary killed and the standby promoted. Prints how long writes
+# were refused, how many requests failed and that every acknowledged write
+# is on the new primary (about half a minute).
+.PHONY: ha
+ha:
+	go run ./cmd/aistat-bench -ha

@@ -37,14 +37,11 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 	raiseFileLimit()
-	dir, err := os.MkdirTemp("", "aistat-bench-")
+	dir, err := workDir("aistat-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
 
 	cluster, err := startCluster(ctx, filepath.Join(dir, "pg"), logger)
 	if err != nil {
@@ -212,6 +209,20 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	text := rep.markdown(cfg)
 	fmt.Print(text)
 	return os.WriteFile(cfg.out, []byte(text), 0o644)
+}
+
+// workDir creates the run's scratch folder in the temporary folder, open
+// to the postgres user to whom root hands the clusters.
+func workDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
 // startCluster starts a private cluster with pg_stat_statements loaded, so

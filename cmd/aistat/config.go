@@ -17,6 +17,7 @@ import (
 	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
+	"aistat/internal/postgres"
 	// The tests of this package call a running server a site.
 	assembly "aistat/internal/site"
 	"aistat/sessions"
@@ -368,6 +369,13 @@ func maskURL(dsn string) string {
 	// key/value pairs.
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
+		if err != nil {
+			// Go's URLs take no list of hosts with an IPv6 address or a
+			// socket folder in it: shown as the host parameters it means.
+			if hosts, herr := postgres.Hosts(dsn); herr == nil {
+				u, err = url.Parse(hosts)
+			}
+		}
 		if err != nil {
 			return "(unparsable URL hidden)"
 		}

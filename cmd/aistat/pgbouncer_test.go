@@ -5,42 +5,33 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lib/pq"
 	"golang.org/x/crypto/bcrypt"
 
+	"aistat/internal/pgbouncer"
 	"aistat/internal/pgtest"
-	"aistat/internal/poll"
 )
 
-// pgbouncerBinary finds PgBouncer. It skips the test when it is missing,
-// except on CI, where .ci/run installs it and its absence is a failure.
-func pgbouncerBinary(t *testing.T) string {
+// requirePgBouncer skips the test when PgBouncer is missing, except on CI,
+// where .ci/run installs it and its absence is a failure.
+func requirePgBouncer(t *testing.T) {
 	t.Helper()
-	for _, candidate := range []string{"pgbouncer", "/usr/sbin/pgbouncer"} {
-		if bin, err := exec.LookPath(candidate); err == nil {
-			return bin
-		}
+	_, err := pgbouncer.Find()
+	if err == nil {
+		return
 	}
-	const msg = "pgbouncer is not installed (Debian package pgbouncer)"
 	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + ": .ci/run installs it")
+		t.Fatal(err.Error() + ": .ci/run installs it")
 	}
-	t.Skip(msg + ": skipping the PgBouncer tests")
-	return ""
+	t.Skip(err.Error() + ": skipping the PgBouncer tests")
 }
 
 // startPgBouncer runs PgBouncer in transaction pooling mode in front of the
@@ -48,7 +39,7 @@ func pgbouncerBinary(t *testing.T) string {
 // through it.
 func startPgBouncer(t *testing.T, dsn string) string {
 	t.Helper()
-	bin := pgbouncerBinary(t)
+	requirePgBouncer(t)
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -63,94 +54,18 @@ func startPgBouncer(t *testing.T, dsn string) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-
-	auth := filepath.Join(dir, "users.txt")
-	if err := os.WriteFile(auth, fmt.Appendf(nil, "%q \"\"\n", cfg.User), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ini := filepath.Join(dir, "pgbouncer.ini")
 	server := fmt.Sprintf("host=%s port=%d dbname=%s user=%s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
 	if cfg.Password != "" {
 		server += " password=" + cfg.Password
 	}
-	conf := fmt.Sprintf(`[databases]
-%s = %s
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = trust
-auth_file = %s
-pool_mode = transaction
-max_client_conn = 500
-default_pool_size = 20
-ignore_startup_parameters = extra_float_digits
-`, cfg.Database, server, port, auth)
-	if err := os.WriteFile(ini, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(bin, ini)
-	if os.Geteuid() == 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: postgresCredential(t)}
-	}
 	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
 	logOnFailure(t, "pgbouncer log", out)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	poll.Until(t, "pgbouncer to listen", 10*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return true
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("pgbouncer exited: %v", err)
-		default:
-		}
-		return false
-	})
-	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, addr, cfg.Database)
-}
-
-// postgresCredential runs a child as the postgres system user.
-func postgresCredential(t *testing.T) *syscall.Credential {
-	t.Helper()
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		t.Fatalf("pgbouncer refuses to run as root and there is no postgres user: %v", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	b, err := pgbouncer.Start(context.Background(), dir, cfg.Database, cfg.User, server, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	t.Cleanup(b.Stop)
+	return b.URL()
 }
 
 // TestServe_PgBouncer runs the site behind PgBouncer in transaction pooling

@@ -23,6 +23,15 @@ func (b binaries) initdb() string { return filepath.Join(b.dir, "initdb") }
 
 func (b binaries) pgCtl() string { return filepath.Join(b.dir, "pg_ctl") }
 
+// pgBasebackup is the pg_basebackup of pg_ctl's installation: a folder on
+// PATH may link only the three server programs to it.
+func (b binaries) pgBasebackup() string {
+	if ctl, err := filepath.EvalSymlinks(b.pgCtl()); err == nil {
+		return filepath.Join(filepath.Dir(ctl), "pg_basebackup")
+	}
+	return filepath.Join(b.dir, "pg_basebackup")
+}
+
 // binSearch says where to look for the server programs, so tests can point it
 // at an empty folder.
 type binSearch struct {

@@ -72,7 +72,7 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Cluster, erro
 // running), otherwise starts it as Start does. Stop on a cluster that Open found running does
 // nothing, so a command-line tool never stops the site's database.
 func Open(ctx context.Context, dir string, logger *slog.Logger) (*Cluster, error) {
-	c, err := prepare(ctx, dir, logger, systemSearch())
+	c, err := prepare(ctx, dir, logger, systemSearch(), (*Cluster).initdb)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func Open(ctx context.Context, dir string, logger *slog.Logger) (*Cluster, error
 }
 
 func start(ctx context.Context, dir string, logger *slog.Logger, search binSearch) (*Cluster, error) {
-	c, err := prepare(ctx, dir, logger, search)
+	c, err := prepare(ctx, dir, logger, search, (*Cluster).initdb)
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +101,13 @@ func start(ctx context.Context, dir string, logger *slog.Logger, search binSearc
 	return c, nil
 }
 
+// create fills the empty folder scratch with a new cluster's data.
+type create func(c *Cluster, ctx context.Context, scratch string) error
+
 // prepare checks the folders and makes sure dir holds an initialised
-// cluster, without touching a server that may be running it.
-func prepare(ctx context.Context, dir string, logger *slog.Logger, search binSearch) (*Cluster, error) {
+// cluster, made by fill when there is none yet, without touching a
+// server that may be running it.
+func prepare(ctx context.Context, dir string, logger *slog.Logger, search binSearch, fill create) (*Cluster, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -148,7 +152,7 @@ func prepare(ctx context.Context, dir string, logger *slog.Logger, search binSea
 	if err := c.prepareSocketDir(); err != nil {
 		return nil, err
 	}
-	if err := c.initialise(ctx); err != nil {
+	if err := c.initialise(ctx, fill); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -320,12 +324,13 @@ func (c *Cluster) serverUID() uint32 {
 	return uint32(os.Geteuid())
 }
 
-// initialise runs initdb in a scratch folder and renames it into place, so a
-// cluster folder that exists is always complete even if initdb was cut short.
-func (c *Cluster) initialise(ctx context.Context) error {
+// initialise creates the cluster in a scratch folder and renames it into
+// place, so a cluster folder that exists is always complete even if its
+// creation was cut short.
+func (c *Cluster) initialise(ctx context.Context, fill create) error {
 	_, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION"))
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := c.initdb(ctx); err != nil {
+		if err := c.createIn(ctx, fill); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -339,7 +344,9 @@ func (c *Cluster) initialise(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) initdb(ctx context.Context) error {
+// createIn lets fill make the cluster in a scratch folder owned by the
+// server's user and moves it into place.
+func (c *Cluster) createIn(ctx context.Context, fill create) error {
 	scratch := c.dataDir + ".init"
 	if err := os.RemoveAll(scratch); err != nil {
 		return fmt.Errorf("remove unfinished cluster: %w", err)
@@ -350,15 +357,23 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	if err := c.owner.chown(scratch); err != nil {
 		return err
 	}
-	err := c.run(ctx, c.bin.initdb(), "-D", scratch, "-U", serverUser, "--auth=trust",
-		"-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
-	if err != nil {
-		return fmt.Errorf("initialise cluster: %w", err)
+	if err := fill(c, ctx, scratch); err != nil {
+		return err
 	}
 	if err := os.Rename(scratch, c.dataDir); err != nil {
 		return fmt.Errorf("move new cluster into place: %w", err)
 	}
 	c.logger.Info("postgres cluster initialised", "dir", c.dataDir)
+	return nil
+}
+
+// initdb makes a new, empty cluster.
+func (c *Cluster) initdb(ctx context.Context, scratch string) error {
+	err := c.run(ctx, c.bin.initdb(), "-D", scratch, "-U", serverUser, "--auth=trust",
+		"-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+	if err != nil {
+		return fmt.Errorf("initialise cluster: %w", err)
+	}
 	return nil
 }
 

@@ -1,19 +1,24 @@
 // Package postgres is the plumbing under database/sql: it opens lib/pq
-// pools that send a query in one round trip and give up on a silent server
-// with their caller's context, and it knows which driver errors mean that
-// the database is out of reach.
+// pools that send a query in one round trip, give up on a silent server
+// with their caller's context and drop a connection to a server that
+// became read-only, and it knows which driver errors mean that the
+// database is out of reach.
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -37,6 +42,10 @@ var DefaultMaxConns = 4 * runtime.NumCPU()
 // of one. Every connection gives up on a server that stops answering as soon
 // as the context of the call using it ends. A nil dialer uses lib/pq's own.
 func Open(dsn string, d pq.Dialer) (*sql.DB, error) {
+	dsn, err := Hosts(dsn)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -58,6 +67,71 @@ func Open(dsn string, d pq.Dialer) (*sql.DB, error) {
 	db.SetMaxIdleConns(DefaultMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// Hosts returns dsn in a form that lib/pq reads with every host on its own
+// port. lib/pq (v1.12.3) takes the multi-host key/value form as libpq does
+// (host=a,b port=5432,5433), but reads a URL's host list
+// (postgres://a:5432,b:5433/db) as the hosts "a:5432" and "b:5433" on the
+// default port, so such a URL is rewritten to carry the same hosts and
+// ports as its host and port parameters. A host without a port gets
+// PGPORT's, or 5432, as libpq gives it. Anything else is returned as it
+// is; the listener, which takes a string, gets the same rewriting.
+func Hosts(dsn string) (string, error) {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok || (scheme != "postgres" && scheme != "postgresql") {
+		return dsn, nil
+	}
+	// Go's url.Parse refuses a host list with IPv6 addresses in it, so the
+	// list is cut out of the authority before the rest is parsed.
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	at := strings.LastIndexByte(authority, '@')
+	userinfo, hostList := authority[:at+1], authority[at+1:]
+	if !strings.Contains(hostList, ",") {
+		return dsn, nil
+	}
+	u, err := url.Parse(scheme + "://" + userinfo + rest[end:])
+	if err != nil {
+		return "", fmt.Errorf("parse database url: %w", err)
+	}
+	q := u.Query()
+	if q.Has("host") || q.Has("hostaddr") || q.Has("port") {
+		return "", errors.New("database url: give its hosts either before the path or as host, hostaddr and port parameters, not both")
+	}
+	list := strings.Split(hostList, ",")
+	hosts, ports := make([]string, len(list)), make([]string, len(list))
+	anyPort := false
+	for i, h := range list {
+		host, port := h, ""
+		// A port follows the last colon that is not inside an IPv6
+		// address's brackets.
+		if c := strings.LastIndexByte(h, ':'); c > strings.LastIndexByte(h, ']') {
+			host, port = h[:c], h[c+1:]
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if host == "" {
+			return "", fmt.Errorf("database url: host %d of %q is empty", i+1, hostList)
+		}
+		if host, err = url.PathUnescape(host); err != nil {
+			return "", fmt.Errorf("database url: host %d of %q: %w", i+1, hostList, err)
+		}
+		hosts[i], ports[i] = host, port
+		anyPort = anyPort || port != ""
+	}
+	q.Set("host", strings.Join(hosts, ","))
+	if anyPort {
+		def := cmp.Or(os.Getenv("PGPORT"), "5432")
+		for i := range ports {
+			ports[i] = cmp.Or(ports[i], def)
+		}
+		q.Set("port", strings.Join(ports, ","))
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // lib/pq honours a context only by asking PostgreSQL to cancel the query,
@@ -206,10 +280,28 @@ type pqConn interface {
 }
 
 // conn is a lib/pq connection that binds its socket to the context of every
-// call that can wait on the server.
+// call that can wait on the server, and that the pool drops once its server
+// refused a write as read-only.
+//
+// target_session_attrs=read-write checks a server only when a connection is
+// opened. A connection opened to a primary that later answers as a
+// read-only server (default_transaction_read_only turned on to fence an
+// old primary, or PgBouncer now pointing at a standby) would otherwise stay
+// in the pool and fail every write it is given, while its reads came from
+// a server that is no longer the primary: the first refusal marks it, and
+// database/sql closes it instead of putting it back.
 type conn struct {
-	inner pqConn
-	sock  *socket
+	inner    pqConn
+	sock     *socket
+	readOnly atomic.Bool
+}
+
+// check notes a refusal of err as read-only and returns err.
+func (c *conn) check(err error) error {
+	if readOnlyRefusal(err) {
+		c.readOnly.Store(true)
+	}
+	return err
 }
 
 var _ pqConn = (*conn)(nil)
@@ -224,22 +316,26 @@ func (c *conn) Begin() (driver.Tx, error) {
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.sock.bind(ctx)
-	return c.inner.BeginTx(ctx, opts)
+	tx, err := c.inner.BeginTx(ctx, opts)
+	return tx, c.check(err)
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	c.sock.bind(ctx)
-	return c.inner.PrepareContext(ctx, query)
+	st, err := c.inner.PrepareContext(ctx, query)
+	return st, c.check(err)
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.sock.bind(ctx)
-	return c.inner.QueryContext(ctx, query, args)
+	rows, err := c.inner.QueryContext(ctx, query, args)
+	return rows, c.check(err)
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.sock.bind(ctx)
-	return c.inner.ExecContext(ctx, query, args)
+	res, err := c.inner.ExecContext(ctx, query, args)
+	return res, c.check(err)
 }
 
 func (c *conn) Ping(ctx context.Context) error {
@@ -247,9 +343,14 @@ func (c *conn) Ping(ctx context.Context) error {
 	return c.inner.Ping(ctx)
 }
 
-func (c *conn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
+func (c *conn) ResetSession(ctx context.Context) error {
+	if c.readOnly.Load() {
+		return driver.ErrBadConn
+	}
+	return c.inner.ResetSession(ctx)
+}
 
-func (c *conn) IsValid() bool { return c.inner.IsValid() }
+func (c *conn) IsValid() bool { return !c.readOnly.Load() && c.inner.IsValid() }
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error { return c.inner.CheckNamedValue(nv) }
 
@@ -260,6 +361,9 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error { return c.inner.Che
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
+	}
+	if noSuchServer(err) {
+		return true
 	}
 	var netErr net.Error
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) {
@@ -279,6 +383,51 @@ func Unavailable(err error) bool {
 		return true
 	case code == "53300": // too many connections
 		return true
+	case code == "25006": // a read-only server: no primary answers here now
+		return true
+	}
+	return false
+}
+
+// readOnlyRefusal reports whether err is PostgreSQL refusing a write
+// because the server or the session is read-only.
+func readOnlyRefusal(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "25006"
+}
+
+// sessionAttrsRefusals are lib/pq's (v1.12.3) errors for a server that
+// target_session_attrs rules out, plain errors that carry no code: with
+// read-write, a standby, or a primary in the middle of a failover.
+var sessionAttrsRefusals = []string{
+	"session is read-only",
+	"session is not read-only",
+	"server is in hot standby mode",
+	"server is not in hot standby mode",
+}
+
+// noSuchServer reports whether err, or any error it joins or wraps, is
+// lib/pq ruling a server out by target_session_attrs: none of the hosts was
+// the kind of server asked for, which a failover's promotion will change.
+func noSuchServer(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			if noSuchServer(inner) {
+				return true
+			}
+		}
+		return false
+	case interface{ Unwrap() error }:
+		return noSuchServer(e.Unwrap())
+	}
+	for _, msg := range sessionAttrsRefusals {
+		if err.Error() == msg {
+			return true
+		}
 	}
 	return false
 }

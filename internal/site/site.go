@@ -214,9 +214,13 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 	if err != nil {
 		return nil, err
 	}
+	listenDSN, err := postgres.Hosts(cfg.ListenDSN)
+	if err != nil {
+		return nil, fmt.Errorf("listen database url: %w", err)
+	}
 	hubConfig := cfg.Live
 	hubConfig.RoleLabel = func(l aistat.Locale, r aistat.Role) string { return catalogue.Localizer(l).Role(r) }
-	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), cfg.ListenDSN, hubConfig, cfg.Logger)
+	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), listenDSN, hubConfig, cfg.Logger)
 
 	timeZone, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil || !aistat.ValidTimeZone(cfg.TimeZone) {
