@@ -48,14 +48,20 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	loc := s.locale(r)
 	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Email: email, Next: next}
 	if email == "" || password == "" {
-		data.Error = loc.T("login.missing")
+		field := "email"
+		if email != "" {
+			field = "password"
+		}
+		data.Errors = map[string]string{field: loc.T("login.missing")}
 		s.render(w, r, http.StatusUnprocessableEntity, data)
 		return
 	}
 	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
-		data.Error = loc.Domain(aistat.ErrorMessage(err))
+		// Which of the two was wrong is not told: the message goes with
+		// the first.
+		data.Errors = map[string]string{"email": loc.Domain(aistat.ErrorMessage(err))}
 		s.render(w, r, http.StatusUnauthorized, data)
 		return
 	case aistat.EFORBIDDEN:

@@ -52,7 +52,10 @@ type LoginPage struct {
 	Page
 	Email string
 	Next  string
-	Error string
+	// Error is about the attempt as a whole, such as a throttled one;
+	// Errors are field messages keyed by form field name.
+	Error  string
+	Errors map[string]string
 	// Notice says why the person is here, such as a password just reset.
 	Notice string
 }

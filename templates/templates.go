@@ -29,7 +29,7 @@ var files embed.FS
 var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error"}
 
 // partials are parsed with every page, for the pages that share them.
-var partials = []string{"layout.html", "header.html", "audit-log.html"}
+var partials = []string{"layout.html", "header.html", "audit-log.html", "error-summary.html"}
 
 // Templates holds every page in every language, parsed once at start-up.
 type Templates struct {
@@ -171,6 +171,8 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 			}
 			return a.Label()
 		},
+		// summary is the error summary of a form (see newSummary).
+		"summary": newSummary,
 		"roleOptions": func(selected aistat.Role) template.HTML {
 			if html, ok := options[selected]; ok {
 				return html

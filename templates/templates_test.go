@@ -263,23 +263,44 @@ func TestLogin(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	html := render(t, tmpl, LoginPage{
 		Page:  Page{Title: "Sign in", Path: "/login"},
-		Email: "ada@example.com", Next: "/admin", Error: "Wrong email or password.",
+		Email: "ada@example.com", Next: "/admin", Errors: map[string]string{"email": "Wrong email or password."},
 	})
 	for _, want := range []string{
 		`<form class="form" method="post" action="/login">`,
-		`<div class="alert" role="alert">Wrong email or password.</div>`,
+		// The summary is focused and links the field it is about.
+		`<div class="error-summary" id="login-errors" data-error-summary tabindex="-1" role="alert" aria-labelledby="login-errors-heading" autofocus>`,
+		`<li><a href="#email">Wrong email or password.</a></li>`,
 		`<input type="hidden" name="next" value="/admin">`,
-		`name="email" type="email" value="ada@example.com" autocomplete="username" required autofocus`,
-		`name="password" type="password" autocomplete="current-password" required`,
+		`name="email" type="email" value="ada@example.com" autocomplete="username" required aria-describedby="email-error" aria-invalid="true">`,
+		`<p class="field-error" id="email-error">Wrong email or password.</p>`,
+		`name="password" type="password" autocomplete="current-password" required data-reveal="Show password"`,
 		`type="submit">Sign in</button>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("login page is missing %q", want)
 		}
 	}
+	if strings.Count(html, "autofocus") != 1 {
+		t.Errorf("a refused sign-in has %d autofocus, want 1 (the summary)", strings.Count(html, "autofocus"))
+	}
+
+	// An error about the attempt as a whole links no field.
+	html = render(t, tmpl, LoginPage{Page: Page{Title: "Sign in", Path: "/login"}, Error: "Too many attempts."})
+	if !strings.Contains(html, `<li>Too many attempts.</li>`) || strings.Contains(html, `aria-invalid`) {
+		t.Errorf("a throttled sign-in's summary is not one unlinked message:\n%s", html)
+	}
+
 	html = render(t, tmpl, LoginPage{Page: Page{Title: "Sign in", Path: "/login"}})
-	if strings.Contains(html, `role="alert"`) {
-		t.Error("alert shown without an error")
+	for _, want := range []string{
+		`aria-labelledby="login-errors-heading" hidden>`,
+		`autocomplete="username" required autofocus`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("login page without an error is missing %q", want)
+		}
+	}
+	if strings.Contains(html, "<li>") {
+		t.Error("error summary has items without an error")
 	}
 }
 
@@ -294,7 +315,10 @@ func TestSettings(t *testing.T) {
 		`<form class="form" id="profile-form" method="post" action="/settings" data-text-saving="Saving…" data-text-saved="Profile saved."`,
 		`aria-describedby="name-error" aria-invalid="true"`,
 		`<p class="field-error" id="name-error">Enter your name.</p>`,
-		`aria-describedby="avatar_url-hint avatar_url-error" aria-invalid="true"`,
+		`aria-describedby="avatar_url-hint avatar_url-error avatar_url-warning" aria-invalid="true"`,
+		// The summary lists the fields in the form's order.
+		`<li><a href="#name">Enter your name.</a></li>
+    <li><a href="#avatar_url">Use an https address.</a></li>`,
 		`<p class="field-error" id="avatar_url-error">Use an https address.</p>`,
 		`id="profile-status" role="status" aria-live="polite"`,
 		`maxlength="80" required autocomplete="name"`,

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"aistat"
+	"aistat/internal/pgtest"
+)
+
+// TestForms_FocusAfterFailedForm refuses forms, with and without
+// JavaScript, and checks that the focus lands on the error summary at the
+// top of the form, whose links lead to the fields in error.
+func TestForms_FocusAfterFailedForm(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	b := newBrowser(t, "browser")
+
+	t.Run("SignIn", func(t *testing.T) {
+		tb := b.newTab("sign-in")
+		tb.t = t
+		tb.open(s.URL + "/login")
+		tb.fill("#email", "editor@example.com")
+		tb.fill("#password", "wrong password")
+		tb.submit(`form[action="/login"] button[type="submit"]`)
+		tb.waitFor("the summary has the focus", `document.activeElement.id === 'login-errors'`, actionTimeout)
+		if got := eval[string](tb, `document.querySelector('#login-errors a').getAttribute('href')`); got != "#email" {
+			t.Errorf("the summary's link goes to %q, want #email", got)
+		}
+		tb.click("#login-errors a")
+		if got := eval[string](tb, `document.activeElement.id`); got != "email" {
+			t.Errorf("after the summary's link the focus is on %q, want email", got)
+		}
+		if got := eval[string](tb, `document.getElementById('email').getAttribute('aria-describedby')`); got != "email-error" {
+			t.Errorf("the email field is described by %q, want email-error", got)
+		}
+	})
+
+	tb := b.newTab("signed-in")
+	tb.t = t
+	tb.signIn(s, "editor@example.com", password)
+
+	t.Run("SettingsWithFetch", func(t *testing.T) {
+		tb.t = t
+		tb.open(s.URL + "/settings")
+		tb.fill("#avatar_url", "javascript:alert(1)")
+		tb.click("#profile-form button[type=submit]")
+		tb.waitFor("the summary has the focus", `document.activeElement.id === 'profile-errors'`, actionTimeout)
+		if !eval[bool](tb, `location.pathname === '/settings' && document.querySelector('#profile-errors a[href="#avatar_url"]') !== null`) {
+			t.Error("the summary built from the answer does not link the avatar's field")
+		}
+		if got := eval[string](tb, `document.getElementById('avatar_url').getAttribute('aria-invalid')`); got != "true" {
+			t.Errorf("avatar field aria-invalid = %q, want true", got)
+		}
+		// Each message once: in the summary and at the field, not beside
+		// Save.
+		if got := eval[string](tb, `document.getElementById('profile-status').textContent`); got != "" {
+			t.Errorf("beside Save: %q, want nothing", got)
+		}
+		tb.click(`#profile-errors a[href="#avatar_url"]`)
+		if got := eval[string](tb, `document.activeElement.id`); got != "avatar_url" {
+			t.Errorf("after the summary's link the focus is on %q, want avatar_url", got)
+		}
+	})
+
+	t.Run("PasswordChange", func(t *testing.T) {
+		tb.t = t
+		tb.open(s.URL + "/settings/sessions")
+		tb.fill("#current_password", "not the password")
+		tb.fill("#new_password", "a new password of mine")
+		tb.submit(`form[action="/settings/password"] button[type="submit"]`)
+		tb.waitFor("the summary has the focus", `document.activeElement.id === 'password-errors'`, actionTimeout)
+		if !eval[bool](tb, `document.querySelector('#password-errors a[href="#current_password"]') !== null`) {
+			t.Error("the summary does not link the current password's field")
+		}
+	})
+
+	t.Run("WithoutJavaScript", func(t *testing.T) {
+		nojs := newBrowser(t, "no-js").newTab("settings")
+		nojs.disableScripts()
+		nojs.signIn(s, "editor@example.com", password)
+		nojs.open(s.URL + "/settings")
+		nojs.fill("#avatar_url", "javascript:alert(1)")
+		nojs.submit("#profile-form button[type=submit]")
+		// autofocus alone, no script, puts the focus there.
+		nojs.waitFor("the summary has the focus", `document.activeElement.id === 'profile-errors'`, actionTimeout)
+	})
+}
+
+// TestForms_PasswordToggle shows and hides a password with the button the
+// script adds beside the field, reached and pressed with the keyboard.
+func TestForms_PasswordToggle(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	tb := newBrowser(t, "browser").newTab("login")
+	tb.open(s.URL + "/login")
+	tb.fill("#password", "secret words")
+	toggle := `document.querySelector('#password + [data-password-toggle]')`
+	if got := eval[string](tb, toggle+`.getAttribute('aria-pressed') + ' ' + `+toggle+`.getAttribute('aria-controls') + ' ' + `+toggle+`.textContent`); got != "false password Show password" {
+		t.Fatalf("toggle: %q, want %q", got, "false password Show password")
+	}
+	tb.do("tab to the toggle and press it", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(" "))
+	if !eval[bool](tb, `document.activeElement.matches('[data-password-toggle]')`) {
+		t.Fatal("Tab from the password field does not reach the toggle")
+	}
+	if got := eval[string](tb, `document.getElementById('password').type + ' ' + `+toggle+`.getAttribute('aria-pressed')`); got != "text true" {
+		t.Errorf("after pressing: %q, want %q", got, "text true")
+	}
+	tb.do("press it again", chromedp.KeyEvent(kb.Enter))
+	if got := eval[string](tb, `document.getElementById('password').type + ' ' + `+toggle+`.getAttribute('aria-pressed')`); got != "password false" {
+		t.Errorf("after pressing again: %q, want %q", got, "password false")
+	}
+	if got := eval[string](tb, `document.getElementById('password').value`); got != "secret words" {
+		t.Errorf("the password field holds %q after toggling, want what was typed", got)
+	}
+}
+
+// TestForms_ProfileMessages saves a profile: "saved" goes after a while,
+// and an avatar address whose picture does not load says so instead.
+func TestForms_ProfileMessages(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	tb := newBrowser(t, "browser").newTab("settings")
+	tb.signIn(s, "editor@example.com", password)
+	tb.open(s.URL + "/settings")
+
+	tb.fill("#name", "Ivan")
+	tb.click("#profile-form button[type=submit]")
+	tb.waitFor("saved", `document.getElementById('profile-status').textContent === 'Profile saved.'`, liveWithin)
+	tb.waitFor("the message goes", `document.getElementById('profile-status').textContent === ''`, 10*time.Second)
+	if got := eval[string](tb, `document.getElementById('profile-status').getAttribute('aria-live')`); got != "polite" {
+		t.Errorf("status aria-live = %q, want polite", got)
+	}
+
+	tb.fill("#avatar_url", s.URL+"/e2e/missing.png")
+	tb.click("#profile-form button[type=submit]")
+	tb.waitFor("the warning", `!document.getElementById('avatar_url-warning').hidden`, 2*liveWithin)
+	if got := eval[string](tb, `document.getElementById('avatar_url-warning').textContent`); got != "The picture at this address could not be loaded: your initials are shown instead." {
+		t.Errorf("warning = %q", got)
+	}
+	if got := eval[string](tb, `document.getElementById('profile-status').textContent`); got == "Profile saved." {
+		t.Error("a picture that does not load is announced as saved")
+	}
+}
