@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -142,5 +145,51 @@ func TestForms_ProfileMessages(t *testing.T) {
 	}
 	if got := eval[string](tb, `document.getElementById('profile-status').textContent`); got == "Profile saved." {
 		t.Error("a picture that does not load is announced as saved")
+	}
+}
+
+// sessionCookie is the browser's session cookie of the site, as Chromium
+// keeps it.
+func (tb *tab) sessionCookie(s *site) *network.Cookie {
+	tb.t.Helper()
+	var cookies []*network.Cookie
+	tb.do("read the cookies", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{s.URL}})
+		if err == nil {
+			cookies = res.Cookies
+		}
+		return err
+	}))
+	for _, c := range cookies {
+		if c.Name == "session" {
+			return c
+		}
+	}
+	tb.t.Fatalf("%s: no session cookie", tb.name)
+	return nil
+}
+
+// TestForms_KeepMeSignedIn signs in with and without "Keep me signed in":
+// the browser keeps the cookie past its session only when it is ticked.
+func TestForms_KeepMeSignedIn(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+
+	unticked := newBrowser(t, "unticked").newTab("login")
+	unticked.signIn(s, "editor@example.com", password)
+	if c := unticked.sessionCookie(s); !c.Session {
+		t.Errorf("unticked: cookie kept until %v, want a session cookie", time.Unix(int64(c.Expires), 0))
+	}
+
+	ticked := newBrowser(t, "ticked").newTab("login")
+	ticked.open(s.URL + "/login")
+	ticked.fill("#email", "editor@example.com")
+	ticked.fill("#password", password)
+	ticked.click("#remember")
+	ticked.submit(`form[action="/login"] button[type="submit"]`)
+	ticked.waitFor("signed in", `document.querySelector('header [data-user-name]') !== null`, actionTimeout)
+	c := ticked.sessionCookie(s)
+	if c.Session || time.Until(time.Unix(int64(c.Expires), 0)) < 24*time.Hour {
+		t.Errorf("ticked: cookie session=%v until %v, want a persistent cookie for the long lifetime", c.Session, time.Unix(int64(c.Expires), 0))
 	}
 }

@@ -56,6 +56,8 @@ type LoginPage struct {
 	// Errors are field messages keyed by form field name.
 	Error  string
 	Errors map[string]string
+	// Remember is whether "Keep me signed in" is ticked.
+	Remember bool
 	// Notice says why the person is here, such as a password just reset.
 	Notice string
 }
