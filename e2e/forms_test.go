@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -191,5 +194,58 @@ func TestForms_KeepMeSignedIn(t *testing.T) {
 	c := ticked.sessionCookie(s)
 	if c.Session || time.Until(time.Unix(int64(c.Expires), 0)) < 24*time.Hour {
 		t.Errorf("ticked: cookie session=%v until %v, want a persistent cookie for the long lifetime", c.Session, time.Unix(int64(c.Expires), 0))
+	}
+}
+
+// TestForms_ResetLinkReload issues a reset link from the page that offers
+// one, copies it with the Copy button and reloads the page: the reload
+// issues nothing, says the link was shown, and the copied link works.
+func TestForms_ResetLinkReload(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Admin", aistat.RoleAdmin)
+	u := s.createUser(t, "forgot@example.com", "Forgetful", aistat.RoleViewer)
+	tb := newBrowser(t, "admin").newTab("reset")
+	tb.do("let the page write the clipboard", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, name := range []string{"clipboard-write", "clipboard-read"} {
+			if _, err := cdp.Call(ctx, t, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+				Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	tb.signIn(s, "admin@example.com", password)
+
+	tb.open(fmt.Sprintf("%s/admin/users/%d/reset", s.URL, u.ID))
+	if eval[bool](tb, `document.getElementById('reset-url') !== null`) {
+		t.Fatal("the page shows a link before one was issued")
+	}
+	tb.submit(fmt.Sprintf(`form[action="/admin/users/%d/reset"] button[type="submit"]`, u.ID))
+	link := eval[string](tb, `document.getElementById('reset-url').value`)
+	if !strings.HasPrefix(link, "http://") || !strings.Contains(link, "/reset/") {
+		t.Fatalf("link %q", link)
+	}
+	tb.click("[data-copy]")
+	tb.waitFor("copied", `document.getElementById('reset-url-status').textContent === 'Link copied.'`, actionTimeout)
+	copied := eval[string](tb, `navigator.clipboard.readText()`, chromedp.EvalAwaitPromise)
+	if copied != link {
+		t.Errorf("clipboard %q, want the link %q", copied, link)
+	}
+
+	tb.do("reload", chromedp.Reload())
+	if eval[bool](tb, `document.getElementById('reset-url') !== null || document.body.textContent.includes(`+fmt.Sprintf("%q", link)+`)`) {
+		t.Fatal("the reload shows a link again")
+	}
+	if got := eval[string](tb, `document.querySelector('main p').textContent`); !strings.Contains(got, "was shown already") {
+		t.Errorf("after the reload the page says %q", got)
+	}
+
+	// The test site's base URL is not where it listens: the link's path
+	// goes to the site.
+	anon := newBrowser(t, "anonymous").newTab("link")
+	anon.open(s.URL + link[strings.Index(link, "/reset/"):])
+	if got := eval[string](anon, `document.querySelector('h1').textContent`); got != "Choose a new password" {
+		t.Errorf("the copied link opens %q, want the reset form", got)
 	}
 }

@@ -260,6 +260,26 @@ func (m *Manager) PutFlash(ctx context.Context, msg string) {
 	}
 }
 
+// PutResetLink keeps a reset link the signed-in user issued until its page
+// shows it (ResetLink, then ForgetResetLink): the link exists in clear
+// nowhere else, and a page that issued it on every load would end the one
+// just copied. A newer one replaces it.
+func (m *Manager) PutResetLink(ctx context.Context, link string) {
+	if User(ctx) != nil {
+		m.scs.Put(ctx, keyResetLink, link)
+	}
+}
+
+// ResetLink is the reset link kept by PutResetLink, "" when none.
+func (m *Manager) ResetLink(ctx context.Context) string {
+	return m.scs.GetString(ctx, keyResetLink)
+}
+
+// ForgetResetLink drops the kept reset link: its page has shown it.
+func (m *Manager) ForgetResetLink(ctx context.Context) {
+	m.scs.Remove(ctx, keyResetLink)
+}
+
 // PopFlash returns and forgets the one-time message, "" when none.
 func (m *Manager) PopFlash(ctx context.Context) string {
 	return m.scs.PopString(ctx, keyFlash)

@@ -340,11 +340,44 @@ function addPasswordToggles() {
   });
 }
 
-// fadeMessages lets a success message go after a while: it said what it
-// had to, and a page left open should not say "saved" for ever. The
-// element stays, empty, so its live region keeps working.
+// addCopyButtons shows the Copy buttons (data-copy names the field whose
+// text they copy) where the browser lets a page write to the clipboard;
+// without this module the field is there to select and copy by hand.
+function addCopyButtons() {
+  if (!navigator.clipboard || typeof navigator.clipboard.writeText !== 'function') {
+    return;
+  }
+  document.querySelectorAll('button[data-copy]').forEach((button) => {
+    const field = document.getElementById(button.dataset.copy);
+    const status = document.getElementById(button.dataset.copyStatus);
+    if (!field || button.dataset.copyReady === '') {
+      return;
+    }
+    button.dataset.copyReady = '';
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      let message = button.dataset.textCopied;
+      try {
+        await navigator.clipboard.writeText(field.value);
+      } catch {
+        // Selected, the text is one keystroke from the clipboard.
+        field.select();
+        message = button.dataset.textCopyFailed;
+      }
+      if (status) {
+        status.textContent = message;
+        fadeLater(status);
+      }
+    });
+  });
+}
+
+// MESSAGE_LIFETIME is how long a success message stays.
 const MESSAGE_LIFETIME = 6000;
 
+// fadeLater lets a success message go after a while: it said what it
+// had to, and a page left open should not say "saved" for ever. The
+// element stays, empty, so its live region keeps working.
 function fadeLater(el) {
   clearTimeout(el.fadeTimer);
   el.classList.remove('is-fading');
@@ -848,6 +881,7 @@ function showSignedOut() {
 function initPage() {
   hideBrokenAvatars();
   addPasswordToggles();
+  addCopyButtons();
   initProfileForm();
   showSignedOut();
   fadeFlashes();
