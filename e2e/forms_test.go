@@ -249,3 +249,33 @@ func TestForms_ResetLinkReload(t *testing.T) {
 		t.Errorf("the copied link opens %q, want the reset form", got)
 	}
 }
+
+// TestForms_SessionsOnPhone opens the sessions page of an account signed
+// in on several devices, one of them named, on a 360 px wide phone: the
+// page is no wider than the screen and each session's buttons are on it.
+func TestForms_SessionsOnPhone(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	for range 2 {
+		signIn(t, s, "editor@example.com")
+	}
+	tb := newBrowser(t, "phone").newTab("sessions")
+	tb.do("a phone's screen", chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	tb.signIn(s, "editor@example.com", password)
+	tb.open(s.URL + "/settings/sessions")
+	tb.fill(`tr.is-current input[name="name"]`, "Телефон с очень длинным названием тут")
+	tb.submit(`tr.is-current .session-name-form button[type="submit"]`)
+	if got := eval[string](tb, `document.querySelector('tr.is-current .device-name').textContent`); got != "Телефон с очень длинным названием тут" {
+		t.Fatalf("named device shows %q", got)
+	}
+	if got := eval[int](tb, `document.documentElement.scrollWidth`); got > 360 {
+		t.Errorf("the page is %d px wide on a 360 px screen", got)
+	}
+	offscreen := eval[int](tb, `Array.from(document.querySelectorAll('.sessions-table button')).filter((b) => {
+		const r = b.getBoundingClientRect();
+		return r.left < 0 || r.right > window.innerWidth;
+	}).length`)
+	if n := eval[int](tb, `document.querySelectorAll('.sessions-table tbody tr').length`); n != 3 || offscreen != 0 {
+		t.Errorf("%d sessions, %d buttons off the screen: want 3 and none", n, offscreen)
+	}
+}

@@ -37,7 +37,8 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/settings", user(s.handleSettingsShow))
 	r.Handler(http.MethodPost, "/settings", user(s.handleSettingsUpdate))
 	r.Handler(http.MethodGet, "/settings/sessions", user(s.handleSessionsShow))
-	r.Handler(http.MethodPost, "/settings/sessions/end", user(s.handleSessionsEnd))
+	r.Handler(http.MethodPost, "/settings/sessions/:id", user(s.handleSessionsPost))
+	r.Handler(http.MethodPost, "/settings/sessions/:id/name", user(s.handleSessionName))
 	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))

@@ -146,6 +146,9 @@ type ResetPage struct {
 // SessionsPage is the user's sessions, security events and password form.
 type SessionsPage struct {
 	Page
+	// Now is when the page is made, from which its times are told in
+	// words ("2 minutes ago").
+	Now      time.Time
 	Sessions []SessionRow
 	Events   []aistat.SecurityEvent
 	// SessionsCaption and EventsCaption name the two tables, with their

@@ -92,7 +92,7 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 	}
 	active := []aistat.ActiveSession{
 		{ID: 7, UserAgent: hostile, IP: "192.0.2.1", CreatedAt: lastActive.Add(-time.Hour), LastActive: lastActive},
-		{ID: 8, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", CreatedAt: lastActive, LastActive: lastActive},
+		{ID: 8, Name: hostile, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", CreatedAt: lastActive, LastActive: lastActive},
 	}
 	events := []aistat.SecurityEvent{{ID: 3, CreatedAt: lastActive, Kind: aistat.EventPasswordChanged, IP: hostile, UserAgent: hostile}}
 	out := map[string]View{}
@@ -120,7 +120,7 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		out["user-delete/"+who] = UserDeletePage{Page: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}
 		out["reset-link/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil,
 			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}
-		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Sessions: NewSessionRows(active, 7),
+		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Now: lastActive, Sessions: NewSessionRows(active, 7, NameForm{ID: 7, Value: hostile, Error: hostile}),
 			Events: events, Errors: map[string]string{"new_password": hostile}, PasswordError: hostile}
 	}
 	for _, u := range []*aistat.User{nil, admin, evil} {
