@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -278,4 +279,44 @@ func TestForms_SessionsOnPhone(t *testing.T) {
 	if n := eval[int](tb, `document.querySelectorAll('.sessions-table tbody tr').length`); n != 3 || offscreen != 0 {
 		t.Errorf("%d sessions, %d buttons off the screen: want 3 and none", n, offscreen)
 	}
+}
+
+// TestForms_DeleteOwnAccount deletes an account from its settings page in
+// a browser: a wrong password leaves it, with the focus on the summary;
+// the right one signs the browser out, to the sign-in page that says so,
+// and another device of the account is signed out too.
+func TestForms_DeleteOwnAccount(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	u := s.createUser(t, "leaving@example.com", "Leaving", aistat.RoleViewer)
+	other := signIn(t, s, "leaving@example.com")
+	tb := newBrowser(t, "browser").newTab("settings")
+	tb.signIn(s, "leaving@example.com", password)
+	tb.open(s.URL + "/settings")
+
+	tb.fill("#delete-password", "not the password")
+	tb.click("#delete-confirm")
+	tb.submit(`#delete-form button[type="submit"]`)
+	tb.waitFor("the summary has the focus", `document.activeElement.id === 'delete-errors'`, actionTimeout)
+	if _, err := s.users.ByID(t.Context(), u.ID); err != nil {
+		t.Fatalf("a wrong password deleted the account: %v", err)
+	}
+
+	tb.fill("#delete-password", password)
+	if !eval[bool](tb, `document.getElementById('delete-confirm').checked`) {
+		tb.click("#delete-confirm")
+	}
+	tb.submit(`#delete-form button[type="submit"]`)
+	if got := eval[string](tb, `location.pathname + location.search`); got != "/login?signed_out=deleted" {
+		t.Fatalf("after the deletion the page is %q, want the sign-in page", got)
+	}
+	if got := eval[string](tb, `document.getElementById('login-notice').textContent`); got != "Your account was deleted." {
+		t.Errorf("the sign-in page says %q", got)
+	}
+	if eval[bool](tb, `document.querySelector('header [data-user-name]') !== null`) {
+		t.Error("the header still shows a signed-in user")
+	}
+	if _, err := s.users.ByID(t.Context(), u.ID); aistat.ErrorCode(err) != aistat.ENOTFOUND {
+		t.Fatalf("the account is still there: %v", err)
+	}
+	other.send(http.MethodGet, "/api/session", "", "", http.StatusUnauthorized)
 }

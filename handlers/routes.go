@@ -40,6 +40,7 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodPost, "/settings/sessions/:id", user(s.handleSessionsPost))
 	r.Handler(http.MethodPost, "/settings/sessions/:id/name", user(s.handleSessionName))
 	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
+	r.Handler(http.MethodPost, "/settings/delete", user(s.handleAccountDelete))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))

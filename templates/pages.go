@@ -74,6 +74,16 @@ type SettingsPage struct {
 	DefaultTimeZone string
 	// Errors are field messages keyed by form field name.
 	Errors map[string]string
+	// Delete is the form that deletes the account.
+	Delete DeleteAccountForm
+}
+
+// DeleteAccountForm is the settings page's form that deletes the user's
+// own account, with its messages when it was refused: Error about the
+// form as a whole, Errors keyed by field name.
+type DeleteAccountForm struct {
+	Error  string
+	Errors map[string]string
 }
 
 // AdminPage is one page of the users, with the controls an admin has.
