@@ -3,11 +3,7 @@ package aistat
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // ActiveSession is one unexpired session of a user, as its owner sees it on
@@ -29,22 +25,17 @@ const MaxDeviceNameLength = 40
 // of a user's name, but at most MaxDeviceNameLength characters; empty is
 // allowed and forgets the name.
 func normalizeDeviceName(s string) (string, string) {
-	if !utf8.ValidString(s) {
+	s, broken, _ := oneLineText(s, MaxDeviceNameLength)
+	switch broken {
+	case textInvalidUTF8:
 		return "", "Device name must be valid UTF-8 text."
-	}
-	s = norm.NFC.String(strings.TrimSpace(s))
-	switch {
-	case s == "":
-		return "", ""
-	case utf8.RuneCountInString(s) > MaxDeviceNameLength:
+	case textTooLong:
 		return "", "Device name must be at most 40 characters."
-	case strings.IndexFunc(s, isLineControl) >= 0:
+	case textControl:
 		return "", "Device name must not contain control characters."
-	}
-	if _, ok := hiddenRune([]rune(s), true); ok {
+	case textHidden:
 		return "", "Device name must not contain invisible or direction-changing characters."
-	}
-	if strings.IndexFunc(s, isVisible) < 0 {
+	case textInvisible:
 		return "", "Device name must have a letter, digit or symbol, or be empty."
 	}
 	return s, ""

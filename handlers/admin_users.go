@@ -80,15 +80,8 @@ func (s *Server) handleUserDeleteShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status int, back, msg string) {
-	id, err := userID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	target, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
-	if err != nil {
-		s.writeError(w, r, err)
+	target, ok := s.pageTarget(w, r)
+	if !ok {
 		return
 	}
 	loc := s.locale(r)
@@ -98,6 +91,24 @@ func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status
 		Back:   back,
 		Error:  msg,
 	})
+}
+
+// pageTarget is the user the :id of an admin's page about them names, as
+// long as the admin may act on them; when not, it has answered, and
+// returns false.
+func (s *Server) pageTarget(w http.ResponseWriter, r *http.Request) (*aistat.User, bool) {
+	id, err := userID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	ctx := r.Context()
+	target, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return target, true
 }
 
 // handleUserDelete deletes a user once confirmed (confirm=yes, sent by the
@@ -151,17 +162,11 @@ func resetLinkPath(id int64, back string) string {
 // user, the one time it is shown; after that (a reload, the Back button)
 // it says the link was shown already and offers to issue a new one.
 func (s *Server) handleResetLinkShow(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	target, ok := s.pageTarget(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	target, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	// The page's address names where its link goes: keep it from any
 	// other site.
 	w.Header().Set("Referrer-Policy", "no-referrer")
