@@ -105,13 +105,15 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 			return Page{Lang: loc.Lang(), Title: title, User: NewAccount(u, loc), Flash: "Saved " + hostile, Path: path}
 		}
 		out["home/"+who] = HomePage(base("Home", "/"))
-		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password.")}
+		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password."),
+			Errors: map[string]string{"email": hostile, "remember": hostile}}
 		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
 		if u == nil {
 			continue
 		}
 		out["settings/"+who] = SettingsPage{Page: base("Settings", "/settings"), Name: u.Name, AvatarURL: u.AvatarURL,
-			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile}}
+			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile},
+			Delete: DeleteAccountForm{Error: hostile, Errors: map[string]string{"current_password": hostile, "confirm": hostile}}}
 		out["admin/"+who] = AdminPage{Page: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u), loc, nil), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
@@ -120,6 +122,7 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		out["user-delete/"+who] = UserDeletePage{Page: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}
 		out["reset-link/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil,
 			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}
+		out["reset-link-shown/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil, Back: "/admin?q=" + hostile}
 		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Now: lastActive, Sessions: NewSessionRows(active, 7, NameForm{ID: 7, Value: hostile, Error: hostile}),
 			Events: events, Errors: map[string]string{"new_password": hostile}, PasswordError: hostile}
 	}
