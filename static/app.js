@@ -392,8 +392,13 @@ function fadeLater(el) {
   }, MESSAGE_LIFETIME);
 }
 
-function fadeFlashes() {
-  document.querySelectorAll('.flash-wrap .flash').forEach(fadeLater);
+// fadeSavedFlash lets the settings page's flash go: after a save without
+// fetch it says "Profile saved." as the status beside Save does after one
+// with it. The other pages' flashes say what an action did and stay.
+function fadeSavedFlash() {
+  if (document.getElementById('profile-form')) {
+    document.querySelectorAll('.flash-wrap .flash').forEach(fadeLater);
+  }
 }
 
 // Settings ----------------------------------------------------------------
@@ -884,7 +889,7 @@ function initPage() {
   addCopyButtons();
   initProfileForm();
   showSignedOut();
-  fadeFlashes();
+  fadeSavedFlash();
   focusErrorSummary();
 }
 
