@@ -14,6 +14,54 @@ type ActiveSession struct {
 	IP         string
 	CreatedAt  time.Time
 	LastActive time.Time
+	// Name is what the owner called the session's device, "" for nothing.
+	Name string
+}
+
+// MaxDeviceNameLength is the most Unicode characters a device's name has.
+const MaxDeviceNameLength = 40
+
+// normalizeDeviceName trims a device's name and checks it under the rules
+// of a user's name, but at most MaxDeviceNameLength characters; empty is
+// allowed and forgets the name.
+func normalizeDeviceName(s string) (string, string) {
+	s, broken, _ := oneLineText(s, MaxDeviceNameLength)
+	switch broken {
+	case textInvalidUTF8:
+		return "", "Device name must be valid UTF-8 text."
+	case textTooLong:
+		return "", "Device name must be at most 40 characters."
+	case textControl:
+		return "", "Device name must not contain control characters."
+	case textHidden:
+		return "", "Device name must not contain invisible or direction-changing characters."
+	case textInvisible:
+		return "", "Device name must have a letter, digit or symbol, or be empty."
+	}
+	return s, ""
+}
+
+// NameSession gives one unexpired session of the user's a device name, or
+// forgets it (""), and returns the name as stored. A name that breaks the
+// rule is EINVALID naming "name"; a session that is not the user's, or no
+// longer active, ENOTFOUND; either way nothing changes.
+func (s *Users) NameSession(ctx context.Context, userID, sessionID int64, name string) (string, error) {
+	name, msg := normalizeDeviceName(name)
+	if msg != "" {
+		return "", &Error{Code: EINVALID, Message: msg, Fields: map[string]string{"name": msg}}
+	}
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE sessions SET name = $3 WHERE id = $2 AND user_id = $1 AND expiry > now()`,
+		userID, sessionID, name)
+	if err != nil {
+		return "", fmt.Errorf("name session %d of user %d: %w", sessionID, userID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("name session %d of user %d: %w", sessionID, userID, err)
+	} else if n == 0 {
+		return "", Errorf(ENOTFOUND, "Session not found.")
+	}
+	return name, nil
 }
 
 // Device is the browser and system the session was opened from.
@@ -23,7 +71,7 @@ func (a ActiveSession) Device() Device { return ParseUserAgent(a.UserAgent) }
 // active first.
 func (s *Users) ActiveSessions(ctx context.Context, userID int64) ([]ActiveSession, error) {
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, user_agent, ip, created_at, last_active
+		SELECT id, user_agent, ip, created_at, last_active, name
 		FROM sessions
 		WHERE user_id = $1 AND expiry > now()
 		ORDER BY last_active DESC, id DESC`, userID)
@@ -34,7 +82,7 @@ func (s *Users) ActiveSessions(ctx context.Context, userID int64) ([]ActiveSessi
 	var list []ActiveSession
 	for rows.Next() {
 		var a ActiveSession
-		if err := rows.Scan(&a.ID, &a.UserAgent, &a.IP, &a.CreatedAt, &a.LastActive); err != nil {
+		if err := rows.Scan(&a.ID, &a.UserAgent, &a.IP, &a.CreatedAt, &a.LastActive, &a.Name); err != nil {
 			return nil, fmt.Errorf("list sessions of user %d: %w", userID, err)
 		}
 		list = append(list, a)

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// AuditAction is what an admin did to an account.
+// AuditAction is what an admin did to an account, or a user to their own.
 type AuditAction string
 
 // The actions the audit log records.
@@ -21,6 +21,9 @@ const (
 	AuditEnable     AuditAction = "enable"
 	AuditDelete     AuditAction = "delete"
 	AuditResetLink  AuditAction = "reset_link"
+	// AuditDeleteOwn is a user deleting their own account: the actor is
+	// the user.
+	AuditDeleteOwn AuditAction = "delete_own"
 )
 
 // Label is the action as people read it.
@@ -40,6 +43,8 @@ func (a AuditAction) Label() string {
 		return "Deleted"
 	case AuditResetLink:
 		return "Reset link issued"
+	case AuditDeleteOwn:
+		return "Deleted their own account"
 	}
 	return string(a)
 }

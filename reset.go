@@ -22,6 +22,13 @@ const resetTokenBytes = 32
 var (
 	errResetGarbled = Errorf(ENOTFOUND, "This reset link is incomplete or mistyped. Copy the whole link and try again.")
 	errResetGone    = Errorf(EGONE, "This link has expired or was already used.")
+	// What ResetUser can tell of a link that cannot be used: its row says
+	// it was used or it expired; a link without a row was replaced by a
+	// newer one, ended with its account's sessions, or expired and was
+	// cleaned up.
+	errResetUsed     = Errorf(EGONE, "This link was already used to set a password, and works only once. If you need to set a new password again, ask an admin for a new link.")
+	errResetExpired  = Errorf(EGONE, "This link has expired: it works for an hour after an admin makes it. Ask an admin for a new link.")
+	errResetReplaced = Errorf(EGONE, "This link no longer works: it has expired, was already used, or an admin made a newer one. Ask an admin for a new link.")
 )
 
 // IssueResetLink creates a one-time password reset token for the target on
@@ -101,21 +108,30 @@ func resetTokenHash(token string) ([]byte, error) {
 }
 
 // ResetUser returns the user a reset token belongs to while the token can
-// be used: EGONE once it expired, was used or was replaced by a newer link.
+// be used: EGONE once it expired, was used or was replaced by a newer link,
+// whose message says which, as far as the table still tells, and what to
+// do about it.
 func (s *Users) ResetUser(ctx context.Context, token string) (*User, error) {
 	hash, err := resetTokenHash(token)
 	if err != nil {
 		return nil, err
 	}
+	var used, expired bool
 	u, err := scanUser(s.db.QueryRowContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone
+		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone,
+			r.used_at IS NOT NULL, r.expires_at <= now()
 		FROM password_resets r
 		JOIN users u ON u.id = r.user_id
-		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()`, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errResetGone
-	} else if err != nil {
+		WHERE r.token_hash = $1`, hash), &used, &expired)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, errResetReplaced
+	case err != nil:
 		return nil, fmt.Errorf("find reset link: %w", err)
+	case used:
+		return nil, errResetUsed
+	case expired:
+		return nil, errResetExpired
 	}
 	return u, nil
 }

@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     ip          text        NOT NULL DEFAULT ''
 );
 
+-- The name its owner gave the session's device on the sessions page, ''
+-- for none (aistat.MaxDeviceNameLength).
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS name text NOT NULL DEFAULT '';
+
 CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry);
 -- Serves "every session of a user" (sign-out everywhere, the cascade from
 -- users) and the admin page's active sessions of one user, which reads only

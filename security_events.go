@@ -22,6 +22,7 @@ const (
 	EventAccountDisabled      EventKind = "account_disabled"
 	EventAccountEnabled       EventKind = "account_enabled"
 	EventSessionLimit         EventKind = "session_limit"
+	EventAccountDeleteFailed  EventKind = "account_delete_failed"
 )
 
 // Label is the event as its user reads it.
@@ -47,6 +48,8 @@ func (k EventKind) Label() string {
 		return "Account enabled again by an admin"
 	case EventSessionLimit:
 		return "Oldest session ended: too many sessions"
+	case EventAccountDeleteFailed:
+		return "Account deletion refused: wrong password"
 	}
 	return string(k)
 }
@@ -54,7 +57,7 @@ func (k EventKind) Label() string {
 // Failure reports whether the event is a refused attempt, which a page
 // shows as a warning.
 func (k EventKind) Failure() bool {
-	return k == EventSignInFailed || k == EventPasswordChangeFailed
+	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventAccountDeleteFailed
 }
 
 // SecurityEvent is one entry of the list of what happened to an account:

@@ -135,25 +135,61 @@ func invalid(fields map[string]string) *Error {
 // contextual rules, written for identifiers, refuse a middle dot outside
 // Catalan ("Jean · Paul").
 func normalizeName(s string) (string, string) {
-	if !utf8.ValidString(s) {
+	s, broken, r := oneLineText(s, MaxNameLength)
+	switch broken {
+	case textInvalidUTF8:
 		return "", "Name must be valid UTF-8 text."
+	case textEmpty, textInvisible:
+		return "", "Name is required."
+	case textTooLong:
+		return "", "Name must be at most 80 characters."
+	case textControl:
+		return "", "Name must not contain control characters."
+	case textHidden:
+		return "", fmt.Sprintf("Name must not contain invisible or direction-changing characters (it has U+%04X).", r)
+	}
+	return s, ""
+}
+
+// textRule is a rule of one-line text that oneLineText found broken.
+type textRule int
+
+const (
+	textOK textRule = iota
+	textInvalidUTF8
+	textEmpty
+	textTooLong
+	textControl
+	// textHidden: a character a reader cannot see or that turns the text
+	// around it (see hiddenRune).
+	textHidden
+	// textInvisible: characters, but none that leaves a mark.
+	textInvisible
+)
+
+// oneLineText trims s and composes it (NFC), then checks the rules of a
+// name, at most max characters: it returns the text, the rule broken
+// (textOK when none) and, for textHidden, the character that breaks it.
+func oneLineText(s string, max int) (string, textRule, rune) {
+	if !utf8.ValidString(s) {
+		return "", textInvalidUTF8, 0
 	}
 	s = norm.NFC.String(strings.TrimSpace(s))
 	switch {
 	case s == "":
-		return "", "Name is required."
-	case utf8.RuneCountInString(s) > MaxNameLength:
-		return "", "Name must be at most 80 characters."
+		return "", textEmpty, 0
+	case utf8.RuneCountInString(s) > max:
+		return "", textTooLong, 0
 	case strings.IndexFunc(s, isLineControl) >= 0:
-		return "", "Name must not contain control characters."
+		return "", textControl, 0
 	}
 	if r, ok := hiddenRune([]rune(s), true); ok {
-		return "", fmt.Sprintf("Name must not contain invisible or direction-changing characters (it has U+%04X).", r)
+		return "", textHidden, r
 	}
 	if strings.IndexFunc(s, isVisible) < 0 {
-		return "", "Name is required."
+		return "", textInvisible, 0
 	}
-	return s, ""
+	return s, textOK, 0
 }
 
 // isLineControl reports a control character or a line or paragraph

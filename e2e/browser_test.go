@@ -221,11 +221,11 @@ func (tb *tab) signIn(s *site, email, password string) {
 }
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](tb *tab, expr string) T {
+func eval[T any](tb *tab, expr string, opts ...chromedp.EvaluateOption) T {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, actionTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		tb.t.Fatalf("%s: evaluate %s: %v", tb.name, expr, err)
 	}

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,15 +80,8 @@ func (s *Server) handleUserDeleteShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status int, back, msg string) {
-	id, err := userID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	target, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
-	if err != nil {
-		s.writeError(w, r, err)
+	target, ok := s.pageTarget(w, r)
+	if !ok {
 		return
 	}
 	loc := s.locale(r)
@@ -96,6 +91,24 @@ func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status
 		Back:   back,
 		Error:  msg,
 	})
+}
+
+// pageTarget is the user the :id of an admin's page about them names, as
+// long as the admin may act on them; when not, it has answered, and
+// returns false.
+func (s *Server) pageTarget(w http.ResponseWriter, r *http.Request) (*aistat.User, bool) {
+	id, err := userID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	ctx := r.Context()
+	target, err := s.users.Authorize(ctx, sessions.User(ctx).ID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return target, true
 }
 
 // handleUserDelete deletes a user once confirmed (confirm=yes, sent by the
@@ -120,10 +133,10 @@ func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
-// handleResetLinkCreate issues a password reset link and shows it to the
-// admin once. It is not stored anywhere in clear, so this response is the
-// only copy: it is rendered directly, not after a redirect, and not cached
-// (withSession).
+// handleResetLinkCreate issues a password reset link and sends the admin
+// to its page (Post, Redirect, Get). The link is stored nowhere in clear:
+// the admin's session keeps it until that page shows it, once, so that
+// reloading the page cannot issue another link and end the one just copied.
 func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.targetForm(w, r)
 	if !ok {
@@ -135,15 +148,69 @@ func (s *Server) handleResetLinkCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.sessions.PutResetLink(ctx, shownLink{userID: user.ID, expires: time.Now().Add(aistat.ResetLinkLifetime), token: token}.String())
+	http.Redirect(w, r, resetLinkPath(user.ID, adminBack(r.PostForm.Get("back"))), http.StatusSeeOther)
+}
+
+// resetLinkPath is the page of the reset link of user id, with the admin
+// page to go back to.
+func resetLinkPath(id int64, back string) string {
+	return "/admin/users/" + strconv.FormatInt(id, 10) + "/reset?" + url.Values{"back": {back}}.Encode()
+}
+
+// handleResetLinkShow shows the reset link the admin just issued for the
+// user, the one time it is shown; after that (a reload, the Back button)
+// it says the link was shown already and offers to issue a new one.
+func (s *Server) handleResetLinkShow(w http.ResponseWriter, r *http.Request) {
+	target, ok := s.pageTarget(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	// The page's address names where its link goes: keep it from any
+	// other site.
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	loc := s.locale(r)
-	s.render(w, r, http.StatusOK, templates.ResetLinkPage{
-		Page:    s.localPage(r, loc, loc.F("resetLink.title", map[string]any{"Name": user.Name})),
-		Target:  user,
-		URL:     s.absoluteURL("/reset/" + token),
-		Expires: time.Now().Add(aistat.ResetLinkLifetime),
-		Back:    adminBack(r.PostForm.Get("back")),
-	})
+	page := templates.ResetLinkPage{
+		Page:   s.localPage(r, loc, loc.F("resetLink.title", map[string]any{"Name": target.Name})),
+		Target: target,
+		Back:   adminBack(r.URL.Query().Get("back")),
+	}
+	// A link of another user stays for its own page.
+	if link, ok := parseShownLink(s.sessions.ResetLink(ctx)); ok && link.userID == target.ID {
+		s.sessions.ForgetResetLink(ctx)
+		page.URL, page.Expires = s.absoluteURL("/reset/"+link.token), link.expires
+	}
+	s.render(w, r, http.StatusOK, page)
+}
+
+// shownLink is a reset link as the admin's session keeps it until its page
+// shows it.
+type shownLink struct {
+	userID  int64
+	expires time.Time
+	token   string
+}
+
+// String is the link as the session keeps it: the user's id, the expiry
+// (Unix seconds) and the token, which is base64url, split by spaces.
+func (l shownLink) String() string {
+	return strconv.FormatInt(l.userID, 10) + " " + strconv.FormatInt(l.expires.Unix(), 10) + " " + l.token
+}
+
+// parseShownLink reads what shownLink.String wrote; false for anything
+// else, "" included.
+func parseShownLink(s string) (shownLink, bool) {
+	parts := strings.Fields(s)
+	if len(parts) != 3 {
+		return shownLink{}, false
+	}
+	id, err1 := strconv.ParseInt(parts[0], 10, 64)
+	expires, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return shownLink{}, false
+	}
+	return shownLink{userID: id, expires: time.Unix(expires, 0), token: parts[2]}, true
 }
 
 // absoluteURL is path on this site at its public address (Config.BaseURL).

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -47,15 +48,28 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostForm.Get("next"))
 	loc := s.locale(r)
 	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Email: email, Next: next}
+	remember, ok := rememberChoice(r.PostForm)
+	if !ok {
+		data.Errors = map[string]string{"remember": loc.T("login.rememberInvalid")}
+		s.render(w, r, http.StatusUnprocessableEntity, data)
+		return
+	}
+	data.Remember = remember
 	if email == "" || password == "" {
-		data.Error = loc.T("login.missing")
+		field := "email"
+		if email != "" {
+			field = "password"
+		}
+		data.Errors = map[string]string{field: loc.T("login.missing")}
 		s.render(w, r, http.StatusUnprocessableEntity, data)
 		return
 	}
 	user, device, err := s.users.SignIn(r.Context(), email, password, s.deviceCookie(r), sessions.Client(r.Context()))
 	switch aistat.ErrorCode(err) {
 	case aistat.EUNAUTHORIZED:
-		data.Error = loc.Domain(aistat.ErrorMessage(err))
+		// Which of the two was wrong is not told: the message goes with
+		// the first.
+		data.Errors = map[string]string{"email": loc.Domain(aistat.ErrorMessage(err))}
 		s.render(w, r, http.StatusUnauthorized, data)
 		return
 	case aistat.EFORBIDDEN:
@@ -74,12 +88,26 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.sessions.Login(r.Context(), user); err != nil {
+	if err := s.sessions.Login(r.Context(), user, remember); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.setDeviceCookie(w, device)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// rememberChoice reads the sign-in form's "Keep me signed in" checkbox:
+// ticked sends "yes" (or a browser's "on" for a box without a value), not
+// ticked sends nothing. Anything else is not a choice (ok false).
+func rememberChoice(form url.Values) (remember, ok bool) {
+	if !form.Has("remember") {
+		return false, true
+	}
+	switch form["remember"][0] {
+	case "yes", "on":
+		return len(form["remember"]) == 1, len(form["remember"]) == 1
+	}
+	return false, false
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

@@ -201,10 +201,11 @@ func (c *client) putJSON(path, body string) *response {
 	return c.do(http.MethodPut, path, "application/json", body)
 }
 
-// login signs the client in and fails the test unless it worked.
+// login signs the client in, kept signed in (the long lifetimes), and fails
+// the test unless it worked.
 func (c *client) login(email string) {
 	c.tb.Helper()
-	res := c.postForm("/login", url.Values{"email": {email}, "password": {testPassword}})
+	res := c.postForm("/login", url.Values{"email": {email}, "password": {testPassword}, "remember": {"yes"}})
 	if res.StatusCode != http.StatusSeeOther {
 		c.tb.Fatalf("login %s: status %d, want 303; body: %s", email, res.StatusCode, res.body)
 	}

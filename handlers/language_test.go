@@ -293,10 +293,12 @@ func TestTimesInUsersZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := c.do(http.MethodGet, "/settings/sessions", "", "", "Accept-Language", "ru")
-	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z">27 нояб. 2026, 10:51 MSK</time>`)
+	// The sessions say how long ago in words, and the time itself in
+	// their title.
+	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z" title="27 нояб. 2026, 10:51 MSK">`)
 	wantStatus(t, c.putJSON("/api/profile", `{"name": "Zone", "avatarUrl": "", "timeZone": "Asia/Tokyo"}`), http.StatusOK)
 	page = c.get("/settings/sessions")
-	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z">27 Nov 2026, 16:51 JST</time>`)
+	wantBody(t, page, `<time datetime="2026-11-27T07:51:00Z" title="27 Nov 2026, 16:51 JST">`)
 }
 
 // TestAdminFlashesInRussian: the admin's flashes name the user and the

@@ -239,11 +239,18 @@ func TestServer_DatabaseDown(t *testing.T) {
 		// When the listener was back before the first save after the
 		// outage, that save's event comes too, first; when the hub could
 		// not load the user for it (its pool's connections died with the
-		// server), it resyncs again instead.
+		// server), it resyncs again instead, and the page then reads the
+		// profile it missed, as it does here.
 		for {
 			// The editor's stream also hears of every user changed.
 			ev := stream.next()
-			if ev.name == "resync" || ev.name == "user" {
+			if ev.name == "user" {
+				continue
+			}
+			if ev.name == "resync" {
+				if strings.Contains(editor.get("/api/session").body, `"name":"Eddie Live"`) {
+					break
+				}
 				continue
 			}
 			if ev.name != "profile" {

@@ -75,9 +75,7 @@ func TestServer_PasswordRule(t *testing.T) {
 
 	t.Run("ResetLink", func(t *testing.T) {
 		u := mustCreateUser(t, e, "reset@example.com", "Reset", aistat.RoleViewer)
-		res := admin.postForm("/admin/users/"+itoa(u.ID)+"/reset", nil)
-		wantStatus(t, res, http.StatusOK)
-		token := resetURLPattern.FindStringSubmatch(res.body)[2]
+		token := issueReset(t, admin, u.ID)
 		anon := newClient(t, e)
 		for _, tt := range []struct{ password, want string }{
 			{testPassword, "New password must differ from your current one."},

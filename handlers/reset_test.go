@@ -22,8 +22,26 @@ var resetURLPattern = regexp.MustCompile(`value="(http://[^"/]+/reset/([A-Za-z0-
 // returns its token.
 func issueReset(tb testing.TB, admin *client, userID int64) string {
 	tb.Helper()
+	return linkOf(tb, admin, showReset(tb, admin, userID))
+}
+
+// showReset has the admin client issue a reset link for the user and
+// follow the redirect to the page that shows it.
+func showReset(tb testing.TB, admin *client, userID int64) *response {
+	tb.Helper()
 	res := admin.postForm("/admin/users/"+itoa(userID)+"/reset", nil)
+	wantStatus(tb, res, http.StatusSeeOther)
+	if want := "/admin/users/" + itoa(userID) + "/reset?back=%2Fadmin"; res.Header.Get("Location") != want {
+		tb.Fatalf("Location %q, want %q", res.Header.Get("Location"), want)
+	}
+	res = admin.get(res.Header.Get("Location"))
 	wantStatus(tb, res, http.StatusOK)
+	return res
+}
+
+// linkOf is the token of the reset link a page shows.
+func linkOf(tb testing.TB, admin *client, res *response) string {
+	tb.Helper()
 	m := resetURLPattern.FindStringSubmatch(res.body)
 	if m == nil {
 		tb.Fatalf("no reset link on the page: %.2000s", res.body)
@@ -104,8 +122,7 @@ func TestServer_ResetLinks(t *testing.T) {
 		phone, laptop := newClient(t, e), newClient(t, e)
 		phone.login(u.Email)
 		laptop.login(u.Email)
-		res := a.postForm("/admin/users/"+itoa(u.ID)+"/reset", nil)
-		wantStatus(t, res, http.StatusOK)
+		res := showReset(t, a, u.ID)
 		if got := res.Header.Get("Cache-Control"); got != "no-store" {
 			t.Fatalf("link page Cache-Control %q, want no-store", got)
 		}
@@ -174,7 +191,10 @@ func TestServer_ResetLinks(t *testing.T) {
 		t.Run("Reused", func(t *testing.T) {
 			res := newClient(t, e).get("/reset/" + token)
 			wantStatus(t, res, http.StatusGone)
-			wantBody(t, res, "This link has expired or was already used.")
+			wantBody(t, res, "This link was already used to set a password", "ask an admin for a new link.")
+			ru := newClient(t, e).do(http.MethodGet, "/reset/"+token, "", "", "Accept-Language", "ru")
+			wantStatus(t, ru, http.StatusGone)
+			wantBody(t, ru, `<html lang="ru">`, "По этой ссылке уже задали пароль", "попросите администратора о новой ссылке.")
 			res = newClient(t, e).postForm("/reset/"+token, resetForm("third passphrase", "third passphrase"))
 			wantStatus(t, res, http.StatusGone)
 			if !canSignIn(t, e, u.Email, "a new passphrase") {
@@ -195,7 +215,7 @@ func TestServer_ResetLinks(t *testing.T) {
 		before := readAccount(t, e, u.ID)
 		res := newClient(t, e).get("/reset/" + token)
 		wantStatus(t, res, http.StatusGone)
-		wantBody(t, res, "This link has expired or was already used.")
+		wantBody(t, res, "This link has expired: it works for an hour", "Ask an admin for a new link.")
 		wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("late passphrase", "late passphrase")), http.StatusGone)
 		if after := readAccount(t, e, u.ID); after != before {
 			t.Fatalf("an expired link changed %+v to %+v", before, after)
@@ -210,7 +230,7 @@ func TestServer_ResetLinks(t *testing.T) {
 			status      int
 			want        string
 		}{
-			{"Unknown", valid, http.StatusGone, "This link has expired or was already used."},
+			{"Unknown", valid, http.StatusGone, "This link no longer works: it has expired, was already used, or an admin made a newer one. Ask an admin for a new link."},
 			{"Short", valid[:20], http.StatusNotFound, "incomplete or mistyped"},
 			{"Long", valid + "A", http.StatusNotFound, "incomplete or mistyped"},
 			{"WrongAlphabet", strings.Repeat("!", 43), http.StatusNotFound, "incomplete or mistyped"},
@@ -363,7 +383,7 @@ func TestServer_ResetLinks(t *testing.T) {
 			}
 			res := newClient(t, e).get("/reset/" + token)
 			wantStatus(t, res, http.StatusGone)
-			wantBody(t, res, "This link has expired or was already used.")
+			wantBody(t, res, "This link no longer works", "Ask an admin for a new link.")
 			wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("taken over passphrase", "taken over passphrase")), http.StatusGone)
 			if after := readAccount(t, e, u.ID); after != before || !canSignIn(t, e, u.Email, testPassword) {
 				t.Fatalf("a link issued before %v changed the account: %+v to %+v", tt.actions, before, after)
@@ -433,29 +453,42 @@ func TestServer_ResetLinkHost(t *testing.T) {
 		{"Both", "evil.test:8443", []string{"X-Forwarded-Host", "evil.test", "Forwarded", "host=evil.test;proto=http"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, e.server.URL+"/admin/users/"+itoa(u.ID)+"/reset", nil)
-			if err != nil {
-				t.Fatal(err)
+			send := func(method, path string) (*http.Response, []byte) {
+				t.Helper()
+				req, err := http.NewRequest(method, e.server.URL+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				// net/http picks the cookies by the Host sent, so the
+				// session goes along by hand.
+				req.AddCookie(&http.Cookie{Name: e.manager.CookieName(), Value: a.cookie()})
+				if tt.host != "" {
+					req.Host = tt.host
+				}
+				for i := 0; i+1 < len(tt.headers); i += 2 {
+					req.Header.Set(tt.headers[i], tt.headers[i+1])
+				}
+				client := &http.Client{
+					Transport:     e.server.Client().Transport,
+					CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+				}
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res, body
 			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			// net/http picks the cookies by the Host sent, so the session
-			// goes along by hand.
-			req.AddCookie(&http.Cookie{Name: e.manager.CookieName(), Value: a.cookie()})
-			if tt.host != "" {
-				req.Host = tt.host
+			res, _ := send(http.MethodPost, "/admin/users/"+itoa(u.ID)+"/reset")
+			if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/admin/users/") {
+				t.Fatalf("status %d, Location %q: want 303 to the link's page on this site", res.StatusCode, loc)
 			}
-			for i := 0; i+1 < len(tt.headers); i += 2 {
-				req.Header.Set(tt.headers[i], tt.headers[i+1])
-			}
-			res, err := (&http.Client{Transport: e.server.Client().Transport}).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, err := io.ReadAll(res.Body)
-			res.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, body := send(http.MethodGet, res.Header.Get("Location"))
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("status %d; body: %.500s", res.StatusCode, body)
 			}
@@ -468,4 +501,76 @@ func TestServer_ResetLinkHost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServer_ResetLinkShownOnce: the link is issued by the POST and shown
+// by the page it redirects to, once. Reloading that page issues nothing:
+// it says the link was shown and offers a new one, and the link shown
+// still works.
+func TestServer_ResetLinkShownOnce(t *testing.T) {
+	rs := mustOpenResetSite(t)
+	e, a := rs.env, rs.admin
+	u := mustCreateUser(t, e, "once@example.com", "Once", aistat.RoleViewer)
+	other := mustCreateUser(t, e, "other@example.com", "Other", aistat.RoleViewer)
+	links := func() (n int) {
+		t.Helper()
+		if err := e.db.QueryRow(`SELECT count(*) FROM password_resets`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	page := showReset(t, a, u.ID)
+	token := linkOf(t, a, page)
+	rs.tokens = append(rs.tokens, token)
+	wantBody(t, page, `data-copy="reset-url"`, ">Copy</button>", `data-text-copied="Link copied."`)
+	if got := page.Header.Get("Referrer-Policy"); got != "no-referrer" {
+		t.Errorf("Referrer-Policy %q, want no-referrer", got)
+	}
+
+	t.Run("Reload", func(t *testing.T) {
+		before := links()
+		res := a.get("/admin/users/" + itoa(u.ID) + "/reset?back=%2Fadmin%3Fq%3Donce")
+		wantStatus(t, res, http.StatusOK)
+		wantNoBody(t, res, token, `id="reset-url"`)
+		wantBody(t, res, "The link for Once was shown already", `action="/admin/users/`+itoa(u.ID)+`/reset"`,
+			`name="back" value="/admin?q=once"`, "Issue a new link")
+		if links() != before {
+			t.Fatal("reloading the page issued a link")
+		}
+		wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusOK)
+	})
+
+	t.Run("AnotherUsersPageKeepsIt", func(t *testing.T) {
+		res := a.postForm("/admin/users/"+itoa(other.ID)+"/reset", nil)
+		wantStatus(t, res, http.StatusSeeOther)
+		wantNoBody(t, a.get("/admin/users/"+itoa(u.ID)+"/reset"), `id="reset-url"`)
+		shown := a.get(res.Header.Get("Location"))
+		rs.tokens = append(rs.tokens, linkOf(t, a, shown))
+	})
+
+	t.Run("BadValues", func(t *testing.T) {
+		for _, tt := range []struct {
+			path   string
+			status int
+		}{
+			{"/admin/users/abc/reset", http.StatusNotFound},
+			{"/admin/users/0/reset", http.StatusNotFound},
+			{"/admin/users/999999/reset", http.StatusNotFound},
+			{"/admin/users/" + itoa(rs.adminUser.ID) + "/reset", http.StatusForbidden},
+		} {
+			wantStatus(t, a.get(tt.path), tt.status)
+		}
+		// Back goes nowhere but the admin page.
+		res := a.get("/admin/users/" + itoa(u.ID) + "/reset?back=https%3A%2F%2Fevil.example%2F")
+		wantStatus(t, res, http.StatusOK)
+		wantNoBody(t, res, "evil.example")
+	})
+
+	t.Run("NotAdmin", func(t *testing.T) {
+		viewer := newClient(t, e)
+		viewer.login(other.Email)
+		wantStatus(t, viewer.get("/admin/users/"+itoa(u.ID)+"/reset"), http.StatusForbidden)
+		wantStatus(t, newClient(t, e).get("/admin/users/"+itoa(u.ID)+"/reset"), http.StatusSeeOther)
+	})
 }

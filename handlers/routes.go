@@ -38,10 +38,12 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/settings", user(s.handleSettingsShow))
 	r.Handler(http.MethodPost, "/settings", user(s.handleSettingsUpdate))
 	r.Handler(http.MethodGet, "/settings/sessions", user(s.handleSessionsShow))
-	r.Handler(http.MethodPost, "/settings/sessions/end", user(s.handleSessionsEnd))
+	r.Handler(http.MethodPost, "/settings/sessions/:id", user(s.handleSessionsPost))
+	r.Handler(http.MethodPost, "/settings/sessions/:id/name", user(s.handleSessionName))
 	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
 	r.Handler(http.MethodPost, "/settings/avatar", user(s.handleAvatarUpdate))
 	r.Handler(http.MethodPost, "/settings/avatar/remove", user(s.handleAvatarRemove))
+	r.Handler(http.MethodPost, "/settings/delete", user(s.handleAccountDelete))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
@@ -57,6 +59,7 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/admin/users/:id/delete", admin(s.handleUserDeleteShow))
 	r.Handler(http.MethodPost, "/admin/users/:id/delete", admin(s.handleUserDelete))
 	r.Handler(http.MethodPost, "/admin/users/:id/reset", admin(s.handleResetLinkCreate))
+	r.Handler(http.MethodGet, "/admin/users/:id/reset", admin(s.handleResetLinkShow))
 
 	// A reset link works for whoever holds it, signed in or not.
 	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))

@@ -25,6 +25,68 @@ func (s *Server) settingsPage(r *http.Request, user *aistat.User) templates.Sett
 	}
 }
 
+// renderSettings shows the settings page again with the messages of the
+// form that deletes the account, which was refused.
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, deleteForm templates.DeleteAccountForm) {
+	page := s.settingsPage(r, sessions.User(r.Context()))
+	page.Delete = deleteForm
+	s.render(w, r, status, page)
+}
+
+// handleAccountDelete deletes the user's own account: confirmed (confirm=yes)
+// and with their current password, which counts under the sign-in
+// throttle. Then every session of theirs has ended, this one too, and the
+// sign-in page says the account is gone. A refusal shows the settings page
+// again with the message (422, 429 when throttled) and deletes nothing.
+func (s *Server) handleAccountDelete(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	loc := s.locale(r)
+	if len(r.PostForm["confirm"]) != 1 || r.PostForm.Get("confirm") != "yes" {
+		s.renderSettings(w, r, http.StatusUnprocessableEntity, templates.DeleteAccountForm{
+			Errors: map[string]string{"confirm": loc.T("settings.deleteUnconfirmed")},
+		})
+		return
+	}
+	err := s.users.DeleteOwnAccount(ctx, sessions.User(ctx).ID, r.PostForm.Get("current_password"), sessions.Client(ctx))
+	switch aistat.ErrorCode(err) {
+	case "":
+	case aistat.EINVALID:
+		s.renderSettings(w, r, http.StatusUnprocessableEntity, templates.DeleteAccountForm{
+			Error:  loc.Domain(wholeFormMessage(err)),
+			Errors: loc.DomainFields(aistat.ErrorFields(err)),
+		})
+		return
+	case aistat.ETOOMANY:
+		setRetryAfter(w, err)
+		s.renderSettings(w, r, http.StatusTooManyRequests, templates.DeleteAccountForm{Error: loc.Domain(aistat.ErrorMessage(err))})
+		return
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	// The row is gone with the account; this expires the cookie too.
+	if err := s.sessions.Logout(ctx); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The sign-in page says why, as it does to the account's other
+	// devices, whose open pages the deletion sends there live.
+	http.Redirect(w, r, "/login?signed_out="+string(aistat.EndDeleted), http.StatusSeeOther)
+}
+
+// wholeFormMessage is the message of a refusal that names no field, ""
+// for one that does: that one is said at its field.
+func wholeFormMessage(err error) string {
+	if len(aistat.ErrorFields(err)) > 0 {
+		return ""
+	}
+	return aistat.ErrorMessage(err)
+}
+
 // formPreferences reads the settings form's language and time zone: a
 // field the form did not send keeps the user's value (nil).
 func formPreferences(r *http.Request) (*aistat.Locale, *string) {

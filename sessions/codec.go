@@ -14,22 +14,28 @@ import (
 // eighth of an authenticated page's CPU time.
 //
 // Layout: the marker byte, then the deadline (Unix nanoseconds), the user id
-// and the creation time (Unix seconds) as big-endian int64, then the flash
-// message's bytes. The marker can never start a gob stream, so sessions
-// written by gob are still read.
+// and the creation time (Unix seconds) as big-endian int64, a flags byte
+// (bit 0: keep me signed in), then the flash message and the reset link to
+// show, each as its length (uvarint) and its bytes. The marker can never
+// start a gob stream, so sessions written by gob are still read; so are
+// those of the first layout (marker codecMarkerV1: no flags, the flash to
+// the end), all of which were kept signed in.
 type codec struct{}
 
 var _ scs.Codec = codec{}
 
 const (
-	codecMarker = 0xA1
-	codecHeader = 1 + 3*8
+	codecMarkerV1 = 0xA1
+	codecMarker   = 0xA2
+	codecHeader   = 1 + 3*8
+	flagRemember  = 1 << 0
 )
 
 // Encode implements scs.Codec.
 func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	var userID, created int64
-	var flash string
+	var flash, resetLink string
+	var remember bool
 	for k, v := range values {
 		var ok bool
 		switch k {
@@ -39,36 +45,74 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 			created, ok = v.(int64)
 		case keyFlash:
 			flash, ok = v.(string)
+		case keyResetLink:
+			resetLink, ok = v.(string)
+		case keyRemember:
+			remember, ok = v.(bool)
 		}
 		if !ok {
 			return nil, fmt.Errorf("session codec: unsupported value %q of type %T", k, v)
 		}
 	}
-	b := make([]byte, codecHeader, codecHeader+len(flash))
+	b := make([]byte, codecHeader+1, codecHeader+1+2*binary.MaxVarintLen64+len(flash)+len(resetLink))
 	b[0] = codecMarker
 	binary.BigEndian.PutUint64(b[1:], uint64(deadline.UnixNano()))
 	binary.BigEndian.PutUint64(b[9:], uint64(userID))
 	binary.BigEndian.PutUint64(b[17:], uint64(created))
-	return append(b, flash...), nil
+	if remember {
+		b[codecHeader] = flagRemember
+	}
+	for _, s := range []string{flash, resetLink} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b, nil
 }
 
-// Decode implements scs.Codec.
+// Decode implements scs.Codec. A session that was not asked to be
+// forgotten with the browser (no flag) has no keyRemember.
 func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
-	if len(b) == 0 || b[0] != codecMarker {
-		return scs.GobCodec{}.Decode(b)
+	if len(b) == 0 || (b[0] != codecMarker && b[0] != codecMarkerV1) {
+		deadline, values, err := scs.GobCodec{}.Decode(b)
+		if err == nil {
+			values[keyRemember] = true
+		}
+		return deadline, values, err
 	}
 	if len(b) < codecHeader {
 		return time.Time{}, nil, errors.New("session codec: data too short")
 	}
-	values := make(map[string]any, 3)
+	values := make(map[string]any, 4)
 	if id := int64(binary.BigEndian.Uint64(b[9:])); id != 0 {
 		values[keyUserID] = id
 	}
 	if created := int64(binary.BigEndian.Uint64(b[17:])); created != 0 {
 		values[keyCreated] = created
 	}
-	if len(b) > codecHeader {
-		values[keyFlash] = string(b[codecHeader:])
+	deadline := time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))).UTC()
+	if b[0] == codecMarkerV1 {
+		values[keyRemember] = true
+		if len(b) > codecHeader {
+			values[keyFlash] = string(b[codecHeader:])
+		}
+		return deadline, values, nil
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))).UTC(), values, nil
+	if len(b) < codecHeader+1 {
+		return time.Time{}, nil, errors.New("session codec: data too short")
+	}
+	if b[codecHeader]&flagRemember != 0 {
+		values[keyRemember] = true
+	}
+	rest := b[codecHeader+1:]
+	for _, key := range []string{keyFlash, keyResetLink} {
+		n, size := binary.Uvarint(rest)
+		if size <= 0 || n > uint64(len(rest)-size) {
+			return time.Time{}, nil, errors.New("session codec: data truncated")
+		}
+		if n > 0 {
+			values[key] = string(rest[size : size+int(n)])
+		}
+		rest = rest[size+int(n):]
+	}
+	return deadline, values, nil
 }

@@ -13,6 +13,9 @@ func TestCodec(t *testing.T) {
 		{},
 		{keyUserID: int64(42), keyCreated: int64(1_790_000_000)},
 		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyFlash: "Profile saved. Сохранено."},
+		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyRemember: true},
+		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyRemember: true, keyFlash: "Сохранено.", keyResetLink: "7\x00token"},
+		{keyUserID: int64(42), keyResetLink: "7\x00token"},
 	}
 	for _, values := range tests {
 		b, err := codec{}.Encode(deadline, values)
@@ -39,8 +42,31 @@ func TestCodec(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, got, err := codec{}.Decode(b)
-		if err != nil || got[keyUserID] != int64(7) {
+		if err != nil || got[keyUserID] != int64(7) || got[keyRemember] != true {
 			t.Fatalf("gob session decoded as %v, %v", got, err)
+		}
+	})
+
+	// The first layout's sessions were all kept signed in.
+	t.Run("ReadsFirstLayout", func(t *testing.T) {
+		b := make([]byte, codecHeader, codecHeader+5)
+		b[0] = codecMarkerV1
+		b[16] = 7
+		b = append(b, "Saved"...)
+		_, got, err := codec{}.Decode(b)
+		if err != nil || got[keyUserID] != int64(7) || got[keyFlash] != "Saved" || got[keyRemember] != true {
+			t.Fatalf("first layout decoded as %v, %v", got, err)
+		}
+	})
+
+	// Not kept signed in is the flag's absence.
+	t.Run("Forgotten", func(t *testing.T) {
+		b, err := codec{}.Encode(deadline, map[string]any{keyUserID: int64(7), keyRemember: false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := (codec{}).Decode(b); err != nil || got[keyRemember] != nil {
+			t.Fatalf("decoded as %v, %v", got, err)
 		}
 	})
 
@@ -56,6 +82,15 @@ func TestCodec(t *testing.T) {
 	t.Run("Truncated", func(t *testing.T) {
 		if _, _, err := (codec{}).Decode([]byte{codecMarker, 1, 2}); err == nil {
 			t.Fatal("truncated data decoded")
+		}
+		b, err := codec{}.Encode(deadline, map[string]any{keyFlash: "Saved"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := codecHeader; n < len(b); n++ {
+			if _, _, err := (codec{}).Decode(b[:n]); err == nil {
+				t.Fatalf("data cut to %d of %d bytes decoded", n, len(b))
+			}
 		}
 	})
 }

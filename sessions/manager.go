@@ -21,6 +21,12 @@ const (
 	keyUserID  = "user_id"
 	keyCreated = "created"
 	keyFlash   = "flash"
+	// keyRemember is scs's own key of RememberMe: a persistent cookie and
+	// the long idle timeout.
+	keyRemember = "__rememberMe"
+	// keyResetLink is a reset link issued by an admin, until its page
+	// shows it once.
+	keyResetLink = "reset_link"
 )
 
 // maxUserAgent bounds what is kept of a client's User-Agent header.
@@ -43,6 +49,11 @@ type Config struct {
 	// next refresh.
 	AdminLifetime time.Duration
 	AdminMaxAge   time.Duration
+	// ShortLifetime is the idle timeout of a session signed in without
+	// "Keep me signed in", whose cookie also ends with the browser's
+	// session; zero keeps Lifetime. The choice is in the session's data,
+	// which the request's one query reads anyway.
+	ShortLifetime time.Duration
 	// SecureCookies marks the cookie Secure and names it __Host-session,
 	// for sites served over HTTPS.
 	SecureCookies bool
@@ -75,7 +86,9 @@ func New(db *sql.DB, cfg Config) *Manager {
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = cfg.SecureCookies
-	sm.Cookie.Persist = true
+	// A cookie outlives the browser only for a session that asked to be
+	// kept (RememberMe at sign-in).
+	sm.Cookie.Persist = false
 	return &Manager{scs: sm, store: store, cfg: cfg}
 }
 
@@ -114,7 +127,8 @@ func (m *Manager) resolve(next http.Handler) http.Handler {
 		st := stateFrom(ctx)
 		if f := st.row; st.phase == sessionFound && m.scs.GetInt64(ctx, keyUserID) == f.user.ID {
 			now, created := time.Now(), time.Unix(m.scs.GetInt64(ctx, keyCreated), 0)
-			lifetime, maxAge := m.limits(f.user.Role)
+			remember := m.scs.GetBool(ctx, keyRemember)
+			lifetime, maxAge := m.limits(f.user.Role, remember)
 			// The stored expiry follows the role the user had at the last
 			// refresh; the current role's limits hold from this request on,
 			// without a write.
@@ -129,7 +143,7 @@ func (m *Manager) resolve(next http.Handler) http.Handler {
 				m.expireCookie(w)
 			} else {
 				if now.Sub(f.lastActive) >= m.cfg.Refresh {
-					expiry = m.deadline(now, created, f.user.Role)
+					expiry = m.deadline(now, created, f.user.Role, remember)
 					m.scs.SetDeadline(ctx, expiry)
 				}
 				st.admit(expiry)
@@ -161,9 +175,12 @@ func (m *Manager) expireCookie(w http.ResponseWriter) {
 }
 
 // limits are the idle timeout and maximum age of a session of a user with
-// role.
-func (m *Manager) limits(role aistat.Role) (lifetime, maxAge time.Duration) {
+// role, kept signed in (remember) or not.
+func (m *Manager) limits(role aistat.Role, remember bool) (lifetime, maxAge time.Duration) {
 	lifetime, maxAge = m.cfg.Lifetime, m.cfg.MaxAge
+	if !remember && m.cfg.ShortLifetime > 0 {
+		lifetime = min(lifetime, m.cfg.ShortLifetime)
+	}
 	if role == aistat.RoleAdmin {
 		if m.cfg.AdminLifetime > 0 {
 			lifetime = min(lifetime, m.cfg.AdminLifetime)
@@ -177,8 +194,8 @@ func (m *Manager) limits(role aistat.Role) (lifetime, maxAge time.Duration) {
 
 // deadline is when a session of a user with role, used at now, expires:
 // after the idle timeout, but never later than its maximum age.
-func (m *Manager) deadline(now, created time.Time, role aistat.Role) time.Time {
-	lifetime, maxAge := m.limits(role)
+func (m *Manager) deadline(now, created time.Time, role aistat.Role, remember bool) time.Time {
+	lifetime, maxAge := m.limits(role, remember)
 	d, limit := now.Add(lifetime), created.Add(maxAge)
 	if limit.Before(d) {
 		d = limit
@@ -187,8 +204,11 @@ func (m *Manager) deadline(now, created time.Time, role aistat.Role) time.Time {
 }
 
 // Login signs user in: a new token (so a token planted before sign-in is
-// worthless), a new session row owned by the user.
-func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
+// worthless), a new session row owned by the user. A session kept signed
+// in (remember) has a cookie that outlives the browser and the long idle
+// timeout; any other, a cookie the browser forgets when it closes and the
+// short one.
+func (m *Manager) Login(ctx context.Context, user *aistat.User, remember bool) error {
 	if err := m.scs.RenewToken(ctx); err != nil {
 		return err
 	}
@@ -196,10 +216,11 @@ func (m *Manager) Login(ctx context.Context, user *aistat.User) error {
 		return err
 	}
 	now := time.Now()
-	expiry := m.deadline(now, now, user.Role)
+	expiry := m.deadline(now, now, user.Role, remember)
 	stateFrom(ctx).signIn(user, expiry)
 	m.scs.Put(ctx, keyUserID, user.ID)
 	m.scs.Put(ctx, keyCreated, now.Unix())
+	m.scs.RememberMe(ctx, remember)
 	m.scs.SetDeadline(ctx, expiry)
 	return nil
 }
@@ -237,6 +258,26 @@ func (m *Manager) PutFlash(ctx context.Context, msg string) {
 	if User(ctx) != nil {
 		m.scs.Put(ctx, keyFlash, msg)
 	}
+}
+
+// PutResetLink keeps a reset link the signed-in user issued until its page
+// shows it (ResetLink, then ForgetResetLink): the link exists in clear
+// nowhere else, and a page that issued it on every load would end the one
+// just copied. A newer one replaces it.
+func (m *Manager) PutResetLink(ctx context.Context, link string) {
+	if User(ctx) != nil {
+		m.scs.Put(ctx, keyResetLink, link)
+	}
+}
+
+// ResetLink is the reset link kept by PutResetLink, "" when none.
+func (m *Manager) ResetLink(ctx context.Context) string {
+	return m.scs.GetString(ctx, keyResetLink)
+}
+
+// ForgetResetLink drops the kept reset link: its page has shown it.
+func (m *Manager) ForgetResetLink(ctx context.Context) {
+	m.scs.Remove(ctx, keyResetLink)
 }
 
 // PopFlash returns and forgets the one-time message, "" when none.

@@ -62,7 +62,7 @@ func mustOpenSite(tb testing.TB, cfg sessions.Config) *site {
 	s := &site{db: db, manager: sessions.New(db, cfg), user: u}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.manager.Login(r.Context(), u); err != nil {
+		if err := s.manager.Login(r.Context(), u, r.URL.Query().Get("remember") == "yes"); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
 	})
@@ -150,7 +150,7 @@ func (s *site) age(tb testing.TB, d time.Duration) {
 	if err := tx.QueryRow(`SELECT data FROM sessions WHERE user_id = $1 FOR UPDATE`, s.user.ID).Scan(&data); err != nil {
 		tb.Fatal(err)
 	}
-	const marker, header = 0xA1, 1 + 3*8
+	const marker, header = 0xA2, 1 + 3*8
 	if len(data) < header || data[0] != marker {
 		tb.Fatalf("session data %x is not in the codec's layout", data)
 	}
@@ -277,6 +277,83 @@ func TestManager_IdleTimeout(t *testing.T) {
 	if got, _ := s.do(t, c, "GET", "/"); got != "" {
 		t.Fatalf("still signed in as %q after the idle timeout", got)
 	}
+}
+
+// TestManager_KeepSignedIn: a session kept signed in has a cookie that
+// outlives the browser and the long idle timeout; any other a cookie that
+// ends with the browser's session and the short idle timeout.
+func TestManager_KeepSignedIn(t *testing.T) {
+	cfg := sessions.Config{Lifetime: 10 * time.Hour, MaxAge: 20 * time.Hour, Refresh: 5 * time.Minute, ShortLifetime: 30 * time.Minute}
+	signIn := func(t *testing.T, s *site, path string) (*http.Client, *http.Cookie) {
+		t.Helper()
+		c := s.client()
+		req, _ := http.NewRequest("POST", s.server.URL+path, nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		cookies := res.Cookies()
+		if len(cookies) != 1 {
+			t.Fatalf("sign-in set %d cookies, want 1", len(cookies))
+		}
+		return c, cookies[0]
+	}
+
+	t.Run("Unchecked", func(t *testing.T) {
+		s := mustOpenSite(t, cfg)
+		c, cookie := signIn(t, s, "/login")
+		if !cookie.Expires.IsZero() || cookie.MaxAge != 0 {
+			t.Errorf("cookie Expires %v, Max-Age %d: want a session cookie, with neither", cookie.Expires, cookie.MaxAge)
+		}
+		r, _ := s.row(t)
+		if got := r.expiry.Sub(r.created); got > cfg.ShortLifetime+time.Minute {
+			t.Errorf("stored expiry %v after sign-in, want the short lifetime %v", got, cfg.ShortLifetime)
+		}
+		s.age(t, 20*time.Minute)
+		// Within the short idle timeout; the refresh re-sends a session
+		// cookie again.
+		req, _ := http.NewRequest("GET", s.server.URL+"/", nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != "Session User" {
+			t.Fatalf("signed out within the short idle timeout: %q", body)
+		}
+		if cookies := res.Cookies(); len(cookies) != 1 || !cookies[0].Expires.IsZero() || cookies[0].MaxAge != 0 {
+			t.Errorf("refreshed cookie %v: want one session cookie", cookies)
+		}
+		s.age(t, 35*time.Minute)
+		if got, _ := s.do(t, c, "GET", "/"); got != "" {
+			t.Fatalf("still signed in as %q after the short idle timeout", got)
+		}
+	})
+
+	t.Run("Checked", func(t *testing.T) {
+		s := mustOpenSite(t, cfg)
+		c, cookie := signIn(t, s, "/login?remember=yes")
+		if cookie.MaxAge <= 0 || cookie.Expires.IsZero() {
+			t.Errorf("cookie Expires %v, Max-Age %d: want a persistent cookie", cookie.Expires, cookie.MaxAge)
+		}
+		s.age(t, 2*time.Hour)
+		if got, _ := s.do(t, c, "GET", "/"); got != "Session User" {
+			t.Fatalf("a session kept signed in ended after 2h idle: %q", got)
+		}
+		// Its refresh keeps the cookie persistent.
+		s.age(t, time.Hour)
+		req, _ := http.NewRequest("GET", s.server.URL+"/", nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if cookies := res.Cookies(); len(cookies) != 1 || cookies[0].MaxAge <= 0 {
+			t.Errorf("refreshed cookie %v: want one persistent cookie", cookies)
+		}
+	})
 }
 
 func TestManager_AnonymousFlashStoresNothing(t *testing.T) {

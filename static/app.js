@@ -282,6 +282,150 @@ function isChanged(input) {
   return input.value !== input.defaultValue;
 }
 
+// Forms -------------------------------------------------------------------
+
+// focusErrorSummary moves the focus to the error summary of a form the
+// server refused, so that the person starts from what to fix. The summary
+// carries autofocus too; this covers a body put in place by a change of
+// language, which autofocus does not reach.
+function focusErrorSummary() {
+  const summary = document.querySelector('[data-error-summary]:not([hidden])');
+  if (summary && summary.querySelector('li')) {
+    summary.focus();
+  }
+}
+
+// showErrorSummary fills a form's error summary with items, each
+// { field, message }: a link to the field with id field, or plain text
+// without one, and focuses it; no items hide it.
+function showErrorSummary(summary, items) {
+  const list = summary.querySelector('ul');
+  list.replaceChildren(...items.map(({ field, message }) => {
+    const li = document.createElement('li');
+    if (field) {
+      const a = document.createElement('a');
+      a.href = '#' + field;
+      a.textContent = message;
+      li.append(a);
+    } else {
+      li.textContent = message;
+    }
+    return li;
+  }));
+  summary.hidden = items.length === 0;
+  if (items.length > 0) {
+    summary.focus();
+  }
+}
+
+// A link of an error summary focuses its field, where a bare fragment
+// would only scroll to it.
+function watchSummaryLinks() {
+  document.addEventListener('click', (event) => {
+    const link = event.target instanceof Element ? event.target.closest('[data-error-summary] a[href^="#"]') : null;
+    const field = link ? document.getElementById(link.getAttribute('href').slice(1)) : null;
+    if (field) {
+      event.preventDefault();
+      field.focus();
+      field.scrollIntoView({ block: 'center' });
+    }
+  });
+}
+
+// addPasswordToggles puts a show-password button after every password
+// field that names its words (data-reveal): without this module the field
+// is a plain password field.
+function addPasswordToggles() {
+  document.querySelectorAll('input[type="password"][data-reveal]').forEach((input) => {
+    if (!input.id || input.nextElementSibling?.matches('[data-password-toggle]')) {
+      return;
+    }
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'button button-secondary button-small password-toggle';
+    button.dataset.passwordToggle = '';
+    button.textContent = input.dataset.reveal;
+    button.setAttribute('aria-controls', input.id);
+    button.setAttribute('aria-pressed', 'false');
+    button.addEventListener('click', () => {
+      const show = input.type === 'password';
+      input.type = show ? 'text' : 'password';
+      button.setAttribute('aria-pressed', String(show));
+    });
+    // A password shown must not stay so in the page a form's sending
+    // leaves in the browser's history.
+    input.form?.addEventListener('submit', () => {
+      input.type = 'password';
+      button.setAttribute('aria-pressed', 'false');
+    });
+    const wrap = document.createElement('div');
+    wrap.className = 'password-row';
+    input.replaceWith(wrap);
+    wrap.append(input, button);
+  });
+}
+
+// addCopyButtons shows the Copy buttons (data-copy names the field whose
+// text they copy) where the browser lets a page write to the clipboard;
+// without this module the field is there to select and copy by hand.
+function addCopyButtons() {
+  if (!navigator.clipboard || typeof navigator.clipboard.writeText !== 'function') {
+    return;
+  }
+  document.querySelectorAll('button[data-copy]').forEach((button) => {
+    const field = document.getElementById(button.dataset.copy);
+    const status = document.getElementById(button.dataset.copyStatus);
+    if (!field || button.dataset.copyReady === '') {
+      return;
+    }
+    button.dataset.copyReady = '';
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      let message = button.dataset.textCopied;
+      try {
+        await navigator.clipboard.writeText(field.value);
+      } catch {
+        // Selected, the text is one keystroke from the clipboard.
+        field.select();
+        message = button.dataset.textCopyFailed;
+      }
+      if (status) {
+        status.textContent = message;
+        fadeLater(status);
+      }
+    });
+  });
+}
+
+// MESSAGE_LIFETIME is how long a success message stays.
+const MESSAGE_LIFETIME = 6000;
+
+// fadeLater lets a success message go after a while: it said what it
+// had to, and a page left open should not say "saved" for ever. The
+// element stays, empty, so its live region keeps working.
+function fadeLater(el) {
+  clearTimeout(el.fadeTimer);
+  el.classList.remove('is-fading');
+  el.fadeTimer = setTimeout(() => {
+    el.classList.add('is-fading');
+    el.fadeTimer = setTimeout(() => {
+      el.textContent = '';
+      el.classList.remove('is-fading');
+      delete el.dataset.state;
+      el.closest('.flash-wrap')?.remove();
+    }, 600);
+  }, MESSAGE_LIFETIME);
+}
+
+// fadeSavedFlash lets the settings page's flash go: after a save without
+// fetch it says "Profile saved." as the status beside Save does after one
+// with it. The other pages' flashes say what an action did and stay.
+function fadeSavedFlash() {
+  if (document.getElementById('profile-form')) {
+    document.querySelectorAll('.flash-wrap .flash').forEach(fadeLater);
+  }
+}
+
 // Settings ----------------------------------------------------------------
 
 // FIELD_NAMES maps the API's JSON field names to the form's field names.
@@ -297,10 +441,37 @@ function announceSaved() {
   }
   status.textContent = form.dataset.textSaved;
   status.dataset.state = 'success';
+  fadeLater(status);
   const button = form.querySelector('[type="submit"]');
   if (button) {
     button.focus();
   }
+}
+
+// AVATAR_CHECK_TIMEOUT is how long a picture may take to load before the
+// settings page says it does not.
+const AVATAR_CHECK_TIMEOUT = 8000;
+
+// imageLoads reports whether the picture at url loads; no address is no
+// picture, which is fine.
+function imageLoads(url) {
+  if (!url) {
+    return Promise.resolve(true);
+  }
+  return new Promise((resolve) => {
+    const img = new Image();
+    const timer = setTimeout(() => resolve(false), AVATAR_CHECK_TIMEOUT);
+    img.referrerPolicy = 'no-referrer';
+    img.addEventListener('load', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    img.addEventListener('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    img.src = url;
+  });
 }
 
 function initProfileForm() {
@@ -324,7 +495,10 @@ function initProfileForm() {
     saved: form.dataset.textSaved,
     failed: form.dataset.textFailed,
     invalid: form.dataset.textInvalid,
+    avatarBroken: form.dataset.textAvatarBroken,
   };
+  const avatarWarning = document.getElementById('avatar_url-warning');
+  const summary = form.querySelector('[data-error-summary]');
   const preview = document.querySelector('[data-preview-avatar]');
   const previewName = document.querySelector('[data-preview-name]');
   let saving = false;
@@ -333,11 +507,26 @@ function initProfileForm() {
     if (!status) {
       return;
     }
+    clearTimeout(status.fadeTimer);
+    status.classList.remove('is-fading');
     status.textContent = message;
     if (state) {
       status.dataset.state = state;
     } else {
       delete status.dataset.state;
+    }
+    if (state === 'success') {
+      fadeLater(status);
+    }
+  }
+
+  // showAvatarWarning says, at the avatar's field, that the picture at
+  // its address does not load, or clears that; the profile is saved
+  // either way.
+  function showAvatarWarning(show) {
+    if (avatarWarning) {
+      avatarWarning.textContent = show ? text.avatarBroken : '';
+      avatarWarning.hidden = !show;
     }
   }
 
@@ -359,6 +548,9 @@ function initProfileForm() {
 
   function clearErrors() {
     Object.keys(inputs).forEach((field) => setFieldError(field, ''));
+    if (summary) {
+      showErrorSummary(summary, []);
+    }
   }
 
   // updatePreview shows a profile in the preview. While the person types,
@@ -457,7 +649,11 @@ function initProfileForm() {
       clearErrors();
       showSaved(user);
       updatePreview(user.name, user.avatarUrl, user.initials);
-      setStatus(text.saved, 'success');
+      // Initials in place of a picture that does not load would look
+      // like a save that lost the address.
+      const loads = await imageLoads(user.avatarUrl);
+      showAvatarWarning(!loads);
+      setStatus(loads ? text.saved : '', loads ? 'success' : '');
       // A new language brings the page in it: its form says the same.
       if (await applyUser(user)) {
         announceSaved();
@@ -467,20 +663,21 @@ function initProfileForm() {
     }
     if (response.status === 422 && body) {
       clearErrors();
-      let first = null;
-      Object.entries(body.fields || {}).forEach(([key, message]) => {
-        const field = FIELD_NAMES[key];
-        if (!field || !message) {
-          return;
+      const fields = body.fields || {};
+      // In the form's order, as the server's summary lists them.
+      const items = Object.entries(FIELD_NAMES).flatMap(([key, field]) => {
+        const message = fields[key];
+        if (!message || !inputs[field]) {
+          return [];
         }
         setFieldError(field, message);
-        if (!first) {
-          first = inputs[field];
-        }
+        return [{ field, message }];
       });
-      setStatus(body.error || text.invalid, 'error');
-      if (first) {
-        first.focus();
+      // Each message is shown once: in the summary and at its field, not
+      // again beside Save.
+      setStatus('', '');
+      if (summary) {
+        showErrorSummary(summary, items.length > 0 ? items : [{ message: body.error || text.invalid }]);
         return true;
       }
       return false;
@@ -861,14 +1058,19 @@ function showSignedOut() {
 // when a change of language puts a new body in place.
 function initPage() {
   hideBrokenAvatars();
+  addPasswordToggles();
+  addCopyButtons();
   initProfileForm();
   initAvatarForm();
   showSignedOut();
+  fadeSavedFlash();
+  focusErrorSummary();
 }
 
 // A module runs once, after the page is parsed, however many scripts
 // import it.
 watchBrokenAvatars();
+watchSummaryLinks();
 initPage();
 // Says that the page was enhanced: the browser tests tell a page whose
 // scripts ran from one that works without them.

@@ -126,12 +126,19 @@ func TestTimesInReadersZone(t *testing.T) {
 	sessions := []aistat.ActiveSession{{ID: 7, IP: "192.0.2.1", CreatedAt: at, LastActive: at}}
 	html := render(t, tmpl, SessionsPage{
 		Page:     Page{Lang: aistat.LocaleRussian, Zone: moscow, Title: "Сеансы", User: NewAccount(viewer, ru), Path: "/settings/sessions"},
-		Sessions: NewSessionRows(sessions, 7),
+		Now:      at.Add(2*time.Minute + 5*time.Second),
+		Sessions: NewSessionRows(sessions, 7, NameForm{}),
 		Events:   []aistat.SecurityEvent{{ID: 1, CreatedAt: at, Kind: aistat.EventSignIn}},
 	})
 	want := `<time datetime="2026-11-27T07:51:00Z">27 нояб. 2026, 10:51 MSK</time>`
-	if n := strings.Count(html, want); n != 3 {
-		t.Errorf("%d times of %s, want 3 (started, last active, the event):\n%s", n, want, html)
+	if n := strings.Count(html, want); n != 1 {
+		t.Errorf("%d times of %s, want 1 (the event):\n%s", n, want, html)
+	}
+	// A session's times in words, counted in Russian's plural forms, the
+	// date a hover away.
+	want = `<time datetime="2026-11-27T07:51:00Z" title="27 нояб. 2026, 10:51 MSK">2 минуты назад</time>`
+	if n := strings.Count(html, want); n != 2 {
+		t.Errorf("%d times of %s, want 2 (started, last active):\n%s", n, want, html)
 	}
 	if !strings.Contains(html, ">Вход</th>") {
 		t.Error("the event's label is not in Russian")

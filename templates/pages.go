@@ -52,7 +52,12 @@ type LoginPage struct {
 	Page
 	Email string
 	Next  string
-	Error string
+	// Error is about the attempt as a whole, such as a throttled one;
+	// Errors are field messages keyed by form field name.
+	Error  string
+	Errors map[string]string
+	// Remember is whether "Keep me signed in" is ticked.
+	Remember bool
 	// Notice says why the person is here, such as a password just reset.
 	Notice string
 }
@@ -68,6 +73,16 @@ type SettingsPage struct {
 	TimeZone        string
 	DefaultTimeZone string
 	// Errors are field messages keyed by form field name.
+	Errors map[string]string
+	// Delete is the form that deletes the account.
+	Delete DeleteAccountForm
+}
+
+// DeleteAccountForm is the settings page's form that deletes the user's
+// own account, with its messages when it was refused: Error about the
+// form as a whole, Errors keyed by field name.
+type DeleteAccountForm struct {
+	Error  string
 	Errors map[string]string
 }
 
@@ -141,6 +156,9 @@ type ResetPage struct {
 // SessionsPage is the user's sessions, security events and password form.
 type SessionsPage struct {
 	Page
+	// Now is when the page is made, from which its times are told in
+	// words ("2 minutes ago").
+	Now      time.Time
 	Sessions []SessionRow
 	Events   []aistat.SecurityEvent
 	// SessionsCaption and EventsCaption name the two tables, with their

@@ -58,18 +58,32 @@ func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer, z
 }
 
 // SessionRow is one active session of the sessions page; Current marks the
-// one the page was requested with.
+// one the page was requested with. NameValue is what its name field holds:
+// the name, or what was typed when the name was refused (NameError).
 type SessionRow struct {
 	aistat.ActiveSession
-	Current bool
+	Current   bool
+	NameValue string
+	NameError string
+}
+
+// NameForm is a refused device name: the session's id, what was typed and
+// why it was refused.
+type NameForm struct {
+	ID    int64
+	Value string
+	Error string
 }
 
 // NewSessionRows prepares the user's sessions for the table; current is the
-// id of the request's own session.
-func NewSessionRows(list []aistat.ActiveSession, current int64) []SessionRow {
+// id of the request's own session, refused a device name just refused.
+func NewSessionRows(list []aistat.ActiveSession, current int64, refused NameForm) []SessionRow {
 	rows := make([]SessionRow, len(list))
 	for i, a := range list {
-		rows[i] = SessionRow{ActiveSession: a, Current: a.ID == current}
+		rows[i] = SessionRow{ActiveSession: a, Current: a.ID == current, NameValue: a.Name}
+		if refused.ID == a.ID && refused.Error != "" {
+			rows[i].NameValue, rows[i].NameError = refused.Value, refused.Error
+		}
 	}
 	return rows
 }

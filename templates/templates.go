@@ -29,7 +29,7 @@ var files embed.FS
 var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error"}
 
 // partials are parsed with every page, for the pages that share them.
-var partials = []string{"layout.html", "header.html", "audit-log.html"}
+var partials = []string{"layout.html", "header.html", "audit-log.html", "error-summary.html"}
 
 // Templates holds every page in every language, parsed once at start-up.
 type Templates struct {
@@ -133,6 +133,9 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 		// displayTime is a time as the page's reader reads it: in the
 		// page's language and in zone, the reader's.
 		"displayTime": func(zone *time.Location, t time.Time) string { return loc.Time(t, zone) },
+		// ago is how long before now a time was, in words ("2 minutes
+		// ago"); a time long ago is its date in zone.
+		"ago": func(now time.Time, zone *time.Location, t time.Time) string { return loc.Ago(t, now, zone) },
 		// f says a message with arguments, given as name and value pairs:
 		// {{f "reset.for" "Email" .Email}}.
 		"f": func(key string, pairs ...any) string {
@@ -170,6 +173,12 @@ func parse(sources map[string]string, loc *i18n.Localizer) (map[string]*template
 				return loc.T(key)
 			}
 			return a.Label()
+		},
+		// summary is the error summary of a form (see newSummary).
+		"summary": newSummary,
+		// fieldSummary is the error summary of a form of one field.
+		"fieldSummary": func(id, field, message string) ErrorSummary {
+			return ErrorSummary{ID: id, Items: []SummaryItem{{Field: field, Message: message}}}
 		},
 		"roleOptions": func(selected aistat.Role) template.HTML {
 			if html, ok := options[selected]; ok {

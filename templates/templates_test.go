@@ -92,7 +92,7 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 	}
 	active := []aistat.ActiveSession{
 		{ID: 7, UserAgent: hostile, IP: "192.0.2.1", CreatedAt: lastActive.Add(-time.Hour), LastActive: lastActive},
-		{ID: 8, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", CreatedAt: lastActive, LastActive: lastActive},
+		{ID: 8, Name: hostile, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", CreatedAt: lastActive, LastActive: lastActive},
 	}
 	events := []aistat.SecurityEvent{{ID: 3, CreatedAt: lastActive, Kind: aistat.EventPasswordChanged, IP: hostile, UserAgent: hostile}}
 	out := map[string]View{}
@@ -105,13 +105,15 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 			return Page{Lang: loc.Lang(), Title: title, User: NewAccount(u, loc), Flash: "Saved " + hostile, Path: path}
 		}
 		out["home/"+who] = HomePage(base("Home", "/"))
-		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password.")}
+		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password."),
+			Errors: map[string]string{"email": hostile, "remember": hostile}}
 		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
 		if u == nil {
 			continue
 		}
 		out["settings/"+who] = SettingsPage{Page: base("Settings", "/settings"), Name: u.Name, AvatarURL: u.AvatarURL,
-			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile}}
+			Errors: map[string]string{"name": "Name is too long.", "avatar_url": hostile},
+			Delete: DeleteAccountForm{Error: hostile, Errors: map[string]string{"current_password": hostile, "confirm": hostile}}}
 		out["admin/"+who] = AdminPage{Page: base("Admin", "/admin"), Rows: NewAdminRows(summaries, uid(u), loc, nil), CanEdit: u.IsAdmin(), Private: u.IsAdmin(),
 			Search: hostile, Caption: "Users matching " + hostile, PrevURL: "/admin?before=1&q=" + hostile, NextURL: "/admin?after=4",
 			Back: "/admin?q=" + hostile, Audit: entries,
@@ -120,7 +122,8 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		out["user-delete/"+who] = UserDeletePage{Page: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}
 		out["reset-link/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil,
 			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}
-		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Sessions: NewSessionRows(active, 7),
+		out["reset-link-shown/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil, Back: "/admin?q=" + hostile}
+		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Now: lastActive, Sessions: NewSessionRows(active, 7, NameForm{ID: 7, Value: hostile, Error: hostile}),
 			Events: events, Errors: map[string]string{"new_password": hostile}, PasswordError: hostile}
 	}
 	for _, u := range []*aistat.User{nil, admin, evil} {
@@ -263,23 +266,44 @@ func TestLogin(t *testing.T) {
 	tmpl, _ := newTemplates(t)
 	html := render(t, tmpl, LoginPage{
 		Page:  Page{Title: "Sign in", Path: "/login"},
-		Email: "ada@example.com", Next: "/admin", Error: "Wrong email or password.",
+		Email: "ada@example.com", Next: "/admin", Errors: map[string]string{"email": "Wrong email or password."},
 	})
 	for _, want := range []string{
 		`<form class="form" method="post" action="/login">`,
-		`<div class="alert" role="alert">Wrong email or password.</div>`,
+		// The summary is focused and links the field it is about.
+		`<div class="error-summary" id="login-errors" data-error-summary tabindex="-1" role="alert" aria-labelledby="login-errors-heading" autofocus>`,
+		`<li><a href="#email">Wrong email or password.</a></li>`,
 		`<input type="hidden" name="next" value="/admin">`,
-		`name="email" type="email" value="ada@example.com" autocomplete="username" required autofocus`,
-		`name="password" type="password" autocomplete="current-password" required`,
+		`name="email" type="email" value="ada@example.com" autocomplete="username" required aria-describedby="email-error" aria-invalid="true">`,
+		`<p class="field-error" id="email-error">Wrong email or password.</p>`,
+		`name="password" type="password" autocomplete="current-password" required data-reveal="Show password"`,
 		`type="submit">Sign in</button>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("login page is missing %q", want)
 		}
 	}
+	if strings.Count(html, "autofocus") != 1 {
+		t.Errorf("a refused sign-in has %d autofocus, want 1 (the summary)", strings.Count(html, "autofocus"))
+	}
+
+	// An error about the attempt as a whole links no field.
+	html = render(t, tmpl, LoginPage{Page: Page{Title: "Sign in", Path: "/login"}, Error: "Too many attempts."})
+	if !strings.Contains(html, `<li>Too many attempts.</li>`) || strings.Contains(html, `aria-invalid`) {
+		t.Errorf("a throttled sign-in's summary is not one unlinked message:\n%s", html)
+	}
+
 	html = render(t, tmpl, LoginPage{Page: Page{Title: "Sign in", Path: "/login"}})
-	if strings.Contains(html, `role="alert"`) {
-		t.Error("alert shown without an error")
+	for _, want := range []string{
+		`aria-labelledby="login-errors-heading" hidden>`,
+		`autocomplete="username" required autofocus`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("login page without an error is missing %q", want)
+		}
+	}
+	if strings.Contains(html, "<li>") {
+		t.Error("error summary has items without an error")
 	}
 }
 
@@ -294,7 +318,10 @@ func TestSettings(t *testing.T) {
 		`<form class="form" id="profile-form" method="post" action="/settings" data-text-saving="Saving…" data-text-saved="Profile saved."`,
 		`aria-describedby="name-error" aria-invalid="true"`,
 		`<p class="field-error" id="name-error">Enter your name.</p>`,
-		`aria-describedby="avatar_url-hint avatar_url-error" aria-invalid="true"`,
+		`aria-describedby="avatar_url-hint avatar_url-error avatar_url-warning" aria-invalid="true"`,
+		// The summary lists the fields in the form's order.
+		`<li><a href="#name">Enter your name.</a></li>
+    <li><a href="#avatar_url">Use an https address.</a></li>`,
 		`<p class="field-error" id="avatar_url-error">Use an https address.</p>`,
 		`id="profile-status" role="status" aria-live="polite"`,
 		`maxlength="80" required autocomplete="name"`,

@@ -33,20 +33,35 @@ func TestServe_BaseURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.base+"/admin/users/"+strconv.FormatInt(editorID, 10)+"/reset", nil)
+	// Both the POST that issues the link and the page it leads to come
+	// with a forged Host.
+	forged := func(method, path string) *http.Request {
+		req, err := http.NewRequestWithContext(t.Context(), method, s.base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Host = "evil.test"
+		req.Header.Set("X-Forwarded-Host", "evil.test")
+		// net/http picks a request's cookies by the Host it sends.
+		for _, c := range admin.Jar.Cookies(base) {
+			req.AddCookie(c)
+		}
+		return req
+	}
+	post := forged(http.MethodPost, "/admin/users/"+strconv.FormatInt(editorID, 10)+"/reset")
+	resp, err := newClient(t).Do(post)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Host = "evil.test"
-	req.Header.Set("X-Forwarded-Host", "evil.test")
-	// net/http picks a request's cookies by the Host it sends.
-	for _, c := range admin.Jar.Cookies(base) {
-		req.AddCookie(c)
+	resp.Body.Close()
+	page := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(page, "/admin/users/") {
+		t.Fatalf("issue a reset link = %d, Location %q: want 303 to its page", resp.StatusCode, page)
 	}
-	code, body := do(t, newClient(t), req)
+	code, body := do(t, newClient(t), forged(http.MethodGet, page))
 	if code != http.StatusOK {
-		t.Fatalf("issue a reset link = %d\n%.500s", code, body)
+		t.Fatalf("the reset link's page = %d\n%.500s", code, body)
 	}
 	m := regexp.MustCompile(`value="([^"]*/reset/[A-Za-z0-9_-]+)"`).FindStringSubmatch(body)
 	if m == nil || !strings.HasPrefix(m[1], "http://aistat.example:8443/reset/") {

@@ -43,6 +43,9 @@ type Config struct {
 	// of admins' sessions.
 	AdminSessionLifetime time.Duration
 	AdminSessionMaxAge   time.Duration
+	// ShortSessionLifetime is the idle timeout of a session signed in
+	// without "Keep me signed in".
+	ShortSessionLifetime time.Duration
 	ListenDatabaseURL    string
 	TrustedProxies       []netip.Prefix
 	MaxStreamsPerUser    int
@@ -201,6 +204,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.duration(&cfg.SessionRefresh, "session-refresh", "AISTAT_SESSION_REFRESH", def.Sessions.Refresh, "how often a session's expiry may be written")
 	e.duration(&cfg.AdminSessionLifetime, "admin-session-lifetime", "AISTAT_ADMIN_SESSION_LIFETIME", def.Sessions.AdminLifetime, "idle timeout of an admin's session")
 	e.duration(&cfg.AdminSessionMaxAge, "admin-session-max-age", "AISTAT_ADMIN_SESSION_MAX_AGE", def.Sessions.AdminMaxAge, "absolute lifetime of an admin's session")
+	e.duration(&cfg.ShortSessionLifetime, "short-session-lifetime", "AISTAT_SHORT_SESSION_LIFETIME", def.Sessions.ShortLifetime, "idle timeout of a session signed in without \"Keep me signed in\"")
 	e.string(&cfg.ListenDatabaseURL, "listen-database-url", "AISTAT_LISTEN_DATABASE_URL", "", "PostgreSQL URL for LISTEN (default: the database URL)")
 	e.string(&proxies, "trusted-proxies", "AISTAT_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	e.int(&cfg.MaxStreamsPerUser, "max-streams-per-user", "AISTAT_MAX_STREAMS_PER_USER", def.Live.MaxStreamsPerUser, "open live-event streams one user may hold on this instance")
@@ -280,6 +284,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		{"session-refresh", cfg.SessionRefresh},
 		{"admin-session-lifetime", cfg.AdminSessionLifetime},
 		{"admin-session-max-age", cfg.AdminSessionMaxAge},
+		{"short-session-lifetime", cfg.ShortSessionLifetime},
 		{"cleanup-interval", cfg.CleanupInterval},
 	} {
 		if d.value <= 0 {
@@ -311,6 +316,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if cfg.SessionRefresh >= cfg.AdminSessionLifetime {
 		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --admin-session-lifetime (%s)", cfg.SessionRefresh, cfg.AdminSessionLifetime)
 	}
+	if cfg.SessionRefresh >= cfg.ShortSessionLifetime {
+		return cfg, fmt.Errorf("--session-refresh (%s) must be shorter than --short-session-lifetime (%s)", cfg.SessionRefresh, cfg.ShortSessionLifetime)
+	}
 	return cfg, nil
 }
 
@@ -326,6 +334,7 @@ func (cfg Config) siteConfig(dsn string, logger *slog.Logger) assembly.Config {
 			Refresh:       cfg.SessionRefresh,
 			AdminLifetime: cfg.AdminSessionLifetime,
 			AdminMaxAge:   cfg.AdminSessionMaxAge,
+			ShortLifetime: cfg.ShortSessionLifetime,
 		},
 		Live: live.Config{
 			MaxStreamsPerUser: cfg.MaxStreamsPerUser,

@@ -105,6 +105,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"session_refresh", cfg.SessionRefresh,
 		"admin_session_lifetime", cfg.AdminSessionLifetime,
 		"admin_session_max_age", cfg.AdminSessionMaxAge,
+		"short_session_lifetime", cfg.ShortSessionLifetime,
 		"listen_database_url", listenURL,
 		"trusted_proxies", cfg.TrustedProxies,
 		"max_streams_per_user", cfg.MaxStreamsPerUser,

@@ -229,3 +229,34 @@ func TestTime(t *testing.T) {
 		t.Errorf("May in Russian: %q", got)
 	}
 }
+
+func TestAgo(t *testing.T) {
+	c := newCatalogue(t)
+	ru, en := c.Localizer(aistat.LocaleRussian), c.Localizer(aistat.LocaleEnglish)
+	now := time.Date(2026, 11, 27, 7, 51, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		ago    time.Duration
+		ru, en string
+	}{
+		{-time.Minute, "только что", "just now"},
+		{59 * time.Second, "только что", "just now"},
+		{time.Minute, "1 минуту назад", "1 minute ago"},
+		{2 * time.Minute, "2 минуты назад", "2 minutes ago"},
+		{5*time.Minute + 59*time.Second, "5 минут назад", "5 minutes ago"},
+		{21 * time.Minute, "21 минуту назад", "21 minutes ago"},
+		{time.Hour, "1 час назад", "1 hour ago"},
+		{3 * time.Hour, "3 часа назад", "3 hours ago"},
+		{11 * time.Hour, "11 часов назад", "11 hours ago"},
+		{24 * time.Hour, "1 день назад", "1 day ago"},
+		{22 * 24 * time.Hour, "22 дня назад", "22 days ago"},
+		{30 * 24 * time.Hour, "30 дней назад", "30 days ago"},
+		{31 * 24 * time.Hour, "27 окт. 2026, 07:51 UTC", "27 Oct 2026, 07:51 UTC"},
+	} {
+		if got := ru.Ago(now.Add(-tt.ago), now, nil); got != tt.ru {
+			t.Errorf("ru %v: %q, want %q", tt.ago, got, tt.ru)
+		}
+		if got := en.Ago(now.Add(-tt.ago), now, nil); got != tt.en {
+			t.Errorf("en %v: %q, want %q", tt.ago, got, tt.en)
+		}
+	}
+}

@@ -23,3 +23,22 @@ func (l *Localizer) Time(t time.Time, zone *time.Location) string {
 	b = t.AppendFormat(b, "15:04 MST")
 	return string(b)
 }
+
+// Ago says in words how long before now t was: "just now", "2 minutes ago",
+// "2 минуты назад", "3 hours ago", "5 days ago", counted in the language's
+// plural forms. A time more than 30 days before now is its date (Time, in
+// zone); one after now, as a clock a little ahead may give, is just now.
+func (l *Localizer) Ago(t, now time.Time, zone *time.Location) string {
+	const day = 24 * time.Hour
+	switch d := now.Sub(t); {
+	case d < time.Minute:
+		return l.T("time.justNow")
+	case d < time.Hour:
+		return l.N("time.minutesAgo", int(d/time.Minute))
+	case d < day:
+		return l.N("time.hoursAgo", int(d/time.Hour))
+	case d <= 30*day:
+		return l.N("time.daysAgo", int(d/day))
+	}
+	return l.Time(t, zone)
+}

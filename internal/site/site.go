@@ -96,6 +96,9 @@ func DefaultConfig() Config {
 			// hands: half a day idle, a week at most.
 			AdminLifetime: 12 * time.Hour,
 			AdminMaxAge:   168 * time.Hour,
+			// A session signed in without "Keep me signed in", on a
+			// computer that may be someone else's: a working day idle.
+			ShortLifetime: 12 * time.Hour,
 		},
 		Live:            live.Config{MaxStreamsPerUser: 100, MaxStreams: 20000},
 		CleanupInterval: 10 * time.Minute,
@@ -124,6 +127,7 @@ func (cfg Config) withDefaults() Config {
 	s.Refresh = cmp.Or(s.Refresh, def.Sessions.Refresh)
 	s.AdminLifetime = cmp.Or(s.AdminLifetime, def.Sessions.AdminLifetime)
 	s.AdminMaxAge = cmp.Or(s.AdminMaxAge, def.Sessions.AdminMaxAge)
+	s.ShortLifetime = cmp.Or(s.ShortLifetime, def.Sessions.ShortLifetime)
 	s.SecureCookies = s.SecureCookies || cfg.SecureCookies
 	cfg.Live.MaxStreamsPerUser = cmp.Or(cfg.Live.MaxStreamsPerUser, def.Live.MaxStreamsPerUser)
 	cfg.Live.MaxStreams = cmp.Or(cfg.Live.MaxStreams, def.Live.MaxStreams)
