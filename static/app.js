@@ -666,8 +666,89 @@ async function loadUsers() {
     return;
   }
   const body = document.adoptNode(fresh.tBodies[0]);
+  const kept = keptMenus(table.tBodies[0]);
   table.tBodies[0].replaceWith(body);
+  restoreMenus(body, kept);
   countUsers(table);
+}
+
+// keptMenus is which rows' action menus are open, and in which row the
+// focus is: a table loaded again keeps the admin where they were.
+function keptMenus(body) {
+  const open = Array.from(body.querySelectorAll('details[open]'))
+    .map((menu) => menu.closest('tr[data-user-id]'))
+    .filter((row) => row)
+    .map((row) => row.dataset.userId);
+  const focused = document.activeElement && body.contains(document.activeElement) ?
+    document.activeElement.closest('tr[data-user-id]') : null;
+  return { open, focused: focused ? focused.dataset.userId : '' };
+}
+
+function restoreMenus(body, kept) {
+  kept.open.forEach((id) => {
+    const menu = body.querySelector('tr[data-user-id="' + Number(id) + '"] details');
+    if (menu) {
+      menu.open = true;
+    }
+  });
+  const row = kept.focused && body.querySelector('tr[data-user-id="' + Number(kept.focused) + '"]');
+  const summary = row && row.querySelector('summary');
+  if (summary) {
+    summary.focus();
+  }
+}
+
+// dialogWords is what the confirmation dialog says of action (the last
+// segment of its route): its data-<part>-<action>, "" for an action it
+// does not confirm.
+function dialogWords(dialog, part, action) {
+  return dialog.getAttribute('data-' + part + '-' + action) || '';
+}
+
+// initConfirmations asks, in the page's own words, before a row's action
+// that signs a person out: the button that sent it says what it does.
+// Without the script the same request gets the confirmation page instead.
+function initConfirmations() {
+  const dialog = document.getElementById('confirm-dialog');
+  const table = usersTable();
+  if (!dialog || !table || typeof dialog.showModal !== 'function') {
+    return;
+  }
+  table.addEventListener('submit', (event) => {
+    const form = event.target;
+    const button = event.submitter;
+    if (!(form instanceof HTMLFormElement) || !button || form.elements.namedItem('confirm')) {
+      return;
+    }
+    const action = new URL(button.formAction || form.action).pathname.split('/').pop();
+    const heading = dialogWords(dialog, 'heading', action);
+    if (!heading) {
+      return;
+    }
+    event.preventDefault();
+    const name = form.querySelector('legend[data-field="name"]');
+    dialog.querySelector('[data-confirm-heading]').textContent = heading;
+    dialog.querySelector('[data-confirm-name]').textContent = name ? name.textContent : '';
+    dialog.querySelector('[data-confirm-body]').textContent = dialogWords(dialog, 'body', action);
+    dialog.querySelector('[data-confirm-submit]').textContent = button.textContent;
+    dialog.returnValue = '';
+    dialog.addEventListener('close', () => {
+      if (dialog.returnValue !== 'yes') {
+        return;
+      }
+      // The field goes with this one request: the form data is made as
+      // requestSubmit is called, and a page kept in the back/forward cache
+      // must ask again.
+      const confirm = document.createElement('input');
+      confirm.type = 'hidden';
+      confirm.name = 'confirm';
+      confirm.value = 'yes';
+      form.append(confirm);
+      form.requestSubmit(button);
+      confirm.remove();
+    }, { once: true });
+    dialog.showModal();
+  });
 }
 
 // Sign-in -----------------------------------------------------------------
@@ -689,6 +770,7 @@ function showSignedOut() {
 function initPage() {
   hideBrokenAvatars();
   initProfileForm();
+  initConfirmations();
   showSignedOut();
 }
 

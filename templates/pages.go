@@ -109,13 +109,27 @@ type AuditPage struct {
 	NewerURL, OlderURL string
 }
 
-// UserDeletePage asks an admin to confirm a deletion.
-type UserDeletePage struct {
+// UserConfirmPage asks an admin to confirm an action on a user that cannot
+// be taken back at once: a deletion, signing them out everywhere, or
+// disabling their account.
+type UserConfirmPage struct {
 	Page
+	// Action is what is to be confirmed, the last segment of its route.
+	Action ConfirmAction
 	Target *aistat.User
 	Back   string
 	Error  string
 }
+
+// ConfirmAction is an admin action that asks for confirmation first.
+type ConfirmAction string
+
+// The actions UserConfirmPage confirms.
+const (
+	ConfirmDelete  ConfirmAction = "delete"
+	ConfirmRevoke  ConfirmAction = "revoke"
+	ConfirmDisable ConfirmAction = "disable"
+)
 
 // ResetLinkPage shows an admin a reset link, the one time it exists in
 // clear.
@@ -168,16 +182,16 @@ func (p HomePage) language() aistat.Locale { return p.Lang }
 // in place, while every field printed from behind a pointer is first copied
 // to the heap (reflect copies what is addressable when it makes an
 // interface of it).
-func (HomePage) template() string       { return "home" }
-func (LoginPage) template() string      { return "login" }
-func (SettingsPage) template() string   { return "settings" }
-func (AdminPage) template() string      { return "admin" }
-func (AuditPage) template() string      { return "audit" }
-func (UserDeletePage) template() string { return "user-delete" }
-func (ResetLinkPage) template() string  { return "reset-link" }
-func (ResetPage) template() string      { return "reset" }
-func (SessionsPage) template() string   { return "sessions" }
-func (ErrorPage) template() string      { return "error" }
+func (HomePage) template() string        { return "home" }
+func (LoginPage) template() string       { return "login" }
+func (SettingsPage) template() string    { return "settings" }
+func (AdminPage) template() string       { return "admin" }
+func (AuditPage) template() string       { return "audit" }
+func (UserConfirmPage) template() string { return "user-confirm" }
+func (ResetLinkPage) template() string   { return "reset-link" }
+func (ResetPage) template() string       { return "reset" }
+func (SessionsPage) template() string    { return "sessions" }
+func (ErrorPage) template() string       { return "error" }
 
 // suggestedTimeZones are the zones the settings page offers as one types:
 // Russia's eleven, from west to east, its neighbours' and a few of the
