@@ -11,6 +11,7 @@ import (
 
 	"aistat"
 	"aistat/internal/pgtest"
+	"aistat/internal/poll"
 )
 
 // account is what an unconfirmed action must leave as it was: the row's
@@ -59,10 +60,20 @@ func openMenu(tb *tab, row string) {
 	if eval[bool](tb, `document.querySelector('`+row+` details').open`) {
 		return
 	}
+	// Focused from the page itself: the table may be loaded again at any
+	// time (when the event stream opens), and a node found beforehand
+	// would be gone. Loaded again, it keeps the focus in the row.
 	tb.do("open the row's menu",
-		chromedp.Focus(chromedp.CSS(row+` summary`)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('`+row+` summary').focus()`),
 		chromedp.KeyEvent(kb.Enter))
 	tb.waitFor("the menu is open", `document.querySelector('`+row+` details').open`, actionTimeout)
+}
+
+// press clicks the button sel from the page itself, for a button in the
+// admin table, which may be loaded again at any time.
+func press(tb *tab, sel string) {
+	tb.t.Helper()
+	tb.do("press "+sel, chromedp.Evaluate[chromedp.Void](`document.querySelector('`+sel+`').click()`))
 }
 
 // TestConfirmations_NoJavaScript signs a user out everywhere and disables
@@ -140,7 +151,7 @@ func TestConfirmations_Dialog(t *testing.T) {
 		before := s.account(t, editor)
 		tb.markPage()
 		openMenu(tb, row)
-		tb.click(row + ` button[formaction$="/` + tt.action + `"]`)
+		press(tb, row+` button[formaction$="/`+tt.action+`"]`)
 		tb.waitFor("the dialog opens", dialog+`.open`, actionTimeout)
 		words := eval[[]string](tb, `['[data-confirm-heading]', '[data-confirm-name]', '[data-confirm-submit]'].map((s) => `+dialog+`.querySelector(s).textContent)`)
 		if want := []string{tt.heading, "Сара Чен", tt.submit}; fmt.Sprint(words) != fmt.Sprint(want) {
@@ -153,7 +164,7 @@ func TestConfirmations_Dialog(t *testing.T) {
 		tb.click(`#confirm-dialog button[value="no"]`)
 		tb.waitFor("the dialog closes", `!`+dialog+`.open`, actionTimeout)
 		openMenu(tb, row)
-		tb.click(row + ` button[formaction$="/` + tt.action + `"]`)
+		press(tb, row+` button[formaction$="/`+tt.action+`"]`)
 		tb.waitFor("the dialog opens again", dialog+`.open`, actionTimeout)
 		tb.do("press Escape", chromedp.KeyEvent(kb.Escape))
 		tb.waitFor("Escape closes the dialog", `!`+dialog+`.open`, actionTimeout)
@@ -165,7 +176,7 @@ func TestConfirmations_Dialog(t *testing.T) {
 		}
 
 		openMenu(tb, row)
-		tb.click(row + ` button[formaction$="/` + tt.action + `"]`)
+		press(tb, row+` button[formaction$="/`+tt.action+`"]`)
 		tb.waitFor("the dialog opens", dialog+`.open`, actionTimeout)
 		tb.submit(`#confirm-dialog button[value="yes"]`)
 		if got := eval[string](tb, `location.pathname + location.hash`); got != "/admin"+rowHash {
@@ -177,5 +188,38 @@ func TestConfirmations_Dialog(t *testing.T) {
 	}
 	if !s.account(t, editor).disabled {
 		t.Error("a confirmed Disable left the account enabled")
+	}
+}
+
+// TestConfirmations_TableReloaded: the admin table may be loaded again
+// while the dialog asks (an event stream opening resyncs it), which puts
+// new rows in place of the one whose button opened it; confirming still
+// sends the action, through the row as it is now.
+func TestConfirmations_TableReloaded(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
+	editor := s.createUser(t, "editor@example.com", "Сара Чен", aistat.RoleEditor)
+	signIn(t, s, editor.Email)
+	tb := newBrowser(t, "browser").newTab("admin")
+	tb.signIn(s, "admin@example.com", password)
+	row := fmt.Sprintf(`tr[data-user-id="%d"]`, editor.ID)
+
+	waiting, open := s.browserStreams.close()
+	defer open()
+	tb.open(s.URL + "/admin")
+	poll.Until(t, "the page asking for its event stream", actionTimeout, func() bool { return waiting() > 0 })
+	openMenu(tb, row)
+	press(tb, row+` button[formaction$="/revoke"]`)
+	tb.waitFor("the dialog opens", `document.getElementById('confirm-dialog').open`, actionTimeout)
+	tb.do("mark the row", chromedp.Evaluate[chromedp.Void](`window.__row = document.querySelector('`+row+`')`))
+	open()
+	tb.waitFor("the table is loaded again", `document.querySelector('`+row+`') !== window.__row`, liveWithin)
+
+	tb.submit(`#confirm-dialog button[value="yes"]`)
+	if got, want := eval[string](tb, `location.pathname + location.hash`), "/admin#user-"+strconv.FormatInt(editor.ID, 10); got != want {
+		t.Errorf("confirmed, the page is %q, want %q", got, want)
+	}
+	if n := s.account(t, editor).sessions; n != 0 {
+		t.Errorf("confirmed, the user keeps %d sessions", n)
 	}
 }

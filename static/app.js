@@ -714,6 +714,11 @@ function initConfirmations() {
   if (!dialog || !table || typeof dialog.showModal !== 'function') {
     return;
   }
+  // pending is the action the open dialog asks about: its user's id and
+  // its route. The answer is read from the dialog's own form as it is
+  // submitted, not from its close event, which comes later, maybe once
+  // the dialog has been opened again.
+  let pending = null;
   table.addEventListener('submit', (event) => {
     const form = event.target;
     const button = event.submitter;
@@ -722,7 +727,8 @@ function initConfirmations() {
     }
     const action = new URL(button.formAction || form.action).pathname.split('/').pop();
     const heading = dialogWords(dialog, 'heading', action);
-    if (!heading) {
+    const row = form.closest('tr[data-user-id]');
+    if (!heading || !row) {
       return;
     }
     event.preventDefault();
@@ -731,24 +737,38 @@ function initConfirmations() {
     dialog.querySelector('[data-confirm-name]').textContent = name ? name.textContent : '';
     dialog.querySelector('[data-confirm-body]').textContent = dialogWords(dialog, 'body', action);
     dialog.querySelector('[data-confirm-submit]').textContent = button.textContent;
-    dialog.returnValue = '';
-    dialog.addEventListener('close', () => {
-      if (dialog.returnValue !== 'yes') {
-        return;
-      }
-      // The field goes with this one request: the form data is made as
-      // requestSubmit is called, and a page kept in the back/forward cache
-      // must ask again.
-      const confirm = document.createElement('input');
-      confirm.type = 'hidden';
-      confirm.name = 'confirm';
-      confirm.value = 'yes';
-      form.append(confirm);
-      form.requestSubmit(button);
-      confirm.remove();
-    }, { once: true });
+    pending = { id: row.dataset.userId, formAction: button.getAttribute('formaction') };
     dialog.showModal();
   });
+  dialog.querySelector('form').addEventListener('submit', (event) => {
+    const asked = pending;
+    pending = null;
+    if (asked && event.submitter && event.submitter.value === 'yes') {
+      submitConfirmed(table, asked);
+    }
+  });
+}
+
+// submitConfirmed sends a confirmed action. The table may have been loaded
+// again while the dialog was open: the action goes through the row's
+// button as the table has it now, if it still offers the same action.
+function submitConfirmed(table, asked) {
+  const form = table.querySelector('tr[data-user-id="' + Number(asked.id) + '"] form');
+  const sender = form && Array.from(form.querySelectorAll('button[formaction]'))
+    .find((candidate) => candidate.getAttribute('formaction') === asked.formAction);
+  if (!sender) {
+    return;
+  }
+  // The field goes with this one request: the form data is made as
+  // requestSubmit is called, and a page kept in the back/forward cache
+  // must ask again.
+  const confirm = document.createElement('input');
+  confirm.type = 'hidden';
+  confirm.name = 'confirm';
+  confirm.value = 'yes';
+  form.append(confirm);
+  form.requestSubmit(sender);
+  confirm.remove();
 }
 
 // Sign-in -----------------------------------------------------------------
