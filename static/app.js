@@ -129,7 +129,7 @@ function roleLabel(user) {
 // the user's JSON form: {id, email, name, role, avatarUrl, roleLabel,
 // initials, staff, locale}. Its promise says whether the page changed
 // language for it.
-export function applyUser(user) {
+function applyUser(user) {
   if (!user) {
     return;
   }
@@ -169,6 +169,64 @@ function showUser(user) {
   if (syncProfileForm) {
     syncProfileForm(user);
   }
+}
+
+// Announcements -----------------------------------------------------------
+
+// ownSaves counts this tab's profile saves under way: the change they make
+// comes back as an event too, and the tab said "saved" already.
+let ownSaves = 0;
+
+// changesOf names what user changes of the profile the page shows (the
+// header's), as the live region's data-live-<change> keys.
+function changesOf(user) {
+  const changes = [];
+  const name = document.querySelector('[data-user-name]');
+  if (name && typeof user.name === 'string' && name.textContent !== user.name) {
+    changes.push('name');
+  }
+  const avatar = document.querySelector('[data-user-avatar]');
+  if (avatar && typeof user.avatarUrl === 'string') {
+    const img = avatar.querySelector('img');
+    if ((img ? img.getAttribute('src') : '') !== user.avatarUrl) {
+      changes.push('avatar');
+    }
+  }
+  const role = document.querySelector('[data-user-role]');
+  if (role && typeof user.role === 'string' && role.dataset.userRole !== user.role) {
+    changes.push('role-' + user.role);
+  }
+  return changes;
+}
+
+// announce says the changes in the page's live region, in the page's
+// words (its data-live-<change>), once the page shows them.
+function announce(changes) {
+  const region = document.getElementById('live-region');
+  if (!region || changes.length === 0) {
+    return;
+  }
+  const words = changes
+    .map((change) => region.getAttribute('data-live-' + change))
+    .filter((sentence) => sentence);
+  // Emptied first, so that the same sentence twice is said twice.
+  region.textContent = '';
+  window.setTimeout(() => {
+    region.textContent = words.join(' ');
+  }, 100);
+}
+
+// applyChange shows a change of the profile that reached this page from
+// elsewhere (another tab, another device, an admin) and says what changed
+// to screen readers; a change this tab's own save made is only shown.
+export function applyChange(user) {
+  if (!user) {
+    return Promise.resolve(false);
+  }
+  const changes = ownSaves > 0 ? [] : changesOf(user);
+  const done = applyUser(user);
+  done.then(() => announce(changes));
+  return done;
 }
 
 // Language ----------------------------------------------------------------
@@ -405,6 +463,15 @@ function initProfileForm() {
   }
 
   async function save() {
+    ownSaves++;
+    try {
+      return await send();
+    } finally {
+      ownSaves--;
+    }
+  }
+
+  async function send() {
     let response;
     try {
       response = await fetch('/api/profile', {
