@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"aistat"
@@ -83,7 +84,9 @@ func TestLayout_EveryPage(t *testing.T) {
 		pages       []string
 	}{
 		{"anonymous", "", []string{"/", "/login", "/reset/" + token, "/reset/not-a-token", "/no-such-page"}},
-		{"admin", admin.Email, append(common, "/admin", "/admin/audit", fmt.Sprintf("/admin/users/%d/delete", editor.ID))},
+		{"admin", admin.Email, append(common, "/admin", "/admin/audit", fmt.Sprintf("/admin/users/%d/delete", editor.ID),
+			// The confirmations a form gets without JavaScript (422).
+			fmt.Sprintf("POST /admin/users/%d/revoke", editor.ID), fmt.Sprintf("POST /admin/users/%d/disable", editor.ID))},
 		{"editor", editor.Email, append(common, "/admin", "/admin/audit")},
 		{"viewer", "viewer@example.com", append(common, "/admin")},
 	} {
@@ -93,7 +96,14 @@ func TestLayout_EveryPage(t *testing.T) {
 				tb.signIn(s, who.email, password)
 			}
 			for _, path := range who.pages {
-				tb.open(s.URL + path)
+				if action, ok := strings.CutPrefix(path, "POST "); ok {
+					tb.postFrom(s.URL+"/admin", action)
+					if !eval[bool](tb, `document.querySelector('main form input[name="confirm"][value="yes"]') !== null`) {
+						t.Fatalf("POST %s: the answer is not the confirmation page", action)
+					}
+				} else {
+					tb.open(s.URL + path)
+				}
 				tb.do("load axe-core", chromedp.Evaluate[chromedp.Void](axeSource))
 				for _, state := range pageStates {
 					if !eval[bool](tb, state.enter) {
@@ -132,6 +142,20 @@ func checkLayout(t *testing.T, tb *tab, where string) {
 	}
 	for _, v := range violations {
 		t.Errorf("%s: axe-core: %s (%s): %s; at %s", where, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, " | "))
+	}
+}
+
+// postFrom opens the page at from and posts an empty form from it to
+// action, as a form of that page without JavaScript would, and waits for
+// the page that answers.
+func (tb *tab) postFrom(from, action string) {
+	tb.t.Helper()
+	tb.open(from)
+	ctx, cancel := context.WithTimeout(tb.ctx, actionTimeout)
+	defer cancel()
+	submit := fmt.Sprintf(`(() => { const f = document.createElement('form'); f.method = 'post'; f.action = %q; document.body.append(f); f.submit(); })()`, action)
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Evaluate[chromedp.Void](submit))); err != nil {
+		tb.t.Fatalf("%s: post to %s: %v", tb.name, action, err)
 	}
 }
 

@@ -416,7 +416,8 @@ func TestServer_AdminActions(t *testing.T) {
 			t.Fatalf("created %+v", u)
 		}
 		wantAudit(t, e, audited("create", &u, "Editor"))
-		wantBody(t, a.get("/admin"), "Новый Человек (New.Person@example.com) can now sign in as Editor.")
+		page := a.get("/admin")
+		wantBody(t, page, "Новый Человек (New.Person@example.com) can now sign in as Editor.", `<details class="add-user" id="add-user">`)
 		c := newClient(t, e)
 		wantStatus(t, c.postForm("/login", url.Values{"email": {"new.person@example.com"}, "password": {"a fresh passphrase"}}), http.StatusSeeOther)
 		wantBody(t, c.get("/"), "Новый Человек")
@@ -428,7 +429,10 @@ func TestServer_AdminActions(t *testing.T) {
 			wantBody(t, res, `value="not an email"`, `value="Typed &lt;Name&gt;"`,
 				`<p class="field-error" id="new-email-error">Email must be an address like name@example.com.</p>`,
 				`<p class="field-error" id="new-role-error">Role must be admin, editor or viewer.</p>`,
-				`<caption id="users-caption">`)
+				`<caption id="users-caption">`,
+				// The form, behind its button at the top, is open to show
+				// what went wrong.
+				`<details class="add-user" id="add-user" open>`)
 			wantNoBody(t, res, "secret-pw-that-must-not-echo")
 			res = a.postForm("/admin/users", url.Values{"email": {"x@example.com"}, "name": {"X"}, "role": {"viewer"}, "password": {"password1234"}})
 			wantStatus(t, res, http.StatusUnprocessableEntity)
