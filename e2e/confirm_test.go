@@ -34,6 +34,24 @@ func (s *site) account(t *testing.T, u *aistat.User) account {
 	return a
 }
 
+// confirmedActions are the admin actions that ask first, as the admin page
+// and its answers say them in English: the question, the button that
+// answers yes in the dialog, and the flash once done.
+var confirmedActions = []struct {
+	action, heading, submit, flash string
+}{
+	{"revoke", "Sign this user out everywhere?", "Sign out everywhere", "Сара Чен is signed out everywhere (3 sessions ended)."},
+	{"disable", "Disable this user?", "Disable", "Сара Чен is disabled and signed out everywhere."},
+}
+
+// withSession signs u in once more, so that the action has a session to
+// end, and returns u's account as it is then.
+func (s *site) withSession(t *testing.T, u *aistat.User) account {
+	t.Helper()
+	signIn(t, s, u.Email)
+	return s.account(t, u)
+}
+
 // adminWithTarget starts a site with an admin signed in to a tab at /admin
 // and an editor signed in on two other devices, whom the tab acts on.
 func adminWithTarget(t *testing.T, scripts bool) (*site, *tab, *aistat.User, string) {
@@ -85,15 +103,8 @@ func TestConfirmations_NoJavaScript(t *testing.T) {
 	rowHash := "#user-" + strconv.FormatInt(editor.ID, 10)
 	flash := func() string { return eval[string](tb, `(document.querySelector('.flash') || {}).textContent`) }
 
-	for _, tt := range []struct {
-		action, heading, flash string
-	}{
-		{"revoke", "Sign this user out everywhere?", "Сара Чен is signed out everywhere (3 sessions ended)."},
-		{"disable", "Disable this user?", "Сара Чен is disabled and signed out everywhere."},
-	} {
-		// A session for the action to end.
-		signIn(t, s, editor.Email)
-		before := s.account(t, editor)
+	for _, tt := range confirmedActions {
+		before := s.withSession(t, editor)
 		openMenu(tb, row)
 		tb.submit(row + ` button[formaction$="/` + tt.action + `"]`)
 		if got, want := eval[string](tb, `location.pathname`), userPath(editor, tt.action); got != want {
@@ -140,15 +151,8 @@ func TestConfirmations_Dialog(t *testing.T) {
 	rowHash := "#user-" + strconv.FormatInt(editor.ID, 10)
 	const dialog = `document.getElementById('confirm-dialog')`
 
-	for _, tt := range []struct {
-		action, heading, submit string
-	}{
-		{"revoke", "Sign this user out everywhere?", "Sign out everywhere"},
-		{"disable", "Disable this user?", "Disable"},
-	} {
-		// A session for the action to end.
-		signIn(t, s, editor.Email)
-		before := s.account(t, editor)
+	for _, tt := range confirmedActions {
+		before := s.withSession(t, editor)
 		tb.markPage()
 		openMenu(tb, row)
 		press(tb, row+` button[formaction$="/`+tt.action+`"]`)
