@@ -273,11 +273,11 @@ func TestForms_SessionsOnPhone(t *testing.T) {
 	if got := eval[int](tb, `document.documentElement.scrollWidth`); got > 360 {
 		t.Errorf("the page is %d px wide on a 360 px screen", got)
 	}
-	offscreen := eval[int](tb, `Array.from(document.querySelectorAll('.sessions-table button')).filter((b) => {
+	offscreen := eval[int](tb, `Array.from(document.querySelectorAll('.table-cards button')).filter((b) => {
 		const r = b.getBoundingClientRect();
 		return r.left < 0 || r.right > window.innerWidth;
 	}).length`)
-	if n := eval[int](tb, `document.querySelectorAll('.sessions-table tbody tr').length`); n != 3 || offscreen != 0 {
+	if n := eval[int](tb, `document.querySelectorAll('.table-cards tbody tr').length`); n != 3 || offscreen != 0 {
 		t.Errorf("%d sessions, %d buttons off the screen: want 3 and none", n, offscreen)
 	}
 }

@@ -187,7 +187,7 @@ func TestLive_DemoteAndRevoke(t *testing.T) {
 		t.Error("the page was loaded again on the role change")
 	}
 
-	admin.postForm(userPath(editor, "revoke"), nil)
+	admin.postForm(userPath(editor, "revoke"), url.Values{"confirm": {"yes"}})
 	tb.waitFor("the page is the sign-in form saying why",
 		`location.pathname === '/login' && location.search.includes('signed_out=revoked') && !!document.getElementById('login-notice')`, liveWithin)
 	if got, want := eval[string](tb, `document.getElementById('login-notice').textContent`), aistat.EndRevoked.Message(); got != want {
@@ -365,7 +365,7 @@ func TestLive_AdminTable(t *testing.T) {
 		`+row+`.querySelector('select[name="role"]').value === 'viewer'`, liveWithin)
 
 	admin := signIn(t, s, "admin@example.com")
-	admin.postForm(userPath(editor, "disable"), nil)
+	admin.postForm(userPath(editor, "disable"), url.Values{"confirm": {"yes"}})
 	tb.waitFor("the row shows the account disabled", row+`.classList.contains('is-disabled') &&
 		`+row+`.querySelector('.badge-muted') !== null &&
 		`+row+`.querySelector('button[formaction$="/enable"]').textContent === 'Enable' &&

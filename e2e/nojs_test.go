@@ -41,8 +41,9 @@ func TestNoJavaScript_Profile(t *testing.T) {
 }
 
 // TestNoJavaScript_AdminActions acts on a user from the admin table with
-// JavaScript off: each row is one form whose buttons post to their own
-// action (formaction), so the browser itself must send each to its place.
+// JavaScript off: each row's menu is one form whose buttons post to their
+// own action (formaction), so the browser itself must send each to its
+// place; Disable asks on a page of its own first.
 func TestNoJavaScript_AdminActions(t *testing.T) {
 	s := startSite(t, pgtest.URL(t))
 	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
@@ -54,18 +55,22 @@ func TestNoJavaScript_AdminActions(t *testing.T) {
 	row := fmt.Sprintf(`tr[data-user-id="%d"]`, editor.ID)
 	flash := func() string { return eval[string](tb, `(document.querySelector('.flash') || {}).textContent`) }
 
+	openMenu(tb, row)
 	tb.do("choose viewer", chromedp.SetValue(chromedp.CSS(row+` select[name="role"]`), "viewer"))
 	tb.submit(row + ` button[type=submit]:not([formaction])`)
 	if got, want := flash(), "Сара Чен is now Viewer."; got != want {
 		t.Errorf("after Change role: flash %q, want %q", got, want)
 	}
+	openMenu(tb, row)
 	tb.submit(row + ` button[formaction$="/disable"]`)
+	tb.submit(`main form button[type=submit]`)
 	if got, want := flash(), "Сара Чен is disabled and signed out everywhere."; got != want {
 		t.Errorf("after Disable: flash %q, want %q", got, want)
 	}
 	if !eval[bool](tb, `document.querySelector('`+row+`').classList.contains('is-disabled')`) {
 		t.Error("the row does not show the user disabled")
 	}
+	openMenu(tb, row)
 	tb.submit(row + ` button[formaction$="/enable"]`)
 	u, err := s.users.ByID(t.Context(), editor.ID)
 	if err != nil {

@@ -16,8 +16,10 @@ import (
 var screenshotDir = flag.String("screenshots", "", "write the README pictures into this folder (make screenshots)")
 
 // TestScreenshots regenerates the README's pictures from the demo accounts,
-// in each language of the site (name.ru.png, name.en.png): the header
-// after a rename, on /settings, and the admin page as an admin.
+// in each language of the site (name.ru.png, name.en.png): on a desktop,
+// the header after a rename, on /settings, and the admin page as an
+// admin; on a 390 px phone, the admin page's cards with a row's menu open
+// and the dialog that confirms signing a user out everywhere.
 func TestScreenshots(t *testing.T) {
 	if *screenshotDir == "" {
 		t.Skip("writes the README pictures only with -screenshots=<folder> (make screenshots)")
@@ -53,6 +55,21 @@ func TestScreenshots(t *testing.T) {
 			tb.signIn(s, "admin@ai-stat.ru", "admin123")
 			tb.open(s.URL + "/admin")
 			save(t, tb, chromedp.FullScreenshot(100), "admin."+shots.lang+".png")
+
+			// A phone: the users as cards, the editor's menu of actions
+			// open, and the dialog that asks before signing them out.
+			tb.do("size the window as a phone", chromedp.EmulateViewport(390, 844))
+			tb.open(s.URL + "/admin")
+			row := `tbody tr[data-user-id]:has(.role-editor)`
+			tb.do("open the editor's menu", chromedp.Evaluate[chromedp.Void](`(() => {
+				const menu = document.querySelector('`+row+` details');
+				menu.open = true;
+				menu.closest('tr').scrollIntoView({block: 'start'});
+			})()`))
+			save(t, tb, chromedp.CaptureScreenshot(), "admin-phone."+shots.lang+".png")
+			tb.do("ask to sign the editor out", chromedp.Evaluate[chromedp.Void](`document.querySelector('`+row+` button[formaction$="/revoke"]').click()`))
+			tb.waitFor("the dialog asks", `document.getElementById('confirm-dialog').open`, actionTimeout)
+			save(t, tb, chromedp.CaptureScreenshot(), "confirm-phone."+shots.lang+".png")
 		})
 	}
 }

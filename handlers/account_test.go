@@ -276,8 +276,8 @@ func TestServer_SecurityEvents(t *testing.T) {
 	wantStatus(t, signInFrom(t, e, "203.0.113.50", "EVENTS@example.com", "wrong password"), http.StatusUnauthorized)
 	wantStatus(t, signInFrom(t, e, "203.0.113.51", "nobody@example.com", "wrong password"), http.StatusUnauthorized)
 	loginAs(t, c, "events@example.com", firefoxLinux, "198.51.100.60")
-	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
-	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/disable", nil), http.StatusSeeOther)
+	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", confirmed()), http.StatusSeeOther)
+	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/disable", confirmed()), http.StatusSeeOther)
 	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/enable", nil), http.StatusSeeOther)
 	loginAs(t, c, "events@example.com", safariIPhone, "2001:db8::60")
 

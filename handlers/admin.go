@@ -164,6 +164,13 @@ func adminBack(raw string) string {
 	return "/admin"
 }
 
+// rowBack is adminBack at the row of the user id, so that the admin comes
+// back to the row they acted on rather than to the top of a long list. A
+// row the page no longer shows leaves the page at its top.
+func rowBack(raw string, id int64) string {
+	return adminBack(raw) + "#user-" + strconv.FormatInt(id, 10)
+}
+
 // handleUserRoleUpdate changes a user's role. Their sessions stay: their
 // next request reads the new role.
 func (s *Server) handleUserRoleUpdate(w http.ResponseWriter, r *http.Request) {
@@ -179,12 +186,13 @@ func (s *Server) handleUserRoleUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	loc := s.locale(r)
 	s.sessions.PutFlash(ctx, loc.F("flash.roleChanged", map[string]any{"Name": user.Name, "Role": loc.Role(user.Role)}))
-	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
+	http.Redirect(w, r, rowBack(r.PostForm.Get("back"), id), http.StatusSeeOther)
 }
 
-// handleUserSessionsRevoke signs a user out on every device.
+// handleUserSessionsRevoke signs a user out on every device, once
+// confirmed.
 func (s *Server) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.targetForm(w, r)
+	id, ok := s.confirmedTarget(w, r, templates.ConfirmRevoke)
 	if !ok {
 		return
 	}
@@ -195,7 +203,7 @@ func (s *Server) handleUserSessionsRevoke(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.sessions.PutFlash(ctx, s.locale(r).F("flash.revoked", map[string]any{"Name": user.Name, "PluralCount": n}))
-	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
+	http.Redirect(w, r, rowBack(r.PostForm.Get("back"), id), http.StatusSeeOther)
 }
 
 // targetForm reads the :id of an admin action on a user and its form; when

@@ -41,7 +41,7 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	loc := s.locale(r)
 	s.sessions.PutFlash(ctx, loc.F("flash.created", map[string]any{"Name": user.Name, "Email": user.Email, "Role": loc.Role(user.Role)}))
-	http.Redirect(w, r, adminBack(f.Get("back")), http.StatusSeeOther)
+	http.Redirect(w, r, rowBack(f.Get("back"), user.ID), http.StatusSeeOther)
 }
 
 func (s *Server) handleUserDisable(w http.ResponseWriter, r *http.Request) {
@@ -52,10 +52,16 @@ func (s *Server) handleUserEnable(w http.ResponseWriter, r *http.Request) {
 	s.setUserDisabled(w, r, false)
 }
 
-// setUserDisabled disables a user, which signs them out everywhere, or lets
-// them sign in again.
+// setUserDisabled disables a user, which signs them out everywhere, once
+// confirmed, or lets them sign in again.
 func (s *Server) setUserDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
-	id, ok := s.targetForm(w, r)
+	var id int64
+	var ok bool
+	if disabled {
+		id, ok = s.confirmedTarget(w, r, templates.ConfirmDisable)
+	} else {
+		id, ok = s.targetForm(w, r)
+	}
 	if !ok {
 		return
 	}
@@ -70,26 +76,37 @@ func (s *Server) setUserDisabled(w http.ResponseWriter, r *http.Request, disable
 		msg = "flash.disabled"
 	}
 	s.sessions.PutFlash(ctx, s.locale(r).F(msg, map[string]any{"Name": user.Name}))
-	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
+	http.Redirect(w, r, rowBack(r.PostForm.Get("back"), id), http.StatusSeeOther)
+}
+
+// confirmSteps are, for each action that asks first, the confirmation
+// page's title and what it says to a request that came without confirm=yes.
+var confirmSteps = map[templates.ConfirmAction]struct{ title, again string }{
+	templates.ConfirmDelete:  {"userDelete.title", "Confirm the deletion with the button below."},
+	templates.ConfirmRevoke:  {"userRevoke.title", "Confirm signing out with the button below."},
+	templates.ConfirmDisable: {"userDisable.title", "Confirm disabling with the button below."},
 }
 
 // handleUserDeleteShow is the confirmation step before a deletion, a page
 // of its own so that it works without JavaScript.
 func (s *Server) handleUserDeleteShow(w http.ResponseWriter, r *http.Request) {
-	s.renderUserDelete(w, r, http.StatusOK, adminBack(r.URL.Query().Get("back")), "")
+	s.renderUserConfirm(w, r, http.StatusOK, templates.ConfirmDelete, adminBack(r.URL.Query().Get("back")), "")
 }
 
-func (s *Server) renderUserDelete(w http.ResponseWriter, r *http.Request, status int, back, msg string) {
+// renderUserConfirm asks the admin to confirm action on the user of the
+// path, on a page of its own, so that it works without JavaScript.
+func (s *Server) renderUserConfirm(w http.ResponseWriter, r *http.Request, status int, action templates.ConfirmAction, back, msg string) {
 	target, ok := s.pageTarget(w, r)
 	if !ok {
 		return
 	}
 	loc := s.locale(r)
-	s.render(w, r, status, templates.UserDeletePage{
-		Page:   s.localPage(r, loc, loc.F("userDelete.title", map[string]any{"Name": target.Name})),
+	s.render(w, r, status, templates.UserConfirmPage{
+		Page:   s.localPage(r, loc, loc.F(confirmSteps[action].title, map[string]any{"Name": target.Name})),
+		Action: action,
 		Target: target,
 		Back:   back,
-		Error:  msg,
+		Error:  loc.Domain(msg),
 	})
 }
 
@@ -111,16 +128,24 @@ func (s *Server) pageTarget(w http.ResponseWriter, r *http.Request) (*aistat.Use
 	return target, true
 }
 
-// handleUserDelete deletes a user once confirmed (confirm=yes, sent by the
-// confirmation page); without it the confirmation page comes again (422).
-func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
+// confirmedTarget is targetForm for an action that must be confirmed
+// (confirm=yes, sent by the confirmation page or the admin page's dialog).
+// Without it nothing is done: the confirmation page answers (422), and it
+// returns false.
+func (s *Server) confirmedTarget(w http.ResponseWriter, r *http.Request, action templates.ConfirmAction) (int64, bool) {
 	id, ok := s.targetForm(w, r)
-	if !ok {
-		return
+	if ok && r.PostForm.Get("confirm") != "yes" {
+		s.renderUserConfirm(w, r, http.StatusUnprocessableEntity, action, adminBack(r.PostForm.Get("back")), confirmSteps[action].again)
+		return 0, false
 	}
-	back := adminBack(r.PostForm.Get("back"))
-	if r.PostForm.Get("confirm") != "yes" {
-		s.renderUserDelete(w, r, http.StatusUnprocessableEntity, back, "Confirm the deletion with the button below.")
+	return id, ok
+}
+
+// handleUserDelete deletes a user once confirmed. The user's row is gone:
+// the admin comes back to the page they were on, not to a row.
+func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.confirmedTarget(w, r, templates.ConfirmDelete)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -130,7 +155,7 @@ func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.PutFlash(ctx, s.locale(r).F("flash.deleted", map[string]any{"Name": user.Name, "Email": user.Email}))
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	http.Redirect(w, r, adminBack(r.PostForm.Get("back")), http.StatusSeeOther)
 }
 
 // handleResetLinkCreate issues a password reset link and sends the admin

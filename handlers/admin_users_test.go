@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	rowIDPattern  = regexp.MustCompile(`<tr data-user-id="(\d+)"`)
+	rowIDPattern  = regexp.MustCompile(`<tr id="user-\d+" data-user-id="(\d+)"`)
 	nextPattern   = regexp.MustCompile(`rel="next" href="([^"]+)"`)
 	prevPattern   = regexp.MustCompile(`rel="prev" href="([^"]+)"`)
 	emailsPattern = regexp.MustCompile(`<span class="user-meta-email" data-field="email">([^<]+)</span>`)
@@ -333,10 +333,10 @@ func TestServer_AdminActions(t *testing.T) {
 		phone, laptop := newClient(t, e), newClient(t, e)
 		phone.login(u.Email)
 		laptop.login(u.Email)
-		res := a.postForm("/admin/users/"+itoa(u.ID)+"/disable", url.Values{"back": {"/admin?q=dis"}})
+		res := a.postForm("/admin/users/"+itoa(u.ID)+"/disable", url.Values{"back": {"/admin?q=dis"}, "confirm": {"yes"}})
 		wantStatus(t, res, http.StatusSeeOther)
-		if got := res.Header.Get("Location"); got != "/admin?q=dis" {
-			t.Fatalf("Location %q, want the page the admin was on", got)
+		if got, want := res.Header.Get("Location"), "/admin?q=dis#user-"+itoa(u.ID); got != want {
+			t.Fatalf("Location %q, want the row on the page the admin was on, %q", got, want)
 		}
 		wantAudit(t, e, audited("disable", u, "2 sessions ended"))
 		for _, c := range []*client{phone, laptop} {
@@ -351,7 +351,11 @@ func TestServer_AdminActions(t *testing.T) {
 		page := a.get("/admin?q=dis")
 		wantBody(t, page, "Dis Abled is disabled and signed out everywhere.", `action="/admin/users/`+itoa(u.ID)+`/enable"`, `class="is-disabled"`)
 
-		wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/enable", nil), http.StatusSeeOther)
+		res = a.postForm("/admin/users/"+itoa(u.ID)+"/enable", nil)
+		wantStatus(t, res, http.StatusSeeOther)
+		if got, want := res.Header.Get("Location"), "/admin#user-"+itoa(u.ID); got != want {
+			t.Fatalf("Location %q, want %q", got, want)
+		}
 		wantAudit(t, e, audited("enable", u, ""))
 		phone.login(u.Email)
 		wantBody(t, phone.get("/"), "Dis Abled")
@@ -405,11 +409,15 @@ func TestServer_AdminActions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if got, want := res.Header.Get("Location"), "/admin#user-"+itoa(u.ID); got != want {
+			t.Fatalf("Location %q, want the new user's row, %q", got, want)
+		}
 		if u.Name != "Новый Человек" || u.Role != aistat.RoleEditor {
 			t.Fatalf("created %+v", u)
 		}
 		wantAudit(t, e, audited("create", &u, "Editor"))
-		wantBody(t, a.get("/admin"), "Новый Человек (New.Person@example.com) can now sign in as Editor.")
+		page := a.get("/admin")
+		wantBody(t, page, "Новый Человек (New.Person@example.com) can now sign in as Editor.", `<details class="add-user" id="add-user">`)
 		c := newClient(t, e)
 		wantStatus(t, c.postForm("/login", url.Values{"email": {"new.person@example.com"}, "password": {"a fresh passphrase"}}), http.StatusSeeOther)
 		wantBody(t, c.get("/"), "Новый Человек")
@@ -421,7 +429,10 @@ func TestServer_AdminActions(t *testing.T) {
 			wantBody(t, res, `value="not an email"`, `value="Typed &lt;Name&gt;"`,
 				`<p class="field-error" id="new-email-error">Email must be an address like name@example.com.</p>`,
 				`<p class="field-error" id="new-role-error">Role must be admin, editor or viewer.</p>`,
-				`<caption id="users-caption">`)
+				`<caption id="users-caption">`,
+				// The form, behind its button at the top, is open to show
+				// what went wrong.
+				`<details class="add-user" id="add-user" open>`)
 			wantNoBody(t, res, "secret-pw-that-must-not-echo")
 			res = a.postForm("/admin/users", url.Values{"email": {"x@example.com"}, "name": {"X"}, "role": {"viewer"}, "password": {"password1234"}})
 			wantStatus(t, res, http.StatusUnprocessableEntity)
@@ -452,12 +463,16 @@ func TestServer_AdminActions(t *testing.T) {
 		u := mustCreateUser(t, e, "audited@example.com", "Audited", aistat.RoleEditor)
 		c := newClient(t, e)
 		c.login(u.Email)
-		wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/role", url.Values{"role": {"viewer"}}), http.StatusSeeOther)
-		wantAudit(t, e, audited("role", u, "Editor → Viewer"))
-		res := a.postForm("/admin/users/"+itoa(u.ID)+"/revoke", url.Values{"back": {"https://evil.example/admin"}})
+		res := a.postForm("/admin/users/"+itoa(u.ID)+"/role", url.Values{"role": {"viewer"}, "back": {"/admin?after=3&q=aud"}})
 		wantStatus(t, res, http.StatusSeeOther)
-		if got := res.Header.Get("Location"); got != "/admin" {
-			t.Fatalf("Location %q, want /admin for a back address off the admin page", got)
+		if got, want := res.Header.Get("Location"), "/admin?after=3&q=aud#user-"+itoa(u.ID); got != want {
+			t.Fatalf("Location %q, want the row on the page the admin was on, %q", got, want)
+		}
+		wantAudit(t, e, audited("role", u, "Editor → Viewer"))
+		res = a.postForm("/admin/users/"+itoa(u.ID)+"/revoke", url.Values{"back": {"https://evil.example/admin"}, "confirm": {"yes"}})
+		wantStatus(t, res, http.StatusSeeOther)
+		if got, want := res.Header.Get("Location"), "/admin#user-"+itoa(u.ID); got != want {
+			t.Fatalf("Location %q, want %q for a back address off the admin page", got, want)
 		}
 		wantAudit(t, e, audited("revoke", u, "1 session ended"))
 	})
@@ -551,11 +566,11 @@ func TestServer_AdminActionGuards(t *testing.T) {
 	created := url.Values{"email": {"guard@example.com"}, "name": {"Guard"}, "role": {"admin"}, "password": {"a fresh passphrase"}}.Encode()
 
 	actions := []struct{ name, path, body string }{
-		{"Disable", "/disable", ""},
+		{"Disable", "/disable", "confirm=yes"},
 		{"Enable", "/enable", ""},
 		{"Delete", "/delete", "confirm=yes"},
 		{"Reset", "/reset", ""},
-		{"Revoke", "/revoke", ""},
+		{"Revoke", "/revoke", "confirm=yes"},
 	}
 	type attempt struct {
 		name        string
@@ -620,6 +635,77 @@ func TestServer_AdminActionGuards(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServer_AdminConfirmations: signing a user out everywhere and disabling
+// them act only with confirm=yes. Any other request, the admin page's
+// plain form without JavaScript among them, gets the confirmation page
+// (422), whose form sends the action again confirmed, and changes nothing.
+func TestServer_AdminConfirmations(t *testing.T) {
+	e := mustOpenEnv(t)
+	mustCreateUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	a := newClient(t, e)
+	a.login("admin@example.com")
+	u := mustCreateUser(t, e, "target@example.com", "Цель <b>", aistat.RoleEditor)
+	newClient(t, e).login(u.Email)
+	newClient(t, e).login(u.Email)
+	path := func(action string) string { return "/admin/users/" + itoa(u.ID) + "/" + action }
+
+	for _, tt := range []struct {
+		action, heading, submit, again, ru string
+	}{
+		{"revoke", "Sign this user out everywhere?", "Sign Цель &lt;b&gt; out everywhere", "Confirm signing out everywhere with the button below.", "Подтвердите выход на всех устройствах кнопкой ниже."},
+		{"disable", "Disable this user?", "Disable Цель &lt;b&gt;", "Confirm disabling with the button below.", "Подтвердите отключение кнопкой ниже."},
+	} {
+		for _, bad := range []struct{ name, body string }{
+			{"Missing", "back=%2Fadmin%3Fq%3Dcel"},
+			{"Empty", "confirm=&back=%2Fadmin%3Fq%3Dcel"},
+			{"No", "confirm=no&back=%2Fadmin%3Fq%3Dcel"},
+			{"Upper", "confirm=YES&back=%2Fadmin%3Fq%3Dcel"},
+			{"Spaced", "confirm=yes%20&back=%2Fadmin%3Fq%3Dcel"},
+			{"Second", "confirm=no&confirm=yes&back=%2Fadmin%3Fq%3Dcel"},
+		} {
+			t.Run(tt.action+"/"+bad.name, func(t *testing.T) {
+				before, audits := readAccount(t, e, u.ID), len(auditRows(t, e))
+				res := a.do(http.MethodPost, path(tt.action), "application/x-www-form-urlencoded", bad.body)
+				wantStatus(t, res, http.StatusUnprocessableEntity)
+				wantBody(t, res, tt.heading, tt.again, "target@example.com", tt.submit,
+					`<form class="form" method="post" action="`+path(tt.action)+`">`,
+					`<input type="hidden" name="confirm" value="yes">`,
+					`<input type="hidden" name="back" value="/admin?q=cel">`,
+					`href="/admin?q=cel#user-`+itoa(u.ID)+`">Cancel</a>`)
+				wantNoBody(t, res, "Цель <b>")
+				if after := readAccount(t, e, u.ID); after != before {
+					t.Fatalf("an unconfirmed %s changed %+v to %+v", tt.action, before, after)
+				}
+				if got := len(auditRows(t, e)); got != audits {
+					t.Fatalf("an unconfirmed %s wrote %d audit rows", tt.action, got-audits)
+				}
+			})
+		}
+		t.Run(tt.action+"/InRussian", func(t *testing.T) {
+			res := a.do(http.MethodPost, path(tt.action), "application/x-www-form-urlencoded", "", "Accept-Language", "ru")
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			wantBody(t, res, tt.ru)
+		})
+	}
+
+	t.Run("revoke/Confirmed", func(t *testing.T) {
+		res := a.postForm(path("revoke"), url.Values{"confirm": {"yes"}, "back": {"/admin?q=cel"}})
+		wantStatus(t, res, http.StatusSeeOther)
+		if got, want := res.Header.Get("Location"), "/admin?q=cel#user-"+itoa(u.ID); got != want {
+			t.Fatalf("Location %q, want %q", got, want)
+		}
+		if n := sessionCount(t, e, u.ID); n != 0 {
+			t.Fatalf("sessions after a confirmed revoke: %d", n)
+		}
+	})
+	t.Run("disable/Confirmed", func(t *testing.T) {
+		wantStatus(t, a.postForm(path("disable"), confirmed()), http.StatusSeeOther)
+		if !readAccount(t, e, u.ID).Disabled {
+			t.Fatal("a confirmed disable left the user enabled")
+		}
+	})
 }
 
 // TestServer_AdminsActingOnEachOther races two admins disabling or deleting

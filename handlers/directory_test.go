@@ -29,8 +29,8 @@ func TestServer_EditorsSeeTheDirectory(t *testing.T) {
 	for range 2 {
 		newClient(t, e).login(viewer.Email)
 	}
-	wantStatus(t, a.postForm("/admin/users/"+itoa(off.ID)+"/disable", nil), http.StatusSeeOther)
-	wantStatus(t, a.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", nil), http.StatusSeeOther)
+	wantStatus(t, a.postForm("/admin/users/"+itoa(off.ID)+"/disable", confirmed()), http.StatusSeeOther)
+	wantStatus(t, a.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", confirmed()), http.StatusSeeOther)
 	newClient(t, e).login(viewer.Email)
 	// Both pages were seen once, so that the counts below are of the page
 	// alone and not of a connection being opened.

@@ -273,7 +273,7 @@ func TestServer_Events(t *testing.T) {
 		if got := decodeUser(t, s.want("profile").data); got.Role != aistat.RoleViewer {
 			t.Fatalf("role %q after demotion", got.Role)
 		}
-		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
+		wantStatus(t, adminC.postForm("/admin/users/"+itoa(u.ID)+"/revoke", confirmed()), http.StatusSeeOther)
 		if ev := s.want("logout"); ev.data != `{"reason":"revoked"}` {
 			t.Fatalf("logout data %q, want the reason revoked", ev.data)
 		}
@@ -542,7 +542,7 @@ func TestServer_EventsOverHTTP2(t *testing.T) {
 	if got := decodeUser(t, s.want("profile").data); got.Name != "Renamed" {
 		t.Fatalf("profile event %+v", got)
 	}
-	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
+	wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/revoke", confirmed()), http.StatusSeeOther)
 	s.want("logout")
 	s.wantEnd()
 	waitLen(t, e, 0)
@@ -792,7 +792,7 @@ func testFlood(t *testing.T, e *env, logs *lockedBuffer) {
 	}
 
 	awaitRename(t, viewerC, viewerStream)
-	wantStatus(t, adminC.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", nil), http.StatusSeeOther)
+	wantStatus(t, adminC.postForm("/admin/users/"+itoa(viewer.ID)+"/revoke", confirmed()), http.StatusSeeOther)
 	awaitLogout(t, viewerStream)
 
 	// Every notification forwarded one by one costs a query at most; the

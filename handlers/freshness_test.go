@@ -39,8 +39,8 @@ func TestServer_Freshness(t *testing.T) {
 		a.login("admin@example.com")
 		res := a.postForm("/admin/users/"+itoa(editor.ID)+"/role", url.Values{"role": {"viewer"}})
 		wantStatus(t, res, http.StatusSeeOther)
-		if got := res.Header.Get("Location"); got != "/admin" {
-			t.Fatalf("Location = %q, want /admin", got)
+		if got, want := res.Header.Get("Location"), "/admin#user-"+itoa(editor.ID); got != want {
+			t.Fatalf("Location = %q, want %q", got, want)
 		}
 		home := c.get("/")
 		wantStatus(t, home, http.StatusOK)
@@ -59,7 +59,7 @@ func TestServer_Freshness(t *testing.T) {
 		two.login("revoke@example.com")
 		a := newClient(t, e)
 		a.login("admin@example.com")
-		wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/revoke", nil), http.StatusSeeOther)
+		wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/revoke", confirmed()), http.StatusSeeOther)
 		wantBody(t, a.get("/admin"), "Revoked is signed out everywhere (2 sessions ended).")
 		for _, c := range []*client{one, two} {
 			wantBody(t, c.get("/"), "Sign in")
@@ -141,7 +141,7 @@ func TestServer_Freshness(t *testing.T) {
 		a.login("admin@example.com")
 		before := readUserRow(t, e, admin.ID)
 		wantStatus(t, a.postForm("/admin/users/"+itoa(admin.ID)+"/role", url.Values{"role": {"viewer"}}), http.StatusForbidden)
-		wantStatus(t, a.postForm("/admin/users/"+itoa(admin.ID)+"/revoke", nil), http.StatusForbidden)
+		wantStatus(t, a.postForm("/admin/users/"+itoa(admin.ID)+"/revoke", confirmed()), http.StatusForbidden)
 		if after := readUserRow(t, e, admin.ID); after != before {
 			t.Fatalf("row changed: %+v -> %+v", before, after)
 		}

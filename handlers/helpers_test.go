@@ -197,6 +197,13 @@ func (c *client) postForm(path string, form url.Values) *response {
 	return c.do(http.MethodPost, path, "application/x-www-form-urlencoded", form.Encode())
 }
 
+// confirmed is the form of an admin action that asks for confirmation
+// first, confirmed, as the confirmation page and the admin page's dialog
+// send it.
+func confirmed() url.Values {
+	return url.Values{"confirm": {"yes"}}
+}
+
 func (c *client) putJSON(path, body string) *response {
 	return c.do(http.MethodPut, path, "application/json", body)
 }

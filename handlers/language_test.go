@@ -320,7 +320,7 @@ func TestAdminFlashesInRussian(t *testing.T) {
 	home := func() *response { return c.do(http.MethodGet, "/admin", "", "", "Accept-Language", "ru") }
 	post("/admin/users/"+itoa(target.ID)+"/role", url.Values{"role": {"viewer"}})
 	wantBody(t, home(), "Новая роль пользователя Сара: Читатель.")
-	post("/admin/users/"+itoa(target.ID)+"/revoke", url.Values{})
+	post("/admin/users/"+itoa(target.ID)+"/revoke", confirmed())
 	wantBody(t, home(), "Все сеансы пользователя Сара завершены (2 сеанса).")
 }
 

@@ -123,7 +123,7 @@ func TestServer_RaceRevokeAndSessionWrites(t *testing.T) {
 		// The revoke lands after a different number of writes in each
 		// round, and requests go on after it.
 		poll.Until(t, "requests before the revoke", 10*time.Second, func() bool { return answered.Load() >= int64(16*(round+1)) })
-		wantStatus(t, admin.postForm("/admin/users/"+itoa(target.ID)+"/revoke", nil), http.StatusSeeOther)
+		wantStatus(t, admin.postForm("/admin/users/"+itoa(target.ID)+"/revoke", confirmed()), http.StatusSeeOther)
 		revoked := answered.Load()
 		poll.Until(t, "requests after the revoke", 10*time.Second, func() bool { return answered.Load() >= revoked+32 })
 		close(stop)
@@ -256,7 +256,7 @@ func TestServer_RaceRoleChange(t *testing.T) {
 		c := newClient(t, e)
 		c.login("second@example.com")
 		h := hammer(t, 8, func() int {
-			return c.postForm("/admin/users/"+itoa(victim.ID)+"/revoke", nil).StatusCode
+			return c.postForm("/admin/users/"+itoa(victim.ID)+"/revoke", confirmed()).StatusCode
 		})
 		all, committed := h.change(t, http.StatusSeeOther, func() {
 			wantStatus(t, admin.postForm("/admin/users/"+itoa(second.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusSeeOther)

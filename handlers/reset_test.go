@@ -372,7 +372,7 @@ func TestServer_ResetLinks(t *testing.T) {
 			rs.tokens = append(rs.tokens, token)
 			wantStatus(t, newClient(t, e).get("/reset/"+token), http.StatusOK)
 			for i, action := range tt.actions {
-				wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+action, nil), http.StatusSeeOther)
+				wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+action, confirmed()), http.StatusSeeOther)
 				if i == 0 {
 					wantAudit(t, e, auditRow{admin.ID, admin.Email, action, u.ID, u.Email, tt.detail})
 				}
@@ -390,7 +390,7 @@ func TestServer_ResetLinks(t *testing.T) {
 			}
 			// Without a link to cancel, the audit log says nothing of links
 			// (canSignIn above left one session).
-			wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+tt.actions[0], nil), http.StatusSeeOther)
+			wantStatus(t, a.postForm("/admin/users/"+itoa(u.ID)+"/"+tt.actions[0], confirmed()), http.StatusSeeOther)
 			wantAudit(t, e, auditRow{admin.ID, admin.Email, tt.actions[0], u.ID, u.Email, "1 session ended"})
 		})
 	}

@@ -31,10 +31,10 @@ func TestServer_SignedOutReason(t *testing.T) {
 	}
 	tests := []endCase{
 		{aistat.EndRevoked, func(t *testing.T, u *aistat.User, _ *client) {
-			adminPost("/admin/users/"+itoa(u.ID)+"/revoke", url.Values{})
+			adminPost("/admin/users/"+itoa(u.ID)+"/revoke", confirmed())
 		}},
 		{aistat.EndDisabled, func(t *testing.T, u *aistat.User, _ *client) {
-			adminPost("/admin/users/"+itoa(u.ID)+"/disable", url.Values{})
+			adminPost("/admin/users/"+itoa(u.ID)+"/disable", confirmed())
 		}},
 		{aistat.EndDeleted, func(t *testing.T, u *aistat.User, _ *client) {
 			adminPost("/admin/users/"+itoa(u.ID)+"/delete", url.Values{"confirm": {"yes"}})
@@ -128,7 +128,7 @@ func TestServer_SignedOutReason(t *testing.T) {
 		u := mustCreateUser(t, e, "again@example.com", "Again", aistat.RoleViewer)
 		victim := newClient(t, e)
 		victim.login(u.Email)
-		adminPost("/admin/users/"+itoa(u.ID)+"/revoke", url.Values{})
+		adminPost("/admin/users/"+itoa(u.ID)+"/revoke", confirmed())
 		// The sign-in's own cookie comes after the one dropping the dead
 		// session's, and wins.
 		victim.login(u.Email)
@@ -139,7 +139,7 @@ func TestServer_SignedOutReason(t *testing.T) {
 		u := mustCreateUser(t, e, "poster@example.com", "Poster", aistat.RoleViewer)
 		victim := newClient(t, e)
 		victim.login(u.Email)
-		adminPost("/admin/users/"+itoa(u.ID)+"/revoke", url.Values{})
+		adminPost("/admin/users/"+itoa(u.ID)+"/revoke", confirmed())
 		res := victim.postForm("/settings", url.Values{"name": {"X"}, "avatar_url": {""}})
 		wantStatus(t, res, http.StatusUnauthorized)
 		wantBody(t, res, aistat.EndRevoked.Message())

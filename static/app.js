@@ -151,7 +151,7 @@ function roleLabel(user) {
 // the user's JSON form: {id, email, name, role, avatarUrl, roleLabel,
 // initials, staff, locale}. Its promise says whether the page changed
 // language for it.
-export function applyUser(user) {
+function applyUser(user) {
   if (!user) {
     return;
   }
@@ -194,6 +194,64 @@ function showUser(user) {
   if (syncProfileForm) {
     syncProfileForm(user);
   }
+}
+
+// Announcements -----------------------------------------------------------
+
+// ownSaves counts this tab's profile saves under way: the change they make
+// comes back as an event too, and the tab said "saved" already.
+let ownSaves = 0;
+
+// changesOf names what user changes of the profile the page shows (the
+// header's), as the live region's data-live-<change> keys.
+function changesOf(user) {
+  const changes = [];
+  const name = document.querySelector('[data-user-name]');
+  if (name && typeof user.name === 'string' && name.textContent !== user.name) {
+    changes.push('name');
+  }
+  const avatar = document.querySelector('[data-user-avatar]');
+  if (avatar && typeof user.avatarUrl === 'string') {
+    const img = avatar.querySelector('img');
+    if ((img ? img.getAttribute('src') : '') !== user.avatarUrl) {
+      changes.push('avatar');
+    }
+  }
+  const role = document.querySelector('[data-user-role]');
+  if (role && typeof user.role === 'string' && role.dataset.userRole !== user.role) {
+    changes.push('role-' + user.role);
+  }
+  return changes;
+}
+
+// announce says the changes in the page's live region, in the page's
+// words (its data-live-<change>), once the page shows them.
+function announce(changes) {
+  const region = document.getElementById('live-region');
+  if (!region || changes.length === 0) {
+    return;
+  }
+  const words = changes
+    .map((change) => region.getAttribute('data-live-' + change))
+    .filter((sentence) => sentence);
+  // Emptied first, so that the same sentence twice is said twice.
+  region.textContent = '';
+  window.setTimeout(() => {
+    region.textContent = words.join(' ');
+  }, 100);
+}
+
+// applyChange shows a change of the profile that reached this page from
+// elsewhere (another tab, another device, an admin) and says what changed
+// to screen readers; a change this tab's own save made is only shown.
+export function applyChange(user) {
+  if (!user) {
+    return Promise.resolve(false);
+  }
+  const changes = ownSaves > 0 ? [] : changesOf(user);
+  const done = applyUser(user);
+  done.then(() => announce(changes));
+  return done;
 }
 
 // Language ----------------------------------------------------------------
@@ -622,6 +680,15 @@ function initProfileForm() {
   }
 
   async function save() {
+    ownSaves++;
+    try {
+      return await send();
+    } finally {
+      ownSaves--;
+    }
+  }
+
+  async function send() {
     let response;
     try {
       response = await fetch('/api/profile', {
@@ -1036,8 +1103,109 @@ async function loadUsers() {
     return;
   }
   const body = document.adoptNode(fresh.tBodies[0]);
+  const kept = keptMenus(table.tBodies[0]);
   table.tBodies[0].replaceWith(body);
+  restoreMenus(body, kept);
   countUsers(table);
+}
+
+// keptMenus is which rows' action menus are open, and in which row the
+// focus is: a table loaded again keeps the admin where they were.
+function keptMenus(body) {
+  const open = Array.from(body.querySelectorAll('details[open]'))
+    .map((menu) => menu.closest('tr[data-user-id]'))
+    .filter((row) => row)
+    .map((row) => row.dataset.userId);
+  const focused = document.activeElement && body.contains(document.activeElement) ?
+    document.activeElement.closest('tr[data-user-id]') : null;
+  return { open, focused: focused ? focused.dataset.userId : '' };
+}
+
+function restoreMenus(body, kept) {
+  kept.open.forEach((id) => {
+    const menu = body.querySelector('tr[data-user-id="' + Number(id) + '"] details');
+    if (menu) {
+      menu.open = true;
+    }
+  });
+  const row = kept.focused && body.querySelector('tr[data-user-id="' + Number(kept.focused) + '"]');
+  const summary = row && row.querySelector('summary');
+  if (summary) {
+    summary.focus();
+  }
+}
+
+// dialogWords is what the confirmation dialog says of action (the last
+// segment of its route): its data-<part>-<action>, "" for an action it
+// does not confirm.
+function dialogWords(dialog, part, action) {
+  return dialog.getAttribute('data-' + part + '-' + action) || '';
+}
+
+// initConfirmations asks, in the page's own words, before a row's action
+// that signs a person out: the button that sent it says what it does.
+// Without the script the same request gets the confirmation page instead.
+function initConfirmations() {
+  const dialog = document.getElementById('confirm-dialog');
+  const table = usersTable();
+  if (!dialog || !table || typeof dialog.showModal !== 'function') {
+    return;
+  }
+  // pending is the action the open dialog asks about: its user's id and
+  // its route. The answer is read from the dialog's own form as it is
+  // submitted, not from its close event, which comes later, maybe once
+  // the dialog has been opened again.
+  let pending = null;
+  table.addEventListener('submit', (event) => {
+    const form = event.target;
+    const button = event.submitter;
+    if (!(form instanceof HTMLFormElement) || !button || form.elements.namedItem('confirm')) {
+      return;
+    }
+    const action = new URL(button.formAction || form.action).pathname.split('/').pop();
+    const heading = dialogWords(dialog, 'heading', action);
+    const row = form.closest('tr[data-user-id]');
+    if (!heading || !row) {
+      return;
+    }
+    event.preventDefault();
+    const name = form.querySelector('legend[data-field="name"]');
+    dialog.querySelector('[data-confirm-heading]').textContent = heading;
+    dialog.querySelector('[data-confirm-name]').textContent = name ? name.textContent : '';
+    dialog.querySelector('[data-confirm-body]').textContent = dialogWords(dialog, 'body', action);
+    dialog.querySelector('[data-confirm-submit]').textContent = button.textContent;
+    pending = { id: row.dataset.userId, formAction: button.getAttribute('formaction') };
+    dialog.showModal();
+  });
+  dialog.querySelector('form').addEventListener('submit', (event) => {
+    const asked = pending;
+    pending = null;
+    if (asked && event.submitter && event.submitter.value === 'yes') {
+      submitConfirmed(table, asked);
+    }
+  });
+}
+
+// submitConfirmed sends a confirmed action. The table may have been loaded
+// again while the dialog was open: the action goes through the row's
+// button as the table has it now, if it still offers the same action.
+function submitConfirmed(table, asked) {
+  const form = table.querySelector('tr[data-user-id="' + Number(asked.id) + '"] form');
+  const sender = form && Array.from(form.querySelectorAll('button[formaction]'))
+    .find((candidate) => candidate.getAttribute('formaction') === asked.formAction);
+  if (!sender) {
+    return;
+  }
+  // The field goes with this one request: the form data is made as
+  // requestSubmit is called, and a page kept in the back/forward cache
+  // must ask again.
+  const confirm = document.createElement('input');
+  confirm.type = 'hidden';
+  confirm.name = 'confirm';
+  confirm.value = 'yes';
+  form.append(confirm);
+  form.requestSubmit(sender);
+  confirm.remove();
 }
 
 // Sign-in -----------------------------------------------------------------
@@ -1062,6 +1230,7 @@ function initPage() {
   addCopyButtons();
   initProfileForm();
   initAvatarForm();
+  initConfirmations();
   showSignedOut();
   fadeSavedFlash();
   focusErrorSummary();

@@ -8,7 +8,7 @@
 // stream and relays its events to the other tabs over a BroadcastChannel;
 // when it closes, the lock and the stream pass to another tab.
 
-import { applyUser, updateUserRow, removeUserRow, refreshUsers } from './app.js';
+import { applyChange, updateUserRow, removeUserRow, refreshUsers } from './app.js';
 
 const NAME = 'aistat-events';
 const SIGNED_OUT = '/login?signed_out=1';
@@ -40,7 +40,7 @@ function show(type, data) {
   }
   switch (type) {
     case 'profile':
-      applyUser(data);
+      applyChange(data);
       // The admin page differs by role (editors read, admins act, others
       // may not see it): the server renders it again for the new role.
       if (onAdminPage && data.role !== pageRole) {

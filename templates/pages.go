@@ -124,13 +124,27 @@ type AuditPage struct {
 	NewerURL, OlderURL string
 }
 
-// UserDeletePage asks an admin to confirm a deletion.
-type UserDeletePage struct {
+// UserConfirmPage asks an admin to confirm an action on a user that cannot
+// be taken back at once: a deletion, signing them out everywhere, or
+// disabling their account.
+type UserConfirmPage struct {
 	Page
+	// Action is what is to be confirmed, the last segment of its route.
+	Action ConfirmAction
 	Target *aistat.User
 	Back   string
 	Error  string
 }
+
+// ConfirmAction is an admin action that asks for confirmation first.
+type ConfirmAction string
+
+// The actions UserConfirmPage confirms.
+const (
+	ConfirmDelete  ConfirmAction = "delete"
+	ConfirmRevoke  ConfirmAction = "revoke"
+	ConfirmDisable ConfirmAction = "disable"
+)
 
 // ResetLinkPage shows an admin a reset link, the one time it exists in
 // clear.
@@ -141,7 +155,9 @@ type ResetLinkPage struct {
 	// Expires is when the link stops working, as far as this server's
 	// clock can tell.
 	Expires time.Time
-	Back    string
+	// Back is the admin page the link was issued from; its Back link
+	// goes to the user's row there.
+	Back string
 }
 
 // ResetPage is the form that sets a new password through a reset link.
@@ -186,16 +202,16 @@ func (p HomePage) language() aistat.Locale { return p.Lang }
 // in place, while every field printed from behind a pointer is first copied
 // to the heap (reflect copies what is addressable when it makes an
 // interface of it).
-func (HomePage) template() string       { return "home" }
-func (LoginPage) template() string      { return "login" }
-func (SettingsPage) template() string   { return "settings" }
-func (AdminPage) template() string      { return "admin" }
-func (AuditPage) template() string      { return "audit" }
-func (UserDeletePage) template() string { return "user-delete" }
-func (ResetLinkPage) template() string  { return "reset-link" }
-func (ResetPage) template() string      { return "reset" }
-func (SessionsPage) template() string   { return "sessions" }
-func (ErrorPage) template() string      { return "error" }
+func (HomePage) template() string        { return "home" }
+func (LoginPage) template() string       { return "login" }
+func (SettingsPage) template() string    { return "settings" }
+func (AdminPage) template() string       { return "admin" }
+func (AuditPage) template() string       { return "audit" }
+func (UserConfirmPage) template() string { return "user-confirm" }
+func (ResetLinkPage) template() string   { return "reset-link" }
+func (ResetPage) template() string       { return "reset" }
+func (SessionsPage) template() string    { return "sessions" }
+func (ErrorPage) template() string       { return "error" }
 
 // suggestedTimeZones are the zones the settings page offers as one types:
 // Russia's eleven, from west to east, its neighbours' and a few of the

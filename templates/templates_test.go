@@ -119,7 +119,7 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 			Back: "/admin?q=" + hostile, Audit: entries,
 			New: UserForm{Email: hostile, Name: hostile, Role: aistat.RoleEditor, Errors: map[string]string{"email": hostile}}}
 		out["audit/"+who] = AuditPage{Page: base("Audit log", "/admin/audit"), Entries: entries, NewerURL: "/admin/audit?after=2", OlderURL: "/admin/audit?before=1"}
-		out["user-delete/"+who] = UserDeletePage{Page: base("Delete", "/admin/users/4/delete"), Target: evil, Back: "/admin", Error: hostile}
+		out["user-confirm/"+who] = UserConfirmPage{Page: base("Delete", "/admin/users/4/delete"), Action: ConfirmDelete, Target: evil, Back: "/admin", Error: hostile}
 		out["reset-link/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil,
 			URL: "http://localhost/reset/" + hostile, Expires: lastActive, Back: "/admin"}
 		out["reset-link-shown/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil, Back: "/admin?q=" + hostile}
@@ -364,12 +364,12 @@ func TestAdmin(t *testing.T) {
 	for _, want := range []string{
 		`<caption id="users-caption">`,
 		`<th scope="col">Role</th>`,
-		`<tr data-user-id="1">`,
-		`<tr data-user-id="2">`,
+		`<tr id="user-1" data-user-id="1">`,
+		`<tr id="user-2" data-user-id="2">`,
 		`<span class="badge">you</span>`,
 		`<time datetime="2026-11-27T06:51:00Z">27 Nov 2026, 06:51 UTC</time>`,
 		`No active session`,
-		`<form class="row-actions" method="post" action="/admin/users/2/role">`,
+		`<form class="row-actions menu-panel" method="post" action="/admin/users/2/role">`,
 		`<legend class="visually-hidden" data-field="name">Sara Chen</legend>`,
 		`<span data-field="name">Sara Chen</span>`,
 		`<span class="avatar" data-field="avatar">`,
@@ -393,7 +393,7 @@ func TestAdmin(t *testing.T) {
 	data.User = NewAccount(editor, en)
 	data.CanEdit, data.Private = false, false
 	html = render(t, tmpl, data)
-	if strings.Contains(html, "<form class=\"row-actions\"") || strings.Contains(html, ">Actions</th>") {
+	if strings.Contains(html, "<form class=\"row-actions") || strings.Contains(html, ">Actions</th>") {
 		t.Error("read-only admin page has actions")
 	}
 	// The directory: names and roles, none of what only admins see, even
@@ -506,7 +506,7 @@ func TestResetPages(t *testing.T) {
 	for _, want := range []string{
 		`value="https://ai-stat.example/reset/tok" readonly`,
 		`<time datetime="2026-11-27T08:51:00Z">`,
-		`<a class="button" href="/admin?after=50">Back to users</a>`,
+		`<a class="button" href="/admin?after=50#user-3">Back to users</a>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("reset link page is missing %q", want)

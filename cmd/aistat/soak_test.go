@@ -477,7 +477,7 @@ func (sk *soak) runRevoker() {
 		u := sk.users[rand.IntN(len(sk.users))]
 		u.revokes.Add(1)
 		sent := time.Now()
-		code, _, err := sk.do(sk.admin, http.MethodPost, fmt.Sprintf("/admin/users/%d/revoke", u.id), "application/x-www-form-urlencoded", "")
+		code, _, err := sk.do(sk.admin, http.MethodPost, fmt.Sprintf("/admin/users/%d/revoke", u.id), "application/x-www-form-urlencoded", "confirm=yes")
 		u.revokes.Add(1)
 		if err != nil || code != http.StatusSeeOther {
 			sk.fail("revoke", sent, "POST revoke = %d %v", code, err)
