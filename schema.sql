@@ -313,3 +313,56 @@ $$;
 CREATE OR REPLACE TRIGGER users_password_changed BEFORE UPDATE OF password_hash ON users
     FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash)
     EXECUTE FUNCTION aistat_bump_device_epoch();
+
+-- Mail waiting to be sent, and mail that was (see outbox.go): every mail is
+-- written here in the transaction of the change that causes it, so a change
+-- that rolls back sends nothing and one that commits cannot lose its mail.
+-- The worker of each instance claims due rows with FOR UPDATE SKIP LOCKED
+-- and pushes next_attempt_at past the send's lease, so no two instances send
+-- one mail at once; message_key makes the Message-ID, the same at every
+-- attempt, so a mail sent again after a crash is a repeat the receiving
+-- side can recognise. data holds what the mail says (a link's path among
+-- it), rendered at sending in the recipient's language (locale, NULL for
+-- the site's default); a link's path is removed once the mail is sent or
+-- given up. Sent rows go after a week, failed ones after 30 days.
+CREATE TABLE IF NOT EXISTS mail_outbox (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            text        NOT NULL,
+    recipient       text        NOT NULL,
+    locale          text,
+    data            jsonb       NOT NULL DEFAULT '{}',
+    message_key     uuid        NOT NULL DEFAULT gen_random_uuid(),
+    status          text        NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed')),
+    attempts        integer     NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text        NOT NULL DEFAULT '',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    done_at         timestamptz
+);
+
+CREATE INDEX IF NOT EXISTS mail_outbox_due_idx ON mail_outbox (next_attempt_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS mail_outbox_done_idx ON mail_outbox (status, done_at) WHERE status <> 'queued';
+
+-- A new mail wakes the workers of every instance at once, through the
+-- channel the live hub already listens on; they also look for due mail on
+-- their own, so a lost notification only delays.
+CREATE OR REPLACE FUNCTION aistat_notify_mail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('aistat_events', '{"kind":"mail"}');
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER mail_outbox_inserted AFTER INSERT ON mail_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION aistat_notify_mail();
+
+-- How often mail was asked for (a forgotten password), per client address
+-- ('addr:' and the address) and per email ('email:' and the lower-cased
+-- email), in windows that start at the first request: see outbox.go.
+CREATE TABLE IF NOT EXISTS mail_throttle (
+    key        text        PRIMARY KEY,
+    hits       integer     NOT NULL,
+    window_end timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS mail_throttle_window_idx ON mail_throttle (window_end);

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -74,6 +75,9 @@ type Hub struct {
 
 	// ready is closed once the first LISTEN is in place.
 	ready chan struct{}
+	// onMail, when set, is told of every new mail (and of a resync, which
+	// may have lost one), so that the mail worker sends at once.
+	onMail atomic.Pointer[func()]
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -370,6 +374,8 @@ func (h *Hub) dispatchBatch(ctx context.Context, batch []string, in *inbox) {
 			h.userDeleted(msg.User)
 		case "sessions_ended":
 			h.sessionsEnded(ctx, msg.User, msg.Sessions, msg.Reason)
+		case "mail":
+			h.wakeMail()
 		}
 	}
 }
@@ -499,9 +505,22 @@ func (h *Hub) streamsOf(userID int64) []*Stream {
 	return list
 }
 
+// OnMail makes the hub call fn whenever a mail is written to the outbox,
+// on any instance, and after a reconnect, which may have lost the news of
+// one. fn must not block.
+func (h *Hub) OnMail(fn func()) { h.onMail.Store(&fn) }
+
+// wakeMail calls the OnMail function, if any.
+func (h *Hub) wakeMail() {
+	if fn := h.onMail.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
 // resync tells every stream that events may have been lost and checks every
 // stream's session with one query.
 func (h *Hub) resync(ctx context.Context) {
+	h.wakeMail()
 	h.mu.Lock()
 	all := make([]*Stream, 0, len(h.streams))
 	for s := range h.streams {

@@ -1,0 +1,230 @@
+// Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
+// loopback for tests: it offers STARTTLS with a certificate of its own,
+// which the tests' senders trust, and keeps every message it accepts.
+package smtptest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"io"
+	"math/big"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one message the server accepted.
+type Message struct {
+	From      string
+	To        []string
+	Subject   string
+	MessageID string
+	// Text and HTML are the message's plain-text and HTML parts.
+	Text string
+	HTML string
+	Raw  []byte
+}
+
+// Server is an SMTP server on 127.0.0.1 that can be stopped and started
+// again on the same port.
+type Server struct {
+	tb     testing.TB
+	addr   string
+	tls    *tls.Config
+	client *tls.Config
+
+	mu       sync.Mutex
+	server   *smtp.Server
+	listener net.Listener
+	messages []Message
+}
+
+// Start runs a server until the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	cert, pool := selfSigned(tb)
+	s := &Server{
+		tb:     tb,
+		tls:    &tls.Config{Certificates: []tls.Certificate{cert}},
+		client: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"},
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	s.serve(l)
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the server's address as an --smtp-url.
+func (s *Server) URL() string { return "smtp://" + s.addr }
+
+// ClientTLS is the TLS configuration that trusts the server.
+func (s *Server) ClientTLS() *tls.Config { return s.client.Clone() }
+
+func (s *Server) serve(l net.Listener) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv.Domain = "127.0.0.1"
+	srv.TLSConfig = s.tls
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	s.mu.Lock()
+	s.server, s.listener = srv, l
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+}
+
+// Stop closes the server: connections are refused until Restart.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv, l := s.server, s.listener
+	s.server, s.listener = nil, nil
+	s.mu.Unlock()
+	if srv != nil {
+		// The listener is closed here too: Serve may not have taken it
+		// yet, and the server's Close closes only those it has.
+		_ = l.Close()
+		_ = srv.Close()
+	}
+}
+
+// Restart serves again on the same address after Stop.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	l, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.tb.Fatalf("restart SMTP server on %s: %v", s.addr, err)
+	}
+	s.serve(l)
+}
+
+// Messages are the messages accepted so far, in order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// To are the messages accepted for recipient, in order.
+func (s *Server) To(recipient string) []Message {
+	var list []Message
+	for _, m := range s.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, recipient) {
+				list = append(list, m)
+			}
+		}
+	}
+	return list
+}
+
+type session struct {
+	s    *Server
+	from string
+	to   []string
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m := Message{From: ss.from, To: ss.to, Raw: raw}
+	if parsed, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		dec := new(mime.WordDecoder)
+		m.Subject, _ = dec.DecodeHeader(parsed.Header.Get("Subject"))
+		m.MessageID = parsed.Header.Get("Message-Id")
+		m.Text, m.HTML = parts(parsed)
+	}
+	ss.s.mu.Lock()
+	ss.s.messages = append(ss.s.messages, m)
+	ss.s.mu.Unlock()
+	return nil
+}
+
+// parts reads the plain-text and HTML parts of a message.
+func parts(m *mail.Message) (text, html string) {
+	mediaType, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mediaType, "multipart/") {
+		b, _ := io.ReadAll(m.Body)
+		return string(b), ""
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return text, html
+		}
+		// multipart.Reader decodes quoted-printable itself; base64 is
+		// left to the reader.
+		var body io.Reader = p
+		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
+			body = base64.NewDecoder(base64.StdEncoding, p)
+		}
+		b, _ := io.ReadAll(body)
+		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
+		case "text/plain":
+			text = string(b)
+		case "text/html":
+			html = string(b)
+		}
+	}
+}
+
+// selfSigned is a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(tb testing.TB) (tls.Certificate, *x509.CertPool) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smtptest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
+}
