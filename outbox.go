@@ -81,7 +81,9 @@ func enqueueMail(ctx context.Context, tx execer, m Mail) error {
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO mail_outbox (kind, recipient, locale, data) VALUES ($1, $2, nullif($3, ''), $4)`,
-		m.Kind, m.To, string(m.Locale), data); err != nil {
+		// As text: with binary_parameters, bytes would reach jsonb in its
+		// binary format.
+		m.Kind, m.To, string(m.Locale), string(data)); err != nil {
 		return fmt.Errorf("queue %s mail: %w", m.Kind, err)
 	}
 	return nil

@@ -29,11 +29,7 @@ var (
 // older one of that user. Only the token's SHA-256 is stored: the token
 // returned here is the one time anyone sees it.
 func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*User, string, error) {
-	raw := make([]byte, resetTokenBytes)
-	// crypto/rand never returns an error: it crashes the program instead.
-	_, _ = rand.Read(raw)
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	sum := sha256.Sum256(raw)
+	token, sum := newResetToken()
 	var user *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
 		// The user's older links go, used or not, and so does every expired
@@ -49,12 +45,24 @@ func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*U
 			return fmt.Errorf("create reset link for user %d: %w", target.ID, err)
 		}
 		user = target
+		if err := enqueueMail(ctx, tx, noticeTo(target, MailAdminReset, nil)); err != nil {
+			return err
+		}
 		return audit(ctx, tx, actorID, AuditResetLink, target, fmt.Sprintf("valid for %d minutes", int(ResetLinkLifetime.Minutes())))
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return user, token, nil
+}
+
+// newResetToken is a fresh one-time token, as its link carries it, and the
+// SHA-256 the table stores in its place.
+func newResetToken() (string, [sha256.Size]byte) {
+	raw := make([]byte, resetTokenBytes)
+	// crypto/rand never returns an error: it crashes the program instead.
+	_, _ = rand.Read(raw)
+	return base64.RawURLEncoding.EncodeToString(raw), sha256.Sum256(raw)
 }
 
 // endResetLinks deletes every reset link of the user in tx, used or not, and
@@ -180,6 +188,9 @@ func (s *Users) ResetPassword(ctx context.Context, token, password string, c Cli
 			return err
 		}
 		user = u
+		if err := enqueueMail(ctx, tx, noticeTo(u, MailPasswordChanged, nil)); err != nil {
+			return err
+		}
 		return recordEvent(ctx, tx, userID, EventPasswordChanged, c)
 	})
 	return user, err

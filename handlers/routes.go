@@ -58,6 +58,8 @@ func (s *Server) routes() http.Handler {
 	// A reset link works for whoever holds it, signed in or not.
 	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))
 	r.Handler(http.MethodPost, "/reset/:token", anyone(s.handleResetUpdate))
+	r.Handler(http.MethodGet, "/password/forgot", anyone(s.handleForgotShow))
+	r.Handler(http.MethodPost, "/password/forgot", anyone(s.handleForgotCreate))
 
 	r.NotFound = anyone(s.handleNotFound)
 	r.MethodNotAllowed = anyone(s.handleMethodNotAllowed)

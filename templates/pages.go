@@ -138,6 +138,20 @@ type ResetPage struct {
 	Errors map[string]string
 }
 
+// ForgotPage asks for the email to mail a reset link to. After a request
+// it is the same page whether or not an account has that email.
+type ForgotPage struct {
+	Page
+	// Email is what was typed, kept only when it was refused.
+	Email string
+	// Sent says a request was taken.
+	Sent bool
+	// Error is a message for the whole form, such as a throttle's.
+	Error string
+	// Errors are field messages keyed by form field name.
+	Errors map[string]string
+}
+
 // SessionsPage is the user's sessions, security events and password form.
 type SessionsPage struct {
 	Page
@@ -176,6 +190,7 @@ func (AuditPage) template() string      { return "audit" }
 func (UserDeletePage) template() string { return "user-delete" }
 func (ResetLinkPage) template() string  { return "reset-link" }
 func (ResetPage) template() string      { return "reset" }
+func (ForgotPage) template() string     { return "forgot" }
 func (SessionsPage) template() string   { return "sessions" }
 func (ErrorPage) template() string      { return "error" }
 

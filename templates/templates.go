@@ -26,7 +26,7 @@ var files embed.FS
 
 // pages are the names of the pages, one for each View; each has a file
 // named page+".html" that defines the "content" template.
-var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error"}
+var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error", "forgot"}
 
 // partials are parsed with every page, for the pages that share them.
 var partials = []string{"layout.html", "header.html", "audit-log.html"}
