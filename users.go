@@ -449,6 +449,12 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 		if err := recordEvent(ctx, tx, target.ID, EventAccountDisabled, Client{}); err != nil {
 			return err
 		}
+		// Only when it was enabled: disabling twice tells nothing new.
+		if !target.Disabled {
+			if err := enqueueMail(ctx, tx, noticeTo(target, MailDisabled, nil)); err != nil {
+				return err
+			}
+		}
 		return audit(ctx, tx, actorID, AuditDisable, target, endedDetail(n, links))
 	})
 	return updated, err

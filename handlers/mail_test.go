@@ -254,3 +254,56 @@ func TestServer_ForgotPasswordEnumeration(t *testing.T) {
 		t.Fatalf("%d reset mails, want %d", n, tries)
 	}
 }
+
+func TestServer_SecurityNotices(t *testing.T) {
+	e := mustOpenMailEnv(t)
+	mustCreateEnglishUser(t, e, "admin@example.com", "Admin", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("admin@example.com")
+
+	t.Run("NewBrowser", func(t *testing.T) {
+		mustCreateEnglishUser(t, e, "nb@example.com", "Nb", aistat.RoleViewer)
+		c := newClient(t, e)
+		res := c.do(http.MethodPost, "/login", "application/x-www-form-urlencoded",
+			url.Values{"email": {"nb@example.com"}, "password": {testPassword}}.Encode(),
+			"X-Forwarded-For", "198.51.100.44", "User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+		wantStatus(t, res, http.StatusSeeOther)
+		m := mailWithSubject(t, e, "nb@example.com", "a sign-in from a new browser")
+		if !strings.Contains(m.Text, "198.51.100.44") || !strings.Contains(m.Text, "Firefox") {
+			t.Fatalf("the notice does not say where from:\n%s", m.Text)
+		}
+		// The same browser again, with its device cookie: no mail.
+		wantStatus(t, c.postForm("/logout", nil), http.StatusSeeOther)
+		c.login("nb@example.com")
+		other := newClient(t, e)
+		other.login("nb@example.com")
+		waitMail(t, e, "nb@example.com", 2)
+		if n := countRows(t, e, `SELECT count(*) FROM mail_outbox WHERE recipient = 'nb@example.com'`); n != 2 {
+			t.Fatalf("%d new-browser mails for two browsers, want 2", n)
+		}
+	})
+
+	t.Run("PasswordChanged", func(t *testing.T) {
+		mustCreateEnglishUser(t, e, "pc@example.com", "Pc", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("pc@example.com")
+		res := c.postForm("/settings/password", url.Values{"current_password": {testPassword}, "new_password": {"another fine passphrase"}})
+		wantStatus(t, res, http.StatusSeeOther)
+		mailWithSubject(t, e, "pc@example.com", "your password was changed")
+	})
+
+	t.Run("AdminResetLink", func(t *testing.T) {
+		u := mustCreateEnglishUser(t, e, "ar@example.com", "Ar", aistat.RoleViewer)
+		wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/reset", nil), http.StatusOK)
+		m := mailWithSubject(t, e, "ar@example.com", "an administrator issued a password reset link")
+		if strings.Contains(m.Text, "/reset/") {
+			t.Fatalf("the notice carries the admin's link:\n%s", m.Text)
+		}
+	})
+
+	t.Run("Disabled", func(t *testing.T) {
+		u := mustCreateEnglishUser(t, e, "dis@example.com", "Dis", aistat.RoleViewer)
+		wantStatus(t, admin.postForm("/admin/users/"+itoa(u.ID)+"/disable", nil), http.StatusSeeOther)
+		mailWithSubject(t, e, "dis@example.com", "your account was disabled")
+	})
+}
