@@ -40,6 +40,12 @@ func (a AuditAction) Label() string {
 		return "Deleted"
 	case AuditResetLink:
 		return "Reset link issued"
+	case AuditInvite:
+		return "Invited"
+	case AuditInviteResend:
+		return "Invitation sent again"
+	case AuditInviteWithdraw:
+		return "Invitation withdrawn"
 	}
 	return string(a)
 }

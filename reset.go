@@ -188,8 +188,12 @@ func (s *Users) ResetPassword(ctx context.Context, token, password string, c Cli
 			return err
 		}
 		user = u
-		if err := enqueueMail(ctx, tx, noticeTo(u, MailPasswordChanged, nil)); err != nil {
-			return err
+		// Accepting an invitation (no password before) changes nothing
+		// anyone must be warned of.
+		if current != "" {
+			if err := enqueueMail(ctx, tx, noticeTo(u, MailPasswordChanged, nil)); err != nil {
+				return err
+			}
 		}
 		return recordEvent(ctx, tx, userID, EventPasswordChanged, c)
 	})

@@ -366,3 +366,7 @@ CREATE TABLE IF NOT EXISTS mail_throttle (
 );
 
 CREATE INDEX IF NOT EXISTS mail_throttle_window_idx ON mail_throttle (window_end);
+
+-- Invitations (see invitations.go): an account whose person has not chosen
+-- a password yet has an empty password_hash; the admin page lists them.
+CREATE INDEX IF NOT EXISTS users_pending_idx ON users (id) WHERE password_hash = '';

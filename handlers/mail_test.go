@@ -307,3 +307,157 @@ func TestServer_SecurityNotices(t *testing.T) {
 		mailWithSubject(t, e, "dis@example.com", "your account was disabled")
 	})
 }
+
+func TestServer_Invitations(t *testing.T) {
+	e := mustOpenMailEnv(t)
+	mustCreateEnglishUser(t, e, "boss@example.com", "Boss", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("boss@example.com")
+	invite := func(email, name, role string) *response {
+		return admin.postForm("/admin/invitations", url.Values{"email": {email}, "name": {name}, "role": {role}})
+	}
+	invitedID := func(email string) int64 {
+		var id int64
+		if err := e.db.QueryRow(`SELECT id FROM users WHERE email = $1 AND password_hash = ''`, email).Scan(&id); err != nil {
+			t.Fatalf("no pending account for %s: %v", email, err)
+		}
+		return id
+	}
+
+	t.Run("AcceptedThroughTheLink", func(t *testing.T) {
+		res := invite("new@example.com", "New Person", "editor")
+		wantStatus(t, res, http.StatusSeeOther)
+		id := invitedID("new@example.com")
+		page := admin.get("/admin")
+		wantBody(t, page, `id="invitations"`, `data-invitation-id="`+itoa(id)+`"`, "new@example.com")
+		// Nobody can sign in before a password is chosen, whatever they type.
+		wantStatus(t, newClient(t, e).postForm("/login", url.Values{"email": {"new@example.com"}, "password": {""}}), http.StatusUnprocessableEntity)
+		wantStatus(t, newClient(t, e).postForm("/login", url.Values{"email": {"new@example.com"}, "password": {"anything at all"}}), http.StatusUnauthorized)
+
+		// The invitee has no language yet: the site's default, Russian.
+		m := mailWithSubject(t, e, "new@example.com", "приглашение")
+		if !strings.Contains(m.Text, "Boss") {
+			t.Fatalf("the invitation does not name who invites:\n%s", m.Text)
+		}
+		path := linkIn(t, e, m)
+		var days float64
+		if err := e.db.QueryRow(`SELECT extract(epoch FROM expires_at - now()) / 86400 FROM password_resets WHERE user_id = $1`, id).Scan(&days); err != nil {
+			t.Fatal(err)
+		}
+		if days < 6.9 || days > 7 {
+			t.Fatalf("link valid for %.2f days, want 7", days)
+		}
+		c := newClient(t, e)
+		wantStatus(t, c.get(path), http.StatusOK)
+		wantStatus(t, c.postForm(path, url.Values{"password": {"my own fine passphrase"}, "password_confirm": {"my own fine passphrase"}}), http.StatusSeeOther)
+		wantStatus(t, c.postForm("/login", url.Values{"email": {"new@example.com"}, "password": {"my own fine passphrase"}}), http.StatusSeeOther)
+		wantNoBody(t, admin.get("/admin"), `data-invitation-id="`+itoa(id)+`"`)
+		if n := countRows(t, e, `SELECT count(*) FROM mail_outbox WHERE recipient = 'new@example.com' AND kind = 'password_changed'`); n != 0 {
+			t.Fatal("accepting an invitation mailed a password-changed notice")
+		}
+		res = admin.postForm("/admin/invitations/"+itoa(id)+"/resend", nil)
+		wantStatus(t, res, http.StatusConflict)
+		wantStatus(t, admin.postForm("/admin/invitations/"+itoa(id)+"/withdraw", nil), http.StatusConflict)
+	})
+
+	t.Run("Resend", func(t *testing.T) {
+		wantStatus(t, invite("again@example.com", "Again", "viewer"), http.StatusSeeOther)
+		id := invitedID("again@example.com")
+		first := linkIn(t, e, waitMail(t, e, "again@example.com", 1)[0])
+		wantStatus(t, admin.postForm("/admin/invitations/"+itoa(id)+"/resend", nil), http.StatusSeeOther)
+		second := linkIn(t, e, waitMail(t, e, "again@example.com", 2)[1])
+		if first == second {
+			t.Fatal("the invitation was sent again with the same link")
+		}
+		wantStatus(t, newClient(t, e).get(first), http.StatusGone)
+		wantStatus(t, newClient(t, e).get(second), http.StatusOK)
+		wantAudit(t, e, auditRow{invitedByID(t, e, "boss@example.com"), "boss@example.com", "invite_resend", id, "again@example.com", ""})
+	})
+
+	t.Run("Withdraw", func(t *testing.T) {
+		wantStatus(t, invite("gone@example.com", "Gone", "viewer"), http.StatusSeeOther)
+		id := invitedID("gone@example.com")
+		link := linkIn(t, e, waitMail(t, e, "gone@example.com", 1)[0])
+		wantStatus(t, admin.postForm("/admin/invitations/"+itoa(id)+"/withdraw", nil), http.StatusSeeOther)
+		if n := countRows(t, e, `SELECT count(*) FROM users WHERE id = $1`, id); n != 0 {
+			t.Fatal("the withdrawn account is still there")
+		}
+		if res := newClient(t, e).get(link); res.StatusCode != http.StatusGone && res.StatusCode != http.StatusNotFound {
+			t.Fatalf("withdrawn link: status %d, want 410 or 404", res.StatusCode)
+		}
+		// The email is free again.
+		wantStatus(t, invite("gone@example.com", "Gone", "viewer"), http.StatusSeeOther)
+	})
+
+	t.Run("BadInput", func(t *testing.T) {
+		users := countRows(t, e, `SELECT count(*) FROM users`)
+		mails := countRows(t, e, `SELECT count(*) FROM mail_outbox`)
+		for _, tt := range []struct {
+			email, name, role, field string
+			status                   int
+		}{
+			{"", "Name", "viewer", "email", http.StatusUnprocessableEntity},
+			{"not-an-email", "Name", "viewer", "email", http.StatusUnprocessableEntity},
+			{"bad\x00@example.com", "Name", "viewer", "email", http.StatusUnprocessableEntity},
+			{"rtl\u202e@example.com", "Name", "viewer", "email", http.StatusUnprocessableEntity},
+			{"ok1@example.com", "", "viewer", "name", http.StatusUnprocessableEntity},
+			{"ok2@example.com", strings.Repeat("я", 81), "viewer", "name", http.StatusUnprocessableEntity},
+			{"ok3@example.com", "Bad\u200bName", "viewer", "name", http.StatusUnprocessableEntity},
+			{"ok4@example.com", "Name", "owner", "role", http.StatusUnprocessableEntity},
+			{"ok5@example.com", "Name", "", "role", http.StatusUnprocessableEntity},
+			{"BOSS@example.com", "Name", "viewer", "email", http.StatusConflict},
+			{"b\u043ess@example.com", "Name", "viewer", "email", http.StatusConflict},
+		} {
+			res := invite(tt.email, tt.name, tt.role)
+			wantStatus(t, res, tt.status)
+			wantBody(t, res, `id="invite-`+tt.field+`-error">`)
+			wantNoBody(t, res, `id="invite-`+tt.field+`-error" hidden`)
+		}
+		if n := countRows(t, e, `SELECT count(*) FROM users`); n != users {
+			t.Fatalf("bad input added %d users", n-users)
+		}
+		if n := countRows(t, e, `SELECT count(*) FROM mail_outbox`); n != mails {
+			t.Fatalf("bad input queued %d mails", n-mails)
+		}
+		for _, path := range []string{"/admin/invitations/0/resend", "/admin/invitations/x/withdraw", "/admin/invitations/999999/resend"} {
+			wantStatus(t, admin.postForm(path, nil), http.StatusNotFound)
+		}
+	})
+
+	t.Run("OnlyAdmins", func(t *testing.T) {
+		mustCreateEnglishUser(t, e, "ed@example.com", "Ed", aistat.RoleEditor)
+		ed := newClient(t, e)
+		ed.login("ed@example.com")
+		wantStatus(t, ed.postForm("/admin/invitations", url.Values{"email": {"x@example.com"}, "name": {"X"}, "role": {"viewer"}}), http.StatusForbidden)
+		wantNoBody(t, ed.get("/admin"), `id="invitations"`, `action="/admin/invitations"`)
+	})
+}
+
+func invitedByID(tb testing.TB, e *env, email string) int64 {
+	tb.Helper()
+	var id int64
+	if err := e.db.QueryRow(`SELECT id FROM users WHERE email = $1`, email).Scan(&id); err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+func TestServer_MailOnAdminAndMetrics(t *testing.T) {
+	e := mustOpenMailEnv(t)
+	mustCreateEnglishUser(t, e, "boss@example.com", "Boss", aistat.RoleAdmin)
+	admin := newClient(t, e)
+	admin.login("boss@example.com")
+	waitMail(t, e, "boss@example.com", 1) // the new browser's notice
+	if _, err := e.db.Exec(`INSERT INTO mail_outbox (kind, recipient, status, attempts, last_error, done_at)
+		VALUES ('invitation', 'lost@example.com', 'failed', 40, '<script>550 no such user</script>', now())`); err != nil {
+		t.Fatal(err)
+	}
+	page := admin.get("/admin")
+	wantBody(t, page, `id="failed-mail"`, "lost@example.com", "Invitation", "&lt;script&gt;550 no such user")
+	samples := scrape(t, e)
+	for state, want := range map[string]float64{"queued": 0, "sent": 1, "failed": 1} {
+		if v := value(samples, "aistat_mail", "state", state); v != want {
+			t.Errorf(`aistat_mail{state=%q} = %v, want %v`, state, v, want)
+		}
+	}
+}

@@ -54,6 +54,9 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/admin/users/:id/delete", admin(s.handleUserDeleteShow))
 	r.Handler(http.MethodPost, "/admin/users/:id/delete", admin(s.handleUserDelete))
 	r.Handler(http.MethodPost, "/admin/users/:id/reset", admin(s.handleResetLinkCreate))
+	r.Handler(http.MethodPost, "/admin/invitations", admin(s.handleInvitationCreate))
+	r.Handler(http.MethodPost, "/admin/invitations/:id/resend", admin(s.handleInvitationResend))
+	r.Handler(http.MethodPost, "/admin/invitations/:id/withdraw", admin(s.handleInvitationWithdraw))
 
 	// A reset link works for whoever holds it, signed in or not.
 	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))

@@ -90,6 +90,38 @@ type AdminPage struct {
 	Audit []aistat.AuditEntry
 	// New is the create-user form.
 	New UserForm
+	// Mail is the admins' part about mail: invitations and failed mail.
+	Mail AdminMail
+}
+
+// AdminMail is what admins see of the site's mail on the admin page.
+type AdminMail struct {
+	// Invite is the invitation form.
+	Invite UserForm
+	// Invitations are the people who have not chosen a password yet.
+	Invitations []InvitationRow
+	// Failed are the latest mails that could not be delivered.
+	Failed []FailedMailRow
+}
+
+// InvitationRow is a pending invitation, ready to show.
+type InvitationRow struct {
+	ID          int64
+	Email, Name string
+	// Role is the role's label.
+	Role string
+	// Expires is when its link stops working, zero when it already has.
+	Expires time.Time
+}
+
+// FailedMailRow is a mail given up, ready to show.
+type FailedMailRow struct {
+	ID        int64
+	To        string
+	Kind      string
+	Attempts  int
+	LastError string
+	CreatedAt time.Time
 }
 
 // UserForm is the admin page's form that creates a user: what was typed

@@ -29,7 +29,7 @@ var files embed.FS
 var pages = []string{"home", "login", "settings", "admin", "audit", "user-delete", "reset-link", "reset", "sessions", "error", "forgot"}
 
 // partials are parsed with every page, for the pages that share them.
-var partials = []string{"layout.html", "header.html", "audit-log.html"}
+var partials = []string{"layout.html", "header.html", "audit-log.html", "admin-mail.html"}
 
 // Templates holds every page in every language, parsed once at start-up.
 type Templates struct {

@@ -601,6 +601,7 @@ func TestRoleOptions(t *testing.T) {
 		Rows:    NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID, en, nil),
 		CanEdit: true,
 		New:     UserForm{},
+		Mail:    AdminMail{Invite: UserForm{Role: aistat.RoleViewer}},
 	})
 	none := `<option value="admin">Admin</option><option value="editor">Editor</option><option value="viewer">Viewer</option>`
 	for _, want := range []string{
