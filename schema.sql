@@ -370,3 +370,16 @@ CREATE INDEX IF NOT EXISTS mail_throttle_window_idx ON mail_throttle (window_end
 -- Invitations (see invitations.go): an account whose person has not chosen
 -- a password yet has an empty password_hash; the admin page lists them.
 CREATE INDEX IF NOT EXISTS users_pending_idx ON users (id) WHERE password_hash = '';
+
+-- New email addresses waiting for their confirmation (see email_change.go):
+-- the account keeps its address until the link mailed to the new one is
+-- used. token_hash is the SHA-256 of the link's token.
+CREATE TABLE IF NOT EXISTS email_changes (
+    token_hash bytea       PRIMARY KEY,
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    new_email  text        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS email_changes_user_idx ON email_changes (user_id);

@@ -47,6 +47,10 @@ func (k EventKind) Label() string {
 		return "Account enabled again by an admin"
 	case EventSessionLimit:
 		return "Oldest session ended: too many sessions"
+	case EventEmailChanged:
+		return "Email changed"
+	case EventEmailChangeFailed:
+		return "Email change refused: wrong current password"
 	}
 	return string(k)
 }
@@ -54,7 +58,7 @@ func (k EventKind) Label() string {
 // Failure reports whether the event is a refused attempt, which a page
 // shows as a warning.
 func (k EventKind) Failure() bool {
-	return k == EventSignInFailed || k == EventPasswordChangeFailed
+	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventEmailChangeFailed
 }
 
 // SecurityEvent is one entry of the list of what happened to an account:

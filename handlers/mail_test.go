@@ -461,3 +461,103 @@ func TestServer_MailOnAdminAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestServer_EmailChange(t *testing.T) {
+	e := mustOpenMailEnv(t)
+	change := func(c *client, email, password string) *response {
+		return c.postForm("/settings/email", url.Values{"email": {email}, "password": {password}})
+	}
+
+	t.Run("Confirmed", func(t *testing.T) {
+		u := mustCreateEnglishUser(t, e, "old@example.com", "Olga", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("old@example.com")
+		wantBody(t, c.get("/settings"), `action="/settings/email"`)
+		res := change(c, " fresh@example.com", testPassword)
+		wantStatus(t, res, http.StatusSeeOther)
+		wantBody(t, c.get("/settings"), "A confirmation link was sent to fresh@example.com")
+		// Until the link is used, the old address stays.
+		if got, _ := e.users.ByID(t.Context(), u.ID); got.Email != "old@example.com" {
+			t.Fatalf("email %q before the confirmation, want the old one", got.Email)
+		}
+		m := mailWithSubject(t, e, "fresh@example.com", "confirm your new address")
+		path := linkIn(t, e, m)
+		// Opening the link changes nothing: a mail scanner may open it.
+		page := newClient(t, e).get(path)
+		wantStatus(t, page, http.StatusOK)
+		wantBody(t, page, "fresh@example.com", `action="`+path+`"`)
+		if got, _ := e.users.ByID(t.Context(), u.ID); got.Email != "old@example.com" {
+			t.Fatal("GET of the link changed the email")
+		}
+		res = newClient(t, e).postForm(path, nil)
+		wantStatus(t, res, http.StatusOK)
+		wantBody(t, res, "your address is now fresh@example.com")
+		if got, _ := e.users.ByID(t.Context(), u.ID); got.Email != "fresh@example.com" {
+			t.Fatalf("email %q after the confirmation, want the new one", got.Email)
+		}
+		notice := mailWithSubject(t, e, "old@example.com", "your email address was changed")
+		if !strings.Contains(notice.Text, "fresh@example.com") {
+			t.Fatalf("the old address's notice does not name the new one:\n%s", notice.Text)
+		}
+		wantStatus(t, newClient(t, e).postForm(path, nil), http.StatusGone)
+		wantStatus(t, newClient(t, e).postForm("/login", url.Values{"email": {"fresh@example.com"}, "password": {testPassword}}), http.StatusSeeOther)
+	})
+
+	t.Run("TakenMeanwhile", func(t *testing.T) {
+		mustCreateEnglishUser(t, e, "slow@example.com", "Slow", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("slow@example.com")
+		wantStatus(t, change(c, "race@example.com", testPassword), http.StatusSeeOther)
+		path := linkIn(t, e, mailWithSubject(t, e, "race@example.com", "confirm your new address"))
+		mustCreateEnglishUser(t, e, "race@example.com", "Fast", aistat.RoleViewer)
+		res := newClient(t, e).postForm(path, nil)
+		wantStatus(t, res, http.StatusConflict)
+		if n := countRows(t, e, `SELECT count(*) FROM users WHERE email = 'slow@example.com'`); n != 1 {
+			t.Fatal("the refused confirmation changed the email")
+		}
+	})
+
+	t.Run("BadInput", func(t *testing.T) {
+		u := mustCreateEnglishUser(t, e, "stay@example.com", "Stay", aistat.RoleViewer)
+		mustCreateEnglishUser(t, e, "admin@example.com", "Other", aistat.RoleViewer)
+		c := newClient(t, e)
+		c.login("stay@example.com")
+		before := readUserRow(t, e, u.ID)
+		mails := countRows(t, e, `SELECT count(*) FROM mail_outbox WHERE kind = 'email_confirm'`)
+		for _, tt := range []struct {
+			email, password, field string
+			status                 int
+		}{
+			{"", testPassword, "new-address", http.StatusUnprocessableEntity},
+			{"nope", testPassword, "new-address", http.StatusUnprocessableEntity},
+			{"x\x00@example.com", testPassword, "new-address", http.StatusUnprocessableEntity},
+			{"x\u200b@example.com", testPassword, "new-address", http.StatusUnprocessableEntity},
+			{strings.Repeat("x", 250) + "@example.com", testPassword, "new-address", http.StatusUnprocessableEntity},
+			{"STAY@example.com", testPassword, "new-address", http.StatusUnprocessableEntity},
+			{"new@example.com", "", "email-password", http.StatusUnprocessableEntity},
+			{"new@example.com", "not my password", "email-password", http.StatusUnprocessableEntity},
+			{"Admin@example.com", testPassword, "new-address", http.StatusConflict},
+			{"\u0430dmin@example.com", testPassword, "new-address", http.StatusConflict},
+		} {
+			res := change(c, tt.email, tt.password)
+			wantStatus(t, res, tt.status)
+			wantBody(t, res, `id="`+tt.field+`-error">`)
+			wantNoBody(t, res, `id="`+tt.field+`-error" hidden`)
+		}
+		if after := readUserRow(t, e, u.ID); after != before {
+			t.Fatalf("bad input changed the user: %+v, want %+v", after, before)
+		}
+		if n := countRows(t, e, `SELECT count(*) FROM mail_outbox WHERE kind = 'email_confirm'`); n != mails {
+			t.Fatalf("bad input queued %d confirmations", n-mails)
+		}
+		if n := countRows(t, e, `SELECT count(*) FROM email_changes WHERE user_id = $1`, u.ID); n != 0 {
+			t.Fatalf("bad input recorded %d email changes", n)
+		}
+		for _, path := range []string{"/email/short", "/email/" + strings.Repeat("A", 43)} {
+			if res := newClient(t, e).get(path); res.StatusCode != http.StatusNotFound && res.StatusCode != http.StatusGone {
+				t.Fatalf("GET %s: status %d, want 404 or 410", path, res.StatusCode)
+			}
+		}
+		wantStatus(t, newClient(t, e).postForm("/settings/email", url.Values{"email": {"a@example.com"}, "password": {testPassword}}), http.StatusUnauthorized)
+	})
+}

@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodGet, "/settings/sessions", user(s.handleSessionsShow))
 	r.Handler(http.MethodPost, "/settings/sessions/end", user(s.handleSessionsEnd))
 	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
+	r.Handler(http.MethodPost, "/settings/email", user(s.handleEmailChangeCreate))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
@@ -61,6 +62,9 @@ func (s *Server) routes() http.Handler {
 	// A reset link works for whoever holds it, signed in or not.
 	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))
 	r.Handler(http.MethodPost, "/reset/:token", anyone(s.handleResetUpdate))
+	// So does a link that confirms a new email address.
+	r.Handler(http.MethodGet, "/email/:token", anyone(s.handleEmailConfirmShow))
+	r.Handler(http.MethodPost, "/email/:token", anyone(s.handleEmailConfirmUpdate))
 	r.Handler(http.MethodGet, "/password/forgot", anyone(s.handleForgotShow))
 	r.Handler(http.MethodPost, "/password/forgot", anyone(s.handleForgotCreate))
 

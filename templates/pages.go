@@ -69,6 +69,28 @@ type SettingsPage struct {
 	DefaultTimeZone string
 	// Errors are field messages keyed by form field name.
 	Errors map[string]string
+	// EmailChange is the form that asks for a new email address.
+	EmailChange EmailChangeForm
+}
+
+// EmailChangeForm is the settings page's form for a new email address:
+// what was typed (never the password) and a message for each field in
+// error.
+type EmailChangeForm struct {
+	Email  string
+	Errors map[string]string
+}
+
+// EmailConfirmPage confirms a new email address through its mailed link.
+type EmailConfirmPage struct {
+	Page
+	Token    string
+	Target   *aistat.User
+	NewEmail string
+	// Done says the address was changed.
+	Done bool
+	// Error is why it could not be, such as an address taken meanwhile.
+	Error string
 }
 
 // AdminPage is one page of the users, with the controls an admin has.
@@ -214,17 +236,18 @@ func (p HomePage) language() aistat.Locale { return p.Lang }
 // in place, while every field printed from behind a pointer is first copied
 // to the heap (reflect copies what is addressable when it makes an
 // interface of it).
-func (HomePage) template() string       { return "home" }
-func (LoginPage) template() string      { return "login" }
-func (SettingsPage) template() string   { return "settings" }
-func (AdminPage) template() string      { return "admin" }
-func (AuditPage) template() string      { return "audit" }
-func (UserDeletePage) template() string { return "user-delete" }
-func (ResetLinkPage) template() string  { return "reset-link" }
-func (ResetPage) template() string      { return "reset" }
-func (ForgotPage) template() string     { return "forgot" }
-func (SessionsPage) template() string   { return "sessions" }
-func (ErrorPage) template() string      { return "error" }
+func (HomePage) template() string         { return "home" }
+func (LoginPage) template() string        { return "login" }
+func (SettingsPage) template() string     { return "settings" }
+func (AdminPage) template() string        { return "admin" }
+func (AuditPage) template() string        { return "audit" }
+func (UserDeletePage) template() string   { return "user-delete" }
+func (ResetLinkPage) template() string    { return "reset-link" }
+func (ResetPage) template() string        { return "reset" }
+func (ForgotPage) template() string       { return "forgot" }
+func (EmailConfirmPage) template() string { return "email-confirm" }
+func (SessionsPage) template() string     { return "sessions" }
+func (ErrorPage) template() string        { return "error" }
 
 // suggestedTimeZones are the zones the settings page offers as one types:
 // Russia's eleven, from west to east, its neighbours' and a few of the
