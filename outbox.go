@@ -253,8 +253,9 @@ func (o *Outbox) Failed(ctx context.Context, limit int) ([]FailedMail, error) {
 	return list, nil
 }
 
-// DeleteExpired deletes sent and failed mail past its retention and spent
-// mail throttle windows, in batches of at most batch rows. It reports how
+// DeleteExpired deletes sent and failed mail past its retention, spent
+// mail throttle windows and expired email confirmations, in batches of at
+// most batch rows. It reports how
 // many rows it deleted.
 func (o *Outbox) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	mail, err := deleteBatches(ctx, o.db, batch, `
@@ -272,5 +273,12 @@ func (o *Outbox) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	if err != nil {
 		return mail + throttle, fmt.Errorf("delete old mail throttle entries: %w", err)
 	}
-	return mail + throttle, nil
+	// The mailed links that expired unused: a new address never confirmed.
+	changes, err := deleteBatches(ctx, o.db, batch, `
+		DELETE FROM email_changes WHERE token_hash IN (
+			SELECT token_hash FROM email_changes WHERE expires_at < now() LIMIT $1)`)
+	if err != nil {
+		return mail + throttle + changes, fmt.Errorf("delete expired email changes: %w", err)
+	}
+	return mail + throttle + changes, nil
 }

@@ -561,3 +561,42 @@ func TestServer_EmailChange(t *testing.T) {
 		wantStatus(t, newClient(t, e).postForm("/settings/email", url.Values{"email": {"a@example.com"}, "password": {testPassword}}), http.StatusUnauthorized)
 	})
 }
+
+// TestServer_MailDelivery runs the site's own workers: two instances on
+// one database send each mail once, and an SMTP server that is down only
+// delays a mail.
+func TestServer_MailDelivery(t *testing.T) {
+	a := mustOpenMailEnv(t)
+	b := mustOpenEnvConfig(t, envConfig{dsn: a.dsn, smtp: a.smtp, trustedProxies: localProxy})
+	const n = 12
+	for i := range n {
+		email := "twice" + itoa(int64(i)) + "@example.com"
+		mustCreateEnglishUser(t, a, email, "Twice", aistat.RoleViewer)
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		wantStatus(t, forgotFrom(t, e, "198.51.100.99", email), http.StatusOK)
+	}
+	poll.Until(t, "every mail sent", 20*time.Second, func() bool {
+		return countRows(t, a, `SELECT count(*) FROM mail_outbox WHERE status <> 'sent'`) == 0
+	})
+	ids := map[string]bool{}
+	for _, m := range a.smtp.Messages() {
+		ids[m.MessageID] = true
+	}
+	if got := len(a.smtp.Messages()); got != n || len(ids) != n {
+		t.Fatalf("%d messages with %d Message-IDs, want %d of each", got, len(ids), n)
+	}
+
+	t.Run("SMTPDownThenUp", func(t *testing.T) {
+		mustCreateEnglishUser(t, a, "patient@example.com", "Patient", aistat.RoleViewer)
+		a.smtp.Stop()
+		wantStatus(t, forgotFrom(t, b, "198.51.100.98", "patient@example.com"), http.StatusOK)
+		poll.Until(t, "a failed attempt", 10*time.Second, func() bool {
+			return countRows(t, a, `SELECT count(*) FROM mail_outbox WHERE recipient = 'patient@example.com' AND status = 'queued' AND last_error <> ''`) == 1
+		})
+		a.smtp.Restart()
+		mailWithSubject(t, a, "patient@example.com", "reset your password")
+	})
+}

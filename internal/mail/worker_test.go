@@ -60,6 +60,10 @@ func smtpSender(tb testing.TB, srv *smtptest.Server) *mail.SMTP {
 // startWorker runs a worker until the test ends or stop is called.
 func startWorker(tb testing.TB, db *sql.DB, sender mail.Sender, cfg mail.Config) (w *mail.Worker, stop func()) {
 	tb.Helper()
+	// Nothing wakes these workers but their poll: the site's hub does.
+	if cfg.Poll == 0 {
+		cfg.Poll = 50 * time.Millisecond
+	}
 	w = mail.NewWorker(aistat.NewOutbox(db), mustRenderer(tb), sender, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -286,4 +290,78 @@ func TestRenderer_RefusesForeignLinks(t *testing.T) {
 	if _, err := r.Render(&aistat.OutboxMail{ID: 1, Kind: "bogus", To: "a@example.com"}); err == nil {
 		t.Error("unknown kind: rendered")
 	}
+}
+
+func TestConsole_PrintsWhatToFollow(t *testing.T) {
+	_, db := mustOpenDB(t)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	w := mail.NewWorker(aistat.NewOutbox(db), mustRenderer(t), mail.Console{Logger: logger}, mail.Config{Poll: time.Hour}, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	id := queue(t, db, aistat.MailPasswordReset, "anna@example.com", "en", `{"path": "/reset/tok", "email": "anna@example.com"}`)
+	w.Wake()
+	poll.Until(t, "the mail is marked sent", 10*time.Second, func() bool { return readRow(t, db, id).Status == aistat.MailSent })
+	for _, want := range []string{"to=anna@example.com", "ai-stat.example: reset your password", baseURL + "/reset/tok"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestOutbox_DeleteExpired(t *testing.T) {
+	_, db := mustOpenDB(t)
+	if _, err := db.Exec(`
+		INSERT INTO mail_outbox (kind, recipient, status, done_at) VALUES
+			('disabled', 'old-sent@example.com', 'sent', now() - interval '8 days'),
+			('disabled', 'new-sent@example.com', 'sent', now() - interval '6 days'),
+			('disabled', 'old-failed@example.com', 'failed', now() - interval '31 days'),
+			('disabled', 'new-failed@example.com', 'failed', now() - interval '29 days'),
+			('disabled', 'queued@example.com', 'queued', NULL);
+		INSERT INTO mail_throttle (key, hits, window_end) VALUES ('addr:1', 1, now() - interval '1 second'), ('addr:2', 1, now() + interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := aistat.NewOutbox(db).DeleteExpired(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("deleted %d rows, want 3", n)
+	}
+	var left []string
+	rows, err := db.Query(`SELECT recipient FROM mail_outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, r)
+	}
+	if want := []string{"new-sent@example.com", "new-failed@example.com", "queued@example.com"}; strings.Join(left, ",") != strings.Join(want, ",") {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+}
+
+// syncBuffer is a buffer the worker writes and the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
