@@ -46,18 +46,7 @@ var errNotPending = Errorf(ECONFLICT, "This person has already accepted the invi
 // one transaction. The email, name and role rules are those of Create; an
 // email that is taken or looks like another account's is ECONFLICT.
 func (s *Users) Invite(ctx context.Context, actorID int64, ni NewInvite) (*User, error) {
-	fields := map[string]string{}
-	email, msg := normalizeEmail(ni.Email)
-	if msg != "" {
-		fields["email"] = msg
-	}
-	name, msg := normalizeName(ni.Name)
-	if msg != "" {
-		fields["name"] = msg
-	}
-	if !ni.Role.Valid() {
-		fields["role"] = "Role must be admin, editor or viewer."
-	}
+	email, name, fields := normalizeIdentity(ni.Email, ni.Name, ni.Role)
 	if len(fields) > 0 {
 		return nil, invalid(fields)
 	}
@@ -80,15 +69,8 @@ func (s *Users) Invite(ctx context.Context, actorID int64, ni NewInvite) (*User,
 // mails it, in tx.
 func sendInvitation(ctx context.Context, tx *sql.Tx, actorID int64, u *User) error {
 	token, sum := newResetToken()
-	if _, err := tx.ExecContext(ctx,
-		`DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= now()`, u.ID); err != nil {
-		return fmt.Errorf("invalidate invitation links of user %d: %w", u.ID, err)
-	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO password_resets (token_hash, user_id, expires_at)
-		VALUES ($1, $2, now() + make_interval(secs => $3))`,
-		sum[:], u.ID, InviteLinkLifetime.Seconds()); err != nil {
-		return fmt.Errorf("create invitation link for user %d: %w", u.ID, err)
+	if err := replaceResetLink(ctx, tx, u.ID, sum, InviteLinkLifetime); err != nil {
+		return err
 	}
 	var inviter string
 	if err := tx.QueryRowContext(ctx, `SELECT name FROM users WHERE id = $1`, actorID).Scan(&inviter); err != nil {
@@ -116,33 +98,37 @@ func pending(ctx context.Context, tx *sql.Tx, target *User) error {
 // ResendInvitation mails a pending invitation again, with a new link that
 // replaces the old one, on behalf of actor (under the rules of SetRole).
 func (s *Users) ResendInvitation(ctx context.Context, actorID, targetID int64) (*User, error) {
-	var user *User
-	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
-		if err := pending(ctx, tx, target); err != nil {
-			return err
-		}
-		user = target
-		if err := sendInvitation(ctx, tx, actorID, target); err != nil {
-			return err
-		}
-		return audit(ctx, tx, actorID, AuditInviteResend, target, "")
+	return s.invitationChange(ctx, actorID, targetID, AuditInviteResend, func(tx *sql.Tx, target *User) error {
+		return sendInvitation(ctx, tx, actorID, target)
 	})
-	return user, err
 }
 
 // WithdrawInvitation deletes a pending invitation's account, and with it
 // its link, on behalf of actor (under the rules of SetRole).
 func (s *Users) WithdrawInvitation(ctx context.Context, actorID, targetID int64) (*User, error) {
+	return s.invitationChange(ctx, actorID, targetID, AuditInviteWithdraw, func(tx *sql.Tx, target *User) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, target.ID); err != nil {
+			return fmt.Errorf("withdraw invitation of user %d: %w", target.ID, err)
+		}
+		return nil
+	})
+}
+
+// invitationChange runs change on a pending invitation, under the rules of
+// SetRole, and records action in the audit log; a target who has chosen a
+// password is ECONFLICT.
+func (s *Users) invitationChange(ctx context.Context, actorID, targetID int64, action AuditAction,
+	change func(tx *sql.Tx, target *User) error) (*User, error) {
 	var user *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
 		if err := pending(ctx, tx, target); err != nil {
 			return err
 		}
 		user = target
-		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, target.ID); err != nil {
-			return fmt.Errorf("withdraw invitation of user %d: %w", target.ID, err)
+		if err := change(tx, target); err != nil {
+			return err
 		}
-		return audit(ctx, tx, actorID, AuditInviteWithdraw, target, "")
+		return audit(ctx, tx, actorID, action, target, "")
 	})
 	return user, err
 }

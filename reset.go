@@ -32,17 +32,8 @@ func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*U
 	token, sum := newResetToken()
 	var user *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
-		// The user's older links go, used or not, and so does every expired
-		// link of anyone: the table holds only what can still be used.
-		if _, err := tx.ExecContext(ctx,
-			`DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= now()`, target.ID); err != nil {
-			return fmt.Errorf("invalidate reset links of user %d: %w", target.ID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO password_resets (token_hash, user_id, expires_at)
-			VALUES ($1, $2, now() + make_interval(secs => $3))`,
-			sum[:], target.ID, ResetLinkLifetime.Seconds()); err != nil {
-			return fmt.Errorf("create reset link for user %d: %w", target.ID, err)
+		if err := replaceResetLink(ctx, tx, target.ID, sum, ResetLinkLifetime); err != nil {
+			return err
 		}
 		user = target
 		if err := enqueueMail(ctx, tx, noticeTo(target, MailAdminReset, nil)); err != nil {
@@ -63,6 +54,24 @@ func newResetToken() (string, [sha256.Size]byte) {
 	// crypto/rand never returns an error: it crashes the program instead.
 	_, _ = rand.Read(raw)
 	return base64.RawURLEncoding.EncodeToString(raw), sha256.Sum256(raw)
+}
+
+// replaceResetLink makes the link of hash sum, valid for lifetime, the
+// user's one link, in tx: the user's older links go, used or not, and so
+// does every expired link of anyone, so the table holds only what can
+// still be used. Admins' reset links and invitations both go through it.
+func replaceResetLink(ctx context.Context, tx *sql.Tx, userID int64, sum [sha256.Size]byte, lifetime time.Duration) error {
+	if _, err := tx.ExecContext(ctx,
+		`DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= now()`, userID); err != nil {
+		return fmt.Errorf("invalidate reset links of user %d: %w", userID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO password_resets (token_hash, user_id, expires_at)
+		VALUES ($1, $2, now() + make_interval(secs => $3))`,
+		sum[:], userID, lifetime.Seconds()); err != nil {
+		return fmt.Errorf("create reset link for user %d: %w", userID, err)
+	}
+	return nil
 }
 
 // endResetLinks deletes every reset link of the user in tx, used or not, and
