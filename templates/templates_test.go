@@ -107,6 +107,9 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		out["home/"+who] = HomePage(base("Home", "/"))
 		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password.")}
 		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
+		out["forgot/"+who] = ForgotPage{Page: base("Reset your password", "/password/forgot"), Email: hostile, Sent: true,
+			Error: hostile, Errors: map[string]string{"email": hostile}}
+		out["email-confirm/"+who] = EmailConfirmPage{Page: base("New email address", ""), Token: hostile, Target: evil, NewEmail: hostile, Error: hostile}
 		if u == nil {
 			continue
 		}

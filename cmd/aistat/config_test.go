@@ -340,3 +340,15 @@ func TestMaskURL(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskSMTPURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                    "(none: mails are printed to the log)",
+		"smtp://mail.example.com:587":         "smtp://mail.example.com:587",
+		"smtps://bot:s3cret@mail.example.com": "smtps://bot:" + masked + "@mail.example.com",
+	} {
+		if got := maskSMTPURL(in); got != want {
+			t.Errorf("maskSMTPURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
