@@ -195,9 +195,11 @@ func TestWorker_TwoInstancesSendEachOnce(t *testing.T) {
 	for i := range ids {
 		ids[i] = queue(t, db, aistat.MailPasswordChanged, "anna@example.com", "en", `{}`)
 	}
-	// Two workers on two pools, as two instances of the site.
-	startWorker(t, db, smtpSender(t, srv), mail.Config{})
-	startWorker(t, pgtest.DB(t, dsn), smtpSender(t, srv), mail.Config{})
+	// Two workers on two pools, as two instances of the site, each send
+	// held up a little as by a slow server, so that each worker is still
+	// sending while the other claims.
+	startWorker(t, db, slowSender{smtpSender(t, srv)}, mail.Config{})
+	startWorker(t, pgtest.DB(t, dsn), slowSender{smtpSender(t, srv)}, mail.Config{})
 	poll.Until(t, "every mail is sent", 30*time.Second, func() bool {
 		var left int
 		if err := db.QueryRow(`SELECT count(*) FROM mail_outbox WHERE status <> 'sent'`).Scan(&left); err != nil {
@@ -212,6 +214,15 @@ func TestWorker_TwoInstancesSendEachOnce(t *testing.T) {
 	if len(srv.Messages()) != n || len(seen) != n {
 		t.Fatalf("%d messages with %d Message-IDs, want %d of each", len(srv.Messages()), len(seen), n)
 	}
+}
+
+// slowSender is a sender whose server takes its time to accept a message.
+type slowSender struct{ next mail.Sender }
+
+func (s slowSender) Send(ctx context.Context, m *mail.Message) error {
+	// Not a wait for anything: the time a slow server takes.
+	time.Sleep(20 * time.Millisecond)
+	return s.next.Send(ctx, m)
 }
 
 // crashAfterSend sends, then stops its worker before it can record the
