@@ -343,12 +343,15 @@ CREATE TABLE IF NOT EXISTS mail_outbox (
 CREATE INDEX IF NOT EXISTS mail_outbox_due_idx ON mail_outbox (next_attempt_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS mail_outbox_done_idx ON mail_outbox (status, done_at) WHERE status <> 'queued';
 
--- A new mail wakes the workers of every instance at once, through the
--- channel the live hub already listens on; they also look for due mail on
--- their own, so a lost notification only delays.
+-- A new mail wakes the workers of every instance at once, on a channel of
+-- its own that the live hub's connection also listens on; they also look
+-- for due mail on their own, so a lost notification only delays. The
+-- trigger is per statement, and fires for one that inserts no row too (a
+-- forgotten password for an unknown email): the work is the same either
+-- way, and the notifications of one transaction fold into one.
 CREATE OR REPLACE FUNCTION aistat_notify_mail() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('aistat_events', '{"kind":"mail"}');
+    PERFORM pg_notify('aistat_mail', '');
     RETURN NULL;
 END
 $$;

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"aistat"
+	"aistat/internal/mail"
 	"aistat/internal/poll"
 	"aistat/internal/smtptest"
 )
@@ -599,4 +600,20 @@ func TestServer_MailDelivery(t *testing.T) {
 		a.smtp.Restart()
 		mailWithSubject(t, a, "patient@example.com", "reset your password")
 	})
+}
+
+// TestServer_MailWakesWorker: a new mail reaches the SMTP server well
+// before the worker's own poll would have found it, on the instance that
+// wrote it and on another: the notification woke them.
+func TestServer_MailWakesWorker(t *testing.T) {
+	a := mustOpenMailEnv(t)
+	b := mustOpenEnvConfig(t, envConfig{dsn: a.dsn, smtp: a.smtp, trustedProxies: localProxy})
+	mustCreateEnglishUser(t, a, "quick@example.com", "Quick", aistat.RoleViewer)
+	within := mail.DefaultPoll / 2
+	for i, e := range []*env{a, b} {
+		start := time.Now()
+		wantStatus(t, forgotFrom(t, e, "198.51.100.7"+itoa(int64(i)), "quick@example.com"), http.StatusOK)
+		poll.Until(t, "the mail, before any poll", within, func() bool { return len(a.smtp.To("quick@example.com")) == i+1 })
+		t.Logf("instance %d: mail delivered in %v", i, time.Since(start))
+	}
 }

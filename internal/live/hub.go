@@ -23,6 +23,12 @@ import (
 // announce changes on.
 const Channel = "aistat_events"
 
+// MailChannel is where schema.sql announces new mail. It is a channel of
+// its own so that a burst of mail (sign-ins from new browsers) never counts
+// towards the open pages' bursts: its notifications skip the inbox and
+// only wake the mail worker (OnMail).
+const MailChannel = "aistat_mail"
+
 // Event is one Server-Sent Event.
 type Event struct {
 	Name string
@@ -222,11 +228,13 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 	})
 	go func() {
-		if err := l.Listen(Channel); err != nil {
-			if ctx.Err() == nil {
-				h.logger.Error("live: listen", "err", err)
+		for _, channel := range []string{Channel, MailChannel} {
+			if err := l.Listen(channel); err != nil {
+				if ctx.Err() == nil {
+					h.logger.Error("live: listen", "channel", channel, "err", err)
+				}
+				return
 			}
-			return
 		}
 		close(h.ready)
 	}()
@@ -271,6 +279,8 @@ func (h *Hub) read(ctx context.Context, l *pq.Listener, in *inbox) {
 				return
 			case n == nil:
 				in.reconnected()
+			case n.Channel == MailChannel:
+				h.wakeMail()
 			default:
 				in.add(n.Extra, time.Now())
 			}
@@ -374,8 +384,6 @@ func (h *Hub) dispatchBatch(ctx context.Context, batch []string, in *inbox) {
 			h.userDeleted(msg.User)
 		case "sessions_ended":
 			h.sessionsEnded(ctx, msg.User, msg.Sessions, msg.Reason)
-		case "mail":
-			h.wakeMail()
 		}
 	}
 }
