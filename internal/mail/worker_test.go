@@ -376,3 +376,28 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestWorker_SMTPAuth(t *testing.T) {
+	_, db := mustOpenDB(t)
+	srv := smtptest.StartWithAuth(t, "bot", "s3cret")
+	sender := func(url string) *mail.SMTP {
+		s, err := mail.ParseSMTPURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetTLSConfig(srv.ClientTLS())
+		return s
+	}
+	_, stopWrong := startWorker(t, db, sender("smtp://bot:wrong@"+srv.Addr()), mail.Config{FirstRetry: time.Hour})
+	id := queue(t, db, aistat.MailPasswordChanged, "anna@example.com", "en", `{}`)
+	poll.Until(t, "the refused attempt", 10*time.Second, func() bool { return readRow(t, db, id).LastError != "" })
+	stopWrong()
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages accepted with a wrong password", n)
+	}
+	if _, err := db.Exec(`UPDATE mail_outbox SET next_attempt_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, db, sender("smtp://bot:s3cret@"+srv.Addr()), mail.Config{})
+	poll.Until(t, "the mail, signed in", 10*time.Second, func() bool { return len(srv.Messages()) == 1 })
+}

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"errors"
 	"io"
 	"math/big"
 	"mime"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -45,6 +47,10 @@ type Server struct {
 	addr   string
 	tls    *tls.Config
 	client *tls.Config
+
+	// user and password, when set, are the only credentials the server
+	// takes, and it refuses mail without them.
+	user, password string
 
 	mu       sync.Mutex
 	server   *smtp.Server
@@ -71,8 +77,22 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-// URL is the server's address as an --smtp-url.
+// StartWithAuth runs a server that takes mail only from a client signed in
+// with user and password (AUTH PLAIN, over STARTTLS).
+func StartWithAuth(tb testing.TB, user, password string) *Server {
+	tb.Helper()
+	s := Start(tb)
+	s.mu.Lock()
+	s.user, s.password = user, password
+	s.mu.Unlock()
+	return s
+}
+
+// URL is the server's address as an --smtp-url, without credentials.
 func (s *Server) URL() string { return "smtp://" + s.addr }
+
+// Addr is the server's host and port.
+func (s *Server) Addr() string { return s.addr }
 
 // ClientTLS is the TLS configuration that trusts the server.
 func (s *Server) ClientTLS() *tls.Config { return s.client.Clone() }
@@ -133,15 +153,40 @@ func (s *Server) To(recipient string) []Message {
 }
 
 type session struct {
-	s    *Server
-	from string
-	to   []string
+	s      *Server
+	from   string
+	to     []string
+	authed bool
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+// AuthMechanisms implements smtp.AuthSession.
+func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+// Auth implements smtp.AuthSession.
+func (ss *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, password string) error {
+		ss.s.mu.Lock()
+		defer ss.s.mu.Unlock()
+		if ss.s.user == "" || user != ss.s.user || password != ss.s.password {
+			return errors.New("invalid credentials")
+		}
+		ss.authed = true
+		return nil
+	}), nil
 }
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }
 func (ss *session) Logout() error { return nil }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	needAuth := ss.s.user != ""
+	ss.s.mu.Unlock()
+	if needAuth && !ss.authed {
+		return smtp.ErrAuthRequired
+	}
 	ss.from = from
 	return nil
 }
