@@ -401,3 +401,14 @@ func TestWorker_SMTPAuth(t *testing.T) {
 	startWorker(t, db, sender("smtp://bot:s3cret@"+srv.Addr()), mail.Config{})
 	poll.Until(t, "the mail, signed in", 10*time.Second, func() bool { return len(srv.Messages()) == 1 })
 }
+
+func TestWorker_ImplicitTLS(t *testing.T) {
+	_, db := mustOpenDB(t)
+	srv := smtptest.StartImplicitTLS(t)
+	if !strings.HasPrefix(srv.URL(), "smtps://") {
+		t.Fatalf("URL %s", srv.URL())
+	}
+	startWorker(t, db, smtpSender(t, srv), mail.Config{})
+	queue(t, db, aistat.MailPasswordChanged, "anna@example.com", "en", `{}`)
+	poll.Until(t, "the mail over implicit TLS", 10*time.Second, func() bool { return len(srv.Messages()) == 1 })
+}

@@ -48,6 +48,8 @@ type Server struct {
 	tls    *tls.Config
 	client *tls.Config
 
+	// implicit serves TLS from the first byte (smtps://), not STARTTLS.
+	implicit bool
 	// user and password, when set, are the only credentials the server
 	// takes, and it refuses mail without them.
 	user, password string
@@ -88,8 +90,24 @@ func StartWithAuth(tb testing.TB, user, password string) *Server {
 	return s
 }
 
+// StartImplicitTLS runs a server that speaks TLS from the first byte, as
+// smtps:// asks.
+func StartImplicitTLS(tb testing.TB) *Server {
+	tb.Helper()
+	s := Start(tb)
+	s.Stop()
+	s.implicit = true
+	s.Restart()
+	return s
+}
+
 // URL is the server's address as an --smtp-url, without credentials.
-func (s *Server) URL() string { return "smtp://" + s.addr }
+func (s *Server) URL() string {
+	if s.implicit {
+		return "smtps://" + s.addr
+	}
+	return "smtp://" + s.addr
+}
 
 // Addr is the server's host and port.
 func (s *Server) Addr() string { return s.addr }
@@ -105,7 +123,11 @@ func (s *Server) serve(l net.Listener) {
 	s.mu.Lock()
 	s.server, s.listener = srv, l
 	s.mu.Unlock()
-	go func() { _ = srv.Serve(l) }()
+	var serving net.Listener = l
+	if s.implicit {
+		serving = tls.NewListener(l, s.tls)
+	}
+	go func() { _ = srv.Serve(serving) }()
 }
 
 // Stop closes the server: connections are refused until Restart.
