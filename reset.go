@@ -119,22 +119,26 @@ func resetTokenHash(token string) ([]byte, error) {
 
 // ResetUser returns the user a reset token belongs to while the token can
 // be used: EGONE once it expired, was used or was replaced by a newer link.
-func (s *Users) ResetUser(ctx context.Context, token string) (*User, error) {
+//
+// invited reports whether the user has no password yet: the link is an
+// invitation's.
+func (s *Users) ResetUser(ctx context.Context, token string) (u *User, invited bool, err error) {
 	hash, err := resetTokenHash(token)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	u, err := scanUser(s.db.QueryRowContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone
+	u, err = scanUser(s.db.QueryRowContext(ctx, `
+		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone,
+		       u.password_hash = ''
 		FROM password_resets r
 		JOIN users u ON u.id = r.user_id
-		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()`, hash))
+		WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()`, hash), &invited)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errResetGone
+		return nil, false, errResetGone
 	} else if err != nil {
-		return nil, fmt.Errorf("find reset link: %w", err)
+		return nil, false, fmt.Errorf("find reset link: %w", err)
 	}
-	return u, nil
+	return u, invited, nil
 }
 
 // ResetPassword sets a new password for the user of a reset token, uses the

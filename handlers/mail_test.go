@@ -349,7 +349,9 @@ func TestServer_Invitations(t *testing.T) {
 			t.Fatalf("link valid for %.2f days, want 7", days)
 		}
 		c := newClient(t, e)
-		wantStatus(t, c.get(path), http.StatusOK)
+		res = c.get(path)
+		wantStatus(t, res, http.StatusOK)
+		wantBody(t, res, "Welcome: choose your password")
 		wantStatus(t, c.postForm(path, url.Values{"password": {"my own fine passphrase"}, "password_confirm": {"my own fine passphrase"}}), http.StatusSeeOther)
 		wantStatus(t, c.postForm("/login", url.Values{"email": {"new@example.com"}, "password": {"my own fine passphrase"}}), http.StatusSeeOther)
 		wantNoBody(t, admin.get("/admin"), `data-invitation-id="`+itoa(id)+`"`)

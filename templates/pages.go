@@ -188,6 +188,9 @@ type ResetPage struct {
 	Page
 	Token  string
 	Target *aistat.User
+	// Invited says the link is an invitation's: the account has no
+	// password yet.
+	Invited bool
 	// Errors are field messages keyed by form field name.
 	Errors map[string]string
 }

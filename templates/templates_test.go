@@ -133,6 +133,8 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		}
 		out["reset/"+who] = ResetPage{Page: Page{Lang: loc.Lang(), Title: "Choose a new password", User: NewAccount(u, loc), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
 			Errors: map[string]string{"password": hostile}}
+		out["reset/invited-"+who] = ResetPage{Page: Page{Lang: loc.Lang(), Title: "Welcome", User: NewAccount(u, loc), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
+			Invited: true}
 	}
 	return out
 }
