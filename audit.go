@@ -45,6 +45,12 @@ func (a AuditAction) Label() string {
 		return "Reset link issued"
 	case AuditDeleteOwn:
 		return "Deleted their own account"
+	case AuditInvite:
+		return "Invited"
+	case AuditInviteResend:
+		return "Invitation sent again"
+	case AuditInviteWithdraw:
+		return "Invitation withdrawn"
 	}
 	return string(a)
 }

@@ -19,7 +19,8 @@ import (
 // changes nothing. It reports how many other active sessions ended.
 func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64, current, next string, c Client) (int64, error) {
 	var email, hash string
-	err := s.db.QueryRowContext(ctx, `SELECT email, password_hash FROM users WHERE id = $1`, userID).Scan(&email, &hash)
+	var locale sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT email, password_hash, locale FROM users WHERE id = $1`, userID).Scan(&email, &hash, &locale)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, Errorf(ENOTFOUND, "User not found.")
 	} else if err != nil {
@@ -98,6 +99,9 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		// A reset link issued before would undo the change it never saw.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM password_resets WHERE user_id = $1`, userID); err != nil {
 			return fmt.Errorf("end reset links of user %d: %w", userID, err)
+		}
+		if err := enqueueMail(ctx, tx, Mail{Kind: MailPasswordChanged, To: email, Locale: Locale(locale.String)}); err != nil {
+			return err
 		}
 		return recordEvent(ctx, tx, userID, EventPasswordChanged, c)
 	})

@@ -36,32 +36,49 @@ var (
 // older one of that user. Only the token's SHA-256 is stored: the token
 // returned here is the one time anyone sees it.
 func (s *Users) IssueResetLink(ctx context.Context, actorID, targetID int64) (*User, string, error) {
-	raw := make([]byte, resetTokenBytes)
-	// crypto/rand never returns an error: it crashes the program instead.
-	_, _ = rand.Read(raw)
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	sum := sha256.Sum256(raw)
+	token, sum := newResetToken()
 	var user *User
 	err := s.adminChange(ctx, actorID, targetID, func(tx *sql.Tx, target *User) error {
-		// The user's older links go, used or not, and so does every expired
-		// link of anyone: the table holds only what can still be used.
-		if _, err := tx.ExecContext(ctx,
-			`DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= now()`, target.ID); err != nil {
-			return fmt.Errorf("invalidate reset links of user %d: %w", target.ID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO password_resets (token_hash, user_id, expires_at)
-			VALUES ($1, $2, now() + make_interval(secs => $3))`,
-			sum[:], target.ID, ResetLinkLifetime.Seconds()); err != nil {
-			return fmt.Errorf("create reset link for user %d: %w", target.ID, err)
+		if err := replaceResetLink(ctx, tx, target.ID, sum, ResetLinkLifetime); err != nil {
+			return err
 		}
 		user = target
+		if err := enqueueMail(ctx, tx, noticeTo(target, MailAdminReset, nil)); err != nil {
+			return err
+		}
 		return audit(ctx, tx, actorID, AuditResetLink, target, fmt.Sprintf("valid for %d minutes", int(ResetLinkLifetime.Minutes())))
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return user, token, nil
+}
+
+// newResetToken is a fresh one-time token, as its link carries it, and the
+// SHA-256 the table stores in its place.
+func newResetToken() (string, [sha256.Size]byte) {
+	raw := make([]byte, resetTokenBytes)
+	// crypto/rand never returns an error: it crashes the program instead.
+	_, _ = rand.Read(raw)
+	return base64.RawURLEncoding.EncodeToString(raw), sha256.Sum256(raw)
+}
+
+// replaceResetLink makes the link of hash sum, valid for lifetime, the
+// user's one link, in tx: the user's older links go, used or not, and so
+// does every expired link of anyone, so the table holds only what can
+// still be used. Admins' reset links and invitations both go through it.
+func replaceResetLink(ctx context.Context, tx *sql.Tx, userID int64, sum [sha256.Size]byte, lifetime time.Duration) error {
+	if _, err := tx.ExecContext(ctx,
+		`DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= now()`, userID); err != nil {
+		return fmt.Errorf("invalidate reset links of user %d: %w", userID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO password_resets (token_hash, user_id, expires_at)
+		VALUES ($1, $2, now() + make_interval(secs => $3))`,
+		sum[:], userID, lifetime.Seconds()); err != nil {
+		return fmt.Errorf("create reset link for user %d: %w", userID, err)
+	}
+	return nil
 }
 
 // endResetLinks deletes every reset link of the user in tx, used or not, and
@@ -111,29 +128,32 @@ func resetTokenHash(token string) ([]byte, error) {
 // be used: EGONE once it expired, was used or was replaced by a newer link,
 // whose message says which, as far as the table still tells, and what to
 // do about it.
-func (s *Users) ResetUser(ctx context.Context, token string) (*User, error) {
+//
+// invited reports whether the user has no password yet: the link is an
+// invitation's.
+func (s *Users) ResetUser(ctx context.Context, token string) (u *User, invited bool, err error) {
 	hash, err := resetTokenHash(token)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var used, expired bool
-	u, err := scanUser(s.db.QueryRowContext(ctx, `
+	u, err = scanUser(s.db.QueryRowContext(ctx, `
 		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone,
-			r.used_at IS NOT NULL, r.expires_at <= now()
+			r.used_at IS NOT NULL, r.expires_at <= now(), u.password_hash = ''
 		FROM password_resets r
 		JOIN users u ON u.id = r.user_id
-		WHERE r.token_hash = $1`, hash), &used, &expired)
+		WHERE r.token_hash = $1`, hash), &used, &expired, &invited)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, errResetReplaced
+		return nil, false, errResetReplaced
 	case err != nil:
-		return nil, fmt.Errorf("find reset link: %w", err)
+		return nil, false, fmt.Errorf("find reset link: %w", err)
 	case used:
-		return nil, errResetUsed
+		return nil, false, errResetUsed
 	case expired:
-		return nil, errResetExpired
+		return nil, false, errResetExpired
 	}
-	return u, nil
+	return u, invited, nil
 }
 
 // ResetPassword sets a new password for the user of a reset token, uses the
@@ -196,6 +216,13 @@ func (s *Users) ResetPassword(ctx context.Context, token, password string, c Cli
 			return err
 		}
 		user = u
+		// Accepting an invitation (no password before) changes nothing
+		// anyone must be warned of.
+		if current != "" {
+			if err := enqueueMail(ctx, tx, noticeTo(u, MailPasswordChanged, nil)); err != nil {
+				return err
+			}
+		}
 		return recordEvent(ctx, tx, userID, EventPasswordChanged, c)
 	})
 	return user, err

@@ -335,3 +335,75 @@ CREATE TABLE IF NOT EXISTS avatars (
 -- upgrade such an image on an https page.
 UPDATE users SET avatar_url = 'https://' || substr(avatar_url, 8)
  WHERE avatar_url ILIKE 'http://%';
+-- Mail waiting to be sent, and mail that was (see outbox.go): every mail is
+-- written here in the transaction of the change that causes it, so a change
+-- that rolls back sends nothing and one that commits cannot lose its mail.
+-- The worker of each instance claims due rows with FOR UPDATE SKIP LOCKED
+-- and pushes next_attempt_at past the send's lease, so no two instances send
+-- one mail at once; message_key makes the Message-ID, the same at every
+-- attempt, so a mail sent again after a crash is a repeat the receiving
+-- side can recognise. data holds what the mail says (a link's path among
+-- it), rendered at sending in the recipient's language (locale, NULL for
+-- the site's default); a link's path is removed once the mail is sent or
+-- given up. Sent rows go after a week, failed ones after 30 days.
+CREATE TABLE IF NOT EXISTS mail_outbox (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            text        NOT NULL,
+    recipient       text        NOT NULL,
+    locale          text,
+    data            jsonb       NOT NULL DEFAULT '{}',
+    message_key     uuid        NOT NULL DEFAULT gen_random_uuid(),
+    status          text        NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed')),
+    attempts        integer     NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text        NOT NULL DEFAULT '',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    done_at         timestamptz
+);
+
+CREATE INDEX IF NOT EXISTS mail_outbox_due_idx ON mail_outbox (next_attempt_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS mail_outbox_done_idx ON mail_outbox (status, done_at) WHERE status <> 'queued';
+
+-- A new mail wakes the workers of every instance at once, on a channel of
+-- its own that the live hub's connection also listens on; they also look
+-- for due mail on their own, so a lost notification only delays. The
+-- trigger is per statement, and fires for one that inserts no row too (a
+-- forgotten password for an unknown email): the work is the same either
+-- way, and the notifications of one transaction fold into one.
+CREATE OR REPLACE FUNCTION aistat_notify_mail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('aistat_mail', '');
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER mail_outbox_inserted AFTER INSERT ON mail_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION aistat_notify_mail();
+
+-- How often mail was asked for (a forgotten password), per client address
+-- ('addr:' and the address) and per email ('email:' and the lower-cased
+-- email), in windows that start at the first request: see outbox.go.
+CREATE TABLE IF NOT EXISTS mail_throttle (
+    key        text        PRIMARY KEY,
+    hits       integer     NOT NULL,
+    window_end timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS mail_throttle_window_idx ON mail_throttle (window_end);
+
+-- Invitations (see invitations.go): an account whose person has not chosen
+-- a password yet has an empty password_hash; the admin page lists them.
+CREATE INDEX IF NOT EXISTS users_pending_idx ON users (id) WHERE password_hash = '';
+
+-- New email addresses waiting for their confirmation (see email_change.go):
+-- the account keeps its address until the link mailed to the new one is
+-- used. token_hash is the SHA-256 of the link's token.
+CREATE TABLE IF NOT EXISTS email_changes (
+    token_hash bytea       PRIMARY KEY,
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    new_email  text        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS email_changes_user_idx ON email_changes (user_id);

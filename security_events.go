@@ -50,6 +50,10 @@ func (k EventKind) Label() string {
 		return "Oldest session ended: too many sessions"
 	case EventAccountDeleteFailed:
 		return "Account deletion refused: wrong password"
+	case EventEmailChanged:
+		return "Email changed"
+	case EventEmailChangeFailed:
+		return "Email change refused: wrong current password"
 	}
 	return string(k)
 }
@@ -57,7 +61,7 @@ func (k EventKind) Label() string {
 // Failure reports whether the event is a refused attempt, which a page
 // shows as a warning.
 func (k EventKind) Failure() bool {
-	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventAccountDeleteFailed
+	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventAccountDeleteFailed || k == EventEmailChangeFailed
 }
 
 // SecurityEvent is one entry of the list of what happened to an account:

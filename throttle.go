@@ -142,13 +142,30 @@ WITH reset AS (
 ), recorded AS (
 	INSERT INTO security_events (user_id, kind, ip, user_agent)
 	SELECT $4, $5, $6, $7 WHERE $5 <> ''
-)
+)` + newDeviceMail(device) + `
 SELECT coalesce((SELECT device_epoch FROM users WHERE id = $4), 0)`,
 		abandon: `
 INSERT INTO sign_in_throttle AS t (addr, email, forget_at)
 VALUES ` + throttleRows(device, `($1, %s, now())`) + `
 ON CONFLICT (addr, email) DO UPDATE SET in_flight = greatest(t.in_flight - 1, 0)`,
 	}
+}
+
+// newDeviceMail is the part of a sign-in's statement that mails the user
+// a notice of a browser that has no device cookie of the account: a
+// browser never seen before, in the one statement that records the
+// sign-in. Only a sign-in ($5 is its event) mails: the password check of
+// a password change records none, and a sign-in with a valid cookie runs
+// the device's statements, which have no such part.
+func newDeviceMail(device bool) string {
+	if device {
+		return ""
+	}
+	return `, mailed AS (
+	INSERT INTO mail_outbox (kind, recipient, locale, data)
+	SELECT '` + string(MailNewDevice) + `', email, locale, jsonb_build_object('address', $6::text, 'userAgent', $7::text)
+	FROM users WHERE id = $4 AND $5 = '` + string(EventSignIn) + `'
+)`
 }
 
 // The statements of attempts without and with a valid device cookie.

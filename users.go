@@ -226,18 +226,7 @@ func (s *Users) Create(ctx context.Context, nu NewUser) (*User, error) {
 // password rule included; a broken rule is an EINVALID *Error naming each
 // field.
 func (nu NewUser) normalize() (NewUser, error) {
-	fields := map[string]string{}
-	email, msg := normalizeEmail(nu.Email)
-	if msg != "" {
-		fields["email"] = msg
-	}
-	name, msg := normalizeName(nu.Name)
-	if msg != "" {
-		fields["name"] = msg
-	}
-	if !nu.Role.Valid() {
-		fields["role"] = "Role must be admin, editor or viewer."
-	}
+	email, name, fields := normalizeIdentity(nu.Email, nu.Name, nu.Role)
 	if msg := checkPassword(nu.Password, email); msg != "" {
 		fields["password"] = msg
 	}
@@ -245,6 +234,24 @@ func (nu NewUser) normalize() (NewUser, error) {
 		return nu, invalid(fields)
 	}
 	return NewUser{Email: email, Name: name, Role: nu.Role, Password: nu.Password}, nil
+}
+
+// normalizeIdentity trims a new account's email and name and checks them
+// and its role, returning a message for each field that breaks its rule.
+func normalizeIdentity(email, name string, role Role) (string, string, map[string]string) {
+	fields := map[string]string{}
+	email, msg := normalizeEmail(email)
+	if msg != "" {
+		fields["email"] = msg
+	}
+	name, msg = normalizeName(name)
+	if msg != "" {
+		fields["name"] = msg
+	}
+	if !role.Valid() {
+		fields["role"] = "Role must be admin, editor or viewer."
+	}
+	return email, name, fields
 }
 
 func (s *Users) insert(ctx context.Context, email, name string, role Role, password string) (*User, error) {
@@ -448,6 +455,12 @@ func (s *Users) SetDisabled(ctx context.Context, actorID, targetID int64, disabl
 		}
 		if err := recordEvent(ctx, tx, target.ID, EventAccountDisabled, Client{}); err != nil {
 			return err
+		}
+		// Only when it was enabled: disabling twice tells nothing new.
+		if !target.Disabled {
+			if err := enqueueMail(ctx, tx, noticeTo(target, MailDisabled, nil)); err != nil {
+				return err
+			}
 		}
 		return audit(ctx, tx, actorID, AuditDisable, target, endedDetail(n, links))
 	})

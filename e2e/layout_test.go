@@ -83,7 +83,7 @@ func TestLayout_EveryPage(t *testing.T) {
 		name, email string
 		pages       []string
 	}{
-		{"anonymous", "", []string{"/", "/login", "/reset/" + token, "/reset/not-a-token", "/no-such-page"}},
+		{"anonymous", "", []string{"/", "/login", "/reset/" + token, "/reset/not-a-token", "/password/forgot", "/no-such-page"}},
 		{"admin", admin.Email, append(common, "/admin", "/admin/audit", fmt.Sprintf("/admin/users/%d/delete", editor.ID),
 			// The confirmations a form gets without JavaScript (422).
 			fmt.Sprintf("POST /admin/users/%d/revoke", editor.ID), fmt.Sprintf("POST /admin/users/%d/disable", editor.ID))},

@@ -54,11 +54,19 @@ type site struct {
 // applying the schema first, and stops it when the test ends.
 func startSite(t *testing.T, dsn string) *site {
 	t.Helper()
+	return startSiteWith(t, dsn, func(*assembly.Config) {})
+}
+
+// startSiteWith is startSite with the configuration as change makes it.
+func startSiteWith(t *testing.T, dsn string, change func(*assembly.Config)) *site {
+	t.Helper()
 	// Every site here is for a browser: without one, skip before starting
 	// anything.
 	chromePath(t)
 	// The limits are those aistat serve starts with.
-	st, err := assembly.Open(t.Context(), assembly.Config{DSN: dsn, HashParams: aistat.MinHashParams, Logger: testLogger(t)})
+	cfg := assembly.Config{DSN: dsn, HashParams: aistat.MinHashParams, Logger: testLogger(t)}
+	change(&cfg)
+	st, err := assembly.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open site: %v", err)
 	}

@@ -38,6 +38,11 @@ func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) {
 // user's role, whatever q asks for: an editor's page never reads emails,
 // sessions or the audit log, so none of it can reach the page.
 func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, q aistat.UserQuery, form templates.UserForm) {
+	s.renderAdminInvite(w, r, status, q, form, templates.UserForm{Role: aistat.RoleViewer})
+}
+
+// renderAdminInvite is renderAdmin with the invitation form as invite says.
+func (s *Server) renderAdminInvite(w http.ResponseWriter, r *http.Request, status int, q aistat.UserQuery, form, invite templates.UserForm) {
 	ctx := r.Context()
 	me := sessions.User(ctx)
 	q.View = aistat.DirectoryView
@@ -59,6 +64,13 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		recent = page.Entries
 	}
 	loc := s.locale(r)
+	var mail templates.AdminMail
+	if me.IsAdmin() {
+		if mail, err = s.adminMail(ctx, loc, localizedForm(loc, invite)); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	page := s.localPage(r, loc, loc.T("header.admin"))
 	s.render(w, r, status, templates.AdminPage{
 		Page:    page,
@@ -72,6 +84,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		Back:    adminURL(q.Search, &q.Cursor),
 		Audit:   recent,
 		New:     localizedForm(loc, form),
+		Mail:    mail,
 	})
 }
 

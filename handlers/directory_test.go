@@ -100,8 +100,10 @@ func TestServer_EditorsSeeTheDirectory(t *testing.T) {
 		wantStatus(t, page, http.StatusOK)
 		wantBody(t, page, viewer.Email, off.Email, "Active sessions", "Last active", "<time", "vic-avatar.png",
 			"Recent admin actions", "data-audit-id", "Search by email or name")
-		if joined := strings.Join(trips, "\n"); len(trips) != 3 || !strings.Contains(joined, "audit_log") || !strings.Contains(joined, "active") {
-			t.Fatalf("the admin's page: %d round trips, want the lookup, the list with sessions and the audit log:\n%s", len(trips), joined)
+		// The failed mails are read through the mail worker's own pool.
+		if joined := strings.Join(trips, "\n"); len(trips) != 4 || !strings.Contains(joined, "audit_log") || !strings.Contains(joined, "active") ||
+			!strings.Contains(joined, "max(r.expires_at)") {
+			t.Fatalf("the admin's page: %d round trips, want the lookup, the list with sessions, the audit log and the invitations:\n%s", len(trips), joined)
 		}
 	})
 

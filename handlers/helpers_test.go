@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"database/sql"
 	"encoding/base64"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"aistat/internal/pgtest"
 	"aistat/internal/roundtrip"
 	"aistat/internal/site"
+	"aistat/internal/smtptest"
 	"aistat/sessions"
 )
 
@@ -40,6 +42,8 @@ type env struct {
 	hub     *live.Hub
 	server  *httptest.Server
 	counter *roundtrip.Counter
+	// smtp receives the site's mail, when the test gave one.
+	smtp *smtptest.Server
 }
 
 // envConfig changes what mustOpenEnvConfig builds; zero fields take the
@@ -68,6 +72,9 @@ type envConfig struct {
 	// baseURL is the site's public URL (--base-url); empty for the test
 	// server's own address.
 	baseURL string
+	// smtp is the SMTP server the site's mail goes to; nil prints it to
+	// the log.
+	smtp *smtptest.Server
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
@@ -89,7 +96,12 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	if logs == nil {
 		logs = io.Discard
 	}
-	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}}
+	e := &env{dsn: cfg.dsn, counter: &roundtrip.Counter{}, smtp: cfg.smtp}
+	var smtpURL string
+	var smtpTLS *tls.Config
+	if cfg.smtp != nil {
+		smtpURL, smtpTLS = cfg.smtp.URL(), cfg.smtp.ClientTLS()
+	}
 	// The server listens before the site is built, so that the site's base
 	// URL can be its real address.
 	e.server = httptest.NewUnstartedServer(nil)
@@ -111,6 +123,8 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		TrustedProxies: cfg.trustedProxies,
 		Profiles:       cfg.profiles,
 		BaseURL:        cmp.Or(cfg.baseURL, baseURL),
+		SMTPURL:        smtpURL,
+		SMTPTLS:        smtpTLS,
 	})
 	if err != nil {
 		tb.Fatalf("open site: %v", err)

@@ -4,6 +4,9 @@ import "testing"
 
 func TestLogPath(t *testing.T) {
 	for _, tt := range []struct{ path, want string }{
+		{"/email/abc", "/email/[redacted]"},
+		{"/EMAIL/abc", "/EMAIL/[redacted]"},
+		{"/settings/email", "/settings/email"},
 		{"/reset/abc", "/reset/[redacted]"},
 		{"/reset/", "/reset/[redacted]"},
 		{"/RESET/abc", "/RESET/[redacted]"},

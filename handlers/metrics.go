@@ -140,7 +140,7 @@ func (a *activeSessions) Collect(ch chan<- prometheus.Metric) {
 // newMetrics builds what /metrics serves from a registry of this server's
 // own, not client_golang's global one, so that several servers in one
 // process (the tests) each report their own requests.
-func (s *Server) newMetrics(pool prometheus.Collector) http.Handler {
+func (s *Server) newMetrics(pool, mail prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		s.requests.total,
@@ -161,6 +161,9 @@ func (s *Server) newMetrics(pool prometheus.Collector) http.Handler {
 	)
 	if pool != nil {
 		reg.MustRegister(pool)
+	}
+	if mail != nil {
+		reg.MustRegister(mail)
 	}
 	// The Go collector is on a registry of its own so that only its
 	// series are picked. Its families are built anew at every gather, so

@@ -345,6 +345,7 @@ var wantFamilies = map[string]family{
 	"aistat_http_request_duration_seconds":  {"histogram", "Time to answer HTTP requests, by route pattern, method and status.", requestLabelNames},
 	"aistat_sessions_active":                {"gauge", "Unexpired sessions in the database (refreshed at most every 15 s).", nil},
 	"aistat_event_streams":                  {"gauge", "Open live-event streams on this instance.", nil},
+	"aistat_mail":                           {"gauge", "Mails in the outbox by state: queued (waiting or being retried), sent and failed (given up), as long as they are kept.", []string{"state"}},
 	"aistat_session_lookups_total":          {"counter", "Sessions looked up for requests.", nil},
 	"aistat_session_lookup_queries_total":   {"counter", "Queries those lookups took: under load one query serves several requests.", nil},
 	"aistat_db_max_open_connections":        {"gauge", "Maximum number of open database connections.", nil},

@@ -15,12 +15,12 @@ import (
 // expired or was used). Anyone may open it: the link is the credential.
 func (s *Server) handleResetShow(w http.ResponseWriter, r *http.Request) {
 	token := resetToken(w, r)
-	target, err := s.users.ResetUser(r.Context(), token)
+	target, invited, err := s.users.ResetUser(r.Context(), token)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.renderReset(w, r, http.StatusOK, token, target, nil)
+	s.renderReset(w, r, http.StatusOK, token, target, invited, nil)
 }
 
 // handleResetUpdate sets the new password, uses the link up and ends every
@@ -32,20 +32,20 @@ func (s *Server) handleResetUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	target, err := s.users.ResetUser(ctx, token)
+	target, invited, err := s.users.ResetUser(ctx, token)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	password := r.PostForm.Get("password")
 	if password != r.PostForm.Get("password_confirm") {
-		s.renderReset(w, r, http.StatusUnprocessableEntity, token, target,
+		s.renderReset(w, r, http.StatusUnprocessableEntity, token, target, invited,
 			map[string]string{"password_confirm": "The two passwords do not match."})
 		return
 	}
 	_, err = s.users.ResetPassword(ctx, token, password, sessions.Client(ctx))
 	if aistat.ErrorCode(err) == aistat.EINVALID {
-		s.renderReset(w, r, http.StatusUnprocessableEntity, token, target,
+		s.renderReset(w, r, http.StatusUnprocessableEntity, token, target, invited,
 			map[string]string{"password": aistat.ErrorFields(err)["password"]})
 		return
 	} else if err != nil {
@@ -60,12 +60,16 @@ func (s *Server) handleResetUpdate(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login?reset=1", http.StatusSeeOther)
 }
 
-func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int, token string, target *aistat.User, fields map[string]string) {
+func (s *Server) renderReset(w http.ResponseWriter, r *http.Request, status int, token string, target *aistat.User, invited bool, fields map[string]string) {
 	loc := s.locale(r)
-	p := s.localPage(r, loc, loc.T("reset.title"))
+	title := loc.T("reset.title")
+	if invited {
+		title = loc.T("reset.inviteTitle")
+	}
+	p := s.localPage(r, loc, title)
 	// The path holds the token: keep it out of the Sign in link.
 	p.Path = ""
-	s.render(w, r, status, templates.ResetPage{Page: p, Token: token, Target: target, Errors: fields})
+	s.render(w, r, status, templates.ResetPage{Page: p, Token: token, Target: target, Invited: invited, Errors: fields})
 }
 
 // resetToken is the token of a /reset/ path. The page must not hand its

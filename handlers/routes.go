@@ -44,6 +44,7 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodPost, "/settings/avatar", user(s.handleAvatarUpdate))
 	r.Handler(http.MethodPost, "/settings/avatar/remove", user(s.handleAvatarRemove))
 	r.Handler(http.MethodPost, "/settings/delete", user(s.handleAccountDelete))
+	r.Handler(http.MethodPost, "/settings/email", user(s.handleEmailChangeCreate))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
@@ -60,10 +61,18 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodPost, "/admin/users/:id/delete", admin(s.handleUserDelete))
 	r.Handler(http.MethodPost, "/admin/users/:id/reset", admin(s.handleResetLinkCreate))
 	r.Handler(http.MethodGet, "/admin/users/:id/reset", admin(s.handleResetLinkShow))
+	r.Handler(http.MethodPost, "/admin/invitations", admin(s.handleInvitationCreate))
+	r.Handler(http.MethodPost, "/admin/invitations/:id/resend", admin(s.handleInvitationResend))
+	r.Handler(http.MethodPost, "/admin/invitations/:id/withdraw", admin(s.handleInvitationWithdraw))
 
 	// A reset link works for whoever holds it, signed in or not.
 	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))
 	r.Handler(http.MethodPost, "/reset/:token", anyone(s.handleResetUpdate))
+	// So does a link that confirms a new email address.
+	r.Handler(http.MethodGet, "/email/:token", anyone(s.handleEmailConfirmShow))
+	r.Handler(http.MethodPost, "/email/:token", anyone(s.handleEmailConfirmUpdate))
+	r.Handler(http.MethodGet, "/password/forgot", anyone(s.handleForgotShow))
+	r.Handler(http.MethodPost, "/password/forgot", anyone(s.handleForgotCreate))
 
 	r.NotFound = anyone(s.handleNotFound)
 	r.MethodNotAllowed = anyone(s.handleMethodNotAllowed)

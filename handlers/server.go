@@ -61,12 +61,19 @@ type Config struct {
 	// TimeZone is where dates are shown for users who chose no zone of
 	// their own, and for visitors; nil is UTC.
 	TimeZone *time.Location
+	// Outbox is the mail waiting to be sent, whose failures the admin
+	// page lists.
+	Outbox *aistat.Outbox
+	// MailMetrics reports the outbox's mails on /metrics; nil leaves them
+	// out.
+	MailMetrics prometheus.Collector
 }
 
 // Server answers every HTTP request of the site.
 type Server struct {
 	health        func(context.Context) error
 	users         *aistat.Users
+	outbox        *aistat.Outbox
 	sessions      *sessions.Manager
 	live          *live.Hub
 	logger        *slog.Logger
@@ -117,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		health:        cfg.Health,
 		users:         cfg.Users,
+		outbox:        cfg.Outbox,
 		sessions:      cfg.Sessions,
 		live:          cfg.Live,
 		logger:        cfg.Logger,
@@ -133,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 		avatarSlots:   make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}
 	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
-	s.metrics = s.newMetrics(cfg.PoolMetrics)
+	s.metrics = s.newMetrics(cfg.PoolMetrics, cfg.MailMetrics)
 	s.databaseDeadline = cmp.Or(cfg.DatabaseDeadline, DefaultDatabaseDeadline)
 	s.sessions.SetErrorFunc(s.writeError)
 	s.handler = s.routes()

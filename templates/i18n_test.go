@@ -11,7 +11,7 @@ import (
 
 // localizedPages are the pages whose every word comes from the catalogue;
 // the header is on every page.
-var localizedPages = []string{"home/", "settings/", "login/", "error/", "sessions/", "admin/", "audit/", "user-confirm/", "reset/", "reset-link/"}
+var localizedPages = []string{"home/", "settings/", "login/", "error/", "sessions/", "admin/", "audit/", "user-confirm/", "reset/", "reset-link/", "forgot/", "email-confirm/"}
 
 // TestPagesInBothLanguages renders every page in every language: each
 // says its language in <html lang>, none shows a raw message key, and the

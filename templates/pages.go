@@ -76,6 +76,8 @@ type SettingsPage struct {
 	Errors map[string]string
 	// Delete is the form that deletes the account.
 	Delete DeleteAccountForm
+	// EmailChange is the form that asks for a new email address.
+	EmailChange EmailChangeForm
 }
 
 // DeleteAccountForm is the settings page's form that deletes the user's
@@ -84,6 +86,26 @@ type SettingsPage struct {
 type DeleteAccountForm struct {
 	Error  string
 	Errors map[string]string
+}
+
+// EmailChangeForm is the settings page's form for a new email address:
+// what was typed (never the password) and a message for each field in
+// error.
+type EmailChangeForm struct {
+	Email  string
+	Errors map[string]string
+}
+
+// EmailConfirmPage confirms a new email address through its mailed link.
+type EmailConfirmPage struct {
+	Page
+	Token    string
+	Target   *aistat.User
+	NewEmail string
+	// Done says the address was changed.
+	Done bool
+	// Error is why it could not be, such as an address taken meanwhile.
+	Error string
 }
 
 // AdminPage is one page of the users, with the controls an admin has.
@@ -105,6 +127,38 @@ type AdminPage struct {
 	Audit []aistat.AuditEntry
 	// New is the create-user form.
 	New UserForm
+	// Mail is the admins' part about mail: invitations and failed mail.
+	Mail AdminMail
+}
+
+// AdminMail is what admins see of the site's mail on the admin page.
+type AdminMail struct {
+	// Invite is the invitation form.
+	Invite UserForm
+	// Invitations are the people who have not chosen a password yet.
+	Invitations []InvitationRow
+	// Failed are the latest mails that could not be delivered.
+	Failed []FailedMailRow
+}
+
+// InvitationRow is a pending invitation, ready to show.
+type InvitationRow struct {
+	ID          int64
+	Email, Name string
+	// Role is the role's label.
+	Role string
+	// Expires is when its link stops working, zero when it already has.
+	Expires time.Time
+}
+
+// FailedMailRow is a mail given up, ready to show.
+type FailedMailRow struct {
+	ID        int64
+	To        string
+	Kind      string
+	Attempts  int
+	LastError string
+	CreatedAt time.Time
 }
 
 // UserForm is the admin page's form that creates a user: what was typed
@@ -165,6 +219,23 @@ type ResetPage struct {
 	Page
 	Token  string
 	Target *aistat.User
+	// Invited says the link is an invitation's: the account has no
+	// password yet.
+	Invited bool
+	// Errors are field messages keyed by form field name.
+	Errors map[string]string
+}
+
+// ForgotPage asks for the email to mail a reset link to. After a request
+// it is the same page whether or not an account has that email.
+type ForgotPage struct {
+	Page
+	// Email is what was typed, kept only when it was refused.
+	Email string
+	// Sent says a request was taken.
+	Sent bool
+	// Error is a message for the whole form, such as a throttle's.
+	Error string
 	// Errors are field messages keyed by form field name.
 	Errors map[string]string
 }
@@ -202,16 +273,18 @@ func (p HomePage) language() aistat.Locale { return p.Lang }
 // in place, while every field printed from behind a pointer is first copied
 // to the heap (reflect copies what is addressable when it makes an
 // interface of it).
-func (HomePage) template() string        { return "home" }
-func (LoginPage) template() string       { return "login" }
-func (SettingsPage) template() string    { return "settings" }
-func (AdminPage) template() string       { return "admin" }
-func (AuditPage) template() string       { return "audit" }
-func (UserConfirmPage) template() string { return "user-confirm" }
-func (ResetLinkPage) template() string   { return "reset-link" }
-func (ResetPage) template() string       { return "reset" }
-func (SessionsPage) template() string    { return "sessions" }
-func (ErrorPage) template() string       { return "error" }
+func (HomePage) template() string         { return "home" }
+func (LoginPage) template() string        { return "login" }
+func (SettingsPage) template() string     { return "settings" }
+func (AdminPage) template() string        { return "admin" }
+func (AuditPage) template() string        { return "audit" }
+func (UserConfirmPage) template() string  { return "user-confirm" }
+func (ResetLinkPage) template() string    { return "reset-link" }
+func (ResetPage) template() string        { return "reset" }
+func (ForgotPage) template() string       { return "forgot" }
+func (EmailConfirmPage) template() string { return "email-confirm" }
+func (SessionsPage) template() string     { return "sessions" }
+func (ErrorPage) template() string        { return "error" }
 
 // suggestedTimeZones are the zones the settings page offers as one types:
 // Russia's eleven, from west to east, its neighbours' and a few of the

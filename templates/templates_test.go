@@ -108,6 +108,9 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		out["login/"+who] = LoginPage{Page: base("Sign in", "/login"), Email: hostile, Next: "/settings", Error: loc.Domain("Wrong email or password."),
 			Errors: map[string]string{"email": hostile, "remember": hostile}}
 		out["error/"+who] = ErrorPage{Page: base("Forbidden", "/admin"), Status: 403, Heading: "Forbidden", Message: hostile}
+		out["forgot/"+who] = ForgotPage{Page: base("Reset your password", "/password/forgot"), Email: hostile, Sent: true,
+			Error: hostile, Errors: map[string]string{"email": hostile}}
+		out["email-confirm/"+who] = EmailConfirmPage{Page: base("New email address", ""), Token: hostile, Target: evil, NewEmail: hostile, Error: hostile}
 		if u == nil {
 			continue
 		}
@@ -133,6 +136,8 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		}
 		out["reset/"+who] = ResetPage{Page: Page{Lang: loc.Lang(), Title: "Choose a new password", User: NewAccount(u, loc), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
 			Errors: map[string]string{"password": hostile}}
+		out["reset/invited-"+who] = ResetPage{Page: Page{Lang: loc.Lang(), Title: "Welcome", User: NewAccount(u, loc), Flash: "Saved " + hostile}, Token: hostile, Target: evil,
+			Invited: true}
 	}
 	return out
 }
@@ -628,6 +633,7 @@ func TestRoleOptions(t *testing.T) {
 		Rows:    NewAdminRows([]aistat.UserSummary{{User: *viewer}, {User: odd}}, admin.ID, en, nil),
 		CanEdit: true,
 		New:     UserForm{},
+		Mail:    AdminMail{Invite: UserForm{Role: aistat.RoleViewer}},
 	})
 	none := `<option value="admin">Admin</option><option value="editor">Editor</option><option value="viewer">Viewer</option>`
 	for _, want := range []string{

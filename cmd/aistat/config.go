@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"aistat"
 	"aistat/handlers"
 	"aistat/internal/live"
+	"aistat/internal/mail"
 	"aistat/internal/postgres"
 	// The tests of this package call a running server a site.
 	assembly "aistat/internal/site"
@@ -64,6 +66,10 @@ type Config struct {
 	// TimeZone is the IANA name of the zone dates are shown in for users
 	// who chose none, and for visitors.
 	TimeZone string
+	// SMTPURL is where mail is sent; empty prints it to the log.
+	SMTPURL string
+	// MailFrom is the sender of the site's mail.
+	MailFrom string
 }
 
 // envFlags binds flags to a flag set with defaults taken from the
@@ -215,6 +221,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	e.bool(&cfg.Pprof, "pprof", "AISTAT_PPROF", false, "also serve Go's profiles under /debug/pprof/ on the metrics listener, which asks for no login")
 	e.string(&defaultLocale, "default-locale", "AISTAT_DEFAULT_LOCALE", string(def.DefaultLocale), "language of readers who chose none and whose browser asks for none the site speaks: ru or en")
 	e.string(&cfg.TimeZone, "time-zone", "AISTAT_TIME_ZONE", def.TimeZone, "IANA time zone dates are shown in for users who chose none")
+	e.string(&cfg.SMTPURL, "smtp-url", "AISTAT_SMTP_URL", "", "SMTP server for the site's mail: smtp://user:password@host:587 (STARTTLS) or smtps://…:465 (implicit TLS); pass it in the environment, it holds a password (default: none, mails are printed to the log)")
+	e.string(&cfg.MailFrom, "mail-from", "AISTAT_MAIL_FROM", "", "sender address of the site's mail (default: noreply@ and the host of --base-url)")
 	if err := e.parse(args); err != nil {
 		return cfg, err
 	}
@@ -264,6 +272,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	cfg.DefaultLocale = locale
 	if !aistat.ValidTimeZone(cfg.TimeZone) {
 		return cfg, fmt.Errorf("%s=%q: want an IANA time zone such as Europe/Moscow", e.source("time-zone"), cfg.TimeZone)
+	}
+	if cfg.SMTPURL != "" {
+		if _, err := mail.ParseSMTPURL(cfg.SMTPURL); err != nil {
+			// The URL may hold a password: name the flag, not the value.
+			return cfg, fmt.Errorf("%s: %v", e.source("smtp-url"), err)
+		}
+	}
+	if a, err := netmail.ParseAddress(cfg.MailFrom); cfg.MailFrom != "" && (err != nil || a.Name != "") {
+		return cfg, fmt.Errorf("%s=%q: want an address such as noreply@ai-stat.ru", e.source("mail-from"), cfg.MailFrom)
 	}
 	for p := range strings.SplitSeq(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -351,6 +368,8 @@ func (cfg Config) siteConfig(dsn string, logger *slog.Logger) assembly.Config {
 		Profiles:       cfg.Pprof,
 		DefaultLocale:  cfg.DefaultLocale,
 		TimeZone:       cfg.TimeZone,
+		SMTPURL:        cfg.SMTPURL,
+		MailFrom:       cfg.MailFrom,
 	}
 }
 
@@ -366,6 +385,21 @@ func addrURL(addr string) string {
 
 // masked replaces a password in printed connection strings.
 const masked = "xxxxx"
+
+// maskSMTPURL hides the password of an --smtp-url for printing.
+func maskSMTPURL(raw string) string {
+	if raw == "" {
+		return "(none: mails are printed to the log)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL hidden)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), masked)
+	}
+	return u.String()
+}
 
 // maskURL hides the password of a database URL or key/value string for
 // printing. A string it cannot parse is hidden whole, since it cannot tell

@@ -302,6 +302,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "unknown time zone", args: []string{"--time-zone", "Mars/Olympus"}, want: `--time-zone="Mars/Olympus"`},
 		{name: "machine's own time zone", env: map[string]string{"AISTAT_TIME_ZONE": "Local"}, want: "AISTAT_TIME_ZONE"},
 		{name: "time zone as a path", args: []string{"--time-zone", "../../etc/passwd"}, want: "--time-zone"},
+		{name: "SMTP URL of another scheme", env: map[string]string{"AISTAT_SMTP_URL": "http://mail.example.com"}, want: "AISTAT_SMTP_URL"},
+		{name: "SMTP URL with a user and no password", args: []string{"--smtp-url", "smtp://user@mail.example.com"}, want: "--smtp-url"},
+		{name: "SMTP URL with a query", args: []string{"--smtp-url", "smtp://u:secret@mail.example.com?tls=off"}, want: "--smtp-url"},
+		{name: "mail from without a domain", args: []string{"--mail-from", "noreply"}, want: `--mail-from="noreply"`},
+		{name: "mail from with a name", env: map[string]string{"AISTAT_MAIL_FROM": "Site <noreply@ai-stat.ru>"}, want: "AISTAT_MAIL_FROM"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,6 +316,9 @@ func TestParseConfigErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q shows a password", err)
 			}
 		})
 	}
@@ -340,6 +348,18 @@ func TestMaskURL(t *testing.T) {
 		}
 		if strings.Contains(got, "s3") {
 			t.Errorf("maskURL(%q) = %q shows the password", tt.dsn, got)
+		}
+	}
+}
+
+func TestMaskSMTPURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                    "(none: mails are printed to the log)",
+		"smtp://mail.example.com:587":         "smtp://mail.example.com:587",
+		"smtps://bot:s3cret@mail.example.com": "smtps://bot:" + masked + "@mail.example.com",
+	} {
+		if got := maskSMTPURL(in); got != want {
+			t.Errorf("maskSMTPURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"aistat"
 	"aistat/internal/gctune"
+	"aistat/internal/mail"
 	"aistat/internal/pglocal"
 	// The tests of this package call a running server a site.
 	assembly "aistat/internal/site"
@@ -99,6 +101,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"data_dir", cfg.DataDir,
 		"demo", cfg.Demo,
 		"base_url", cfg.BaseURL,
+		"smtp_url", maskSMTPURL(cfg.SMTPURL),
+		"mail_from", cmp.Or(cfg.MailFrom, mail.DefaultFrom(cfg.BaseURL)),
 		"secure_cookies", cfg.SecureCookies,
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,

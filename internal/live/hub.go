@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -21,6 +22,12 @@ import (
 // Channel is the PostgreSQL notification channel schema.sql's triggers
 // announce changes on.
 const Channel = "aistat_events"
+
+// MailChannel is where schema.sql announces new mail. It is a channel of
+// its own so that a burst of mail (sign-ins from new browsers) never counts
+// towards the open pages' bursts: its notifications skip the inbox and
+// only wake the mail worker (OnMail).
+const MailChannel = "aistat_mail"
 
 // Event is one Server-Sent Event.
 type Event struct {
@@ -78,6 +85,9 @@ type Hub struct {
 
 	// ready is closed once the first LISTEN is in place.
 	ready chan struct{}
+	// onMail, when set, is told of every new mail (and of a resync, which
+	// may have lost one), so that the mail worker sends at once.
+	onMail atomic.Pointer[func()]
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -224,11 +234,13 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 	})
 	go func() {
-		if err := l.Listen(Channel); err != nil {
-			if ctx.Err() == nil {
-				h.logger.Error("live: listen", "err", err)
+		for _, channel := range []string{Channel, MailChannel} {
+			if err := l.Listen(channel); err != nil {
+				if ctx.Err() == nil {
+					h.logger.Error("live: listen", "channel", channel, "err", err)
+				}
+				return
 			}
-			return
 		}
 		close(h.ready)
 	}()
@@ -273,6 +285,8 @@ func (h *Hub) read(ctx context.Context, l *pq.Listener, in *inbox) {
 				return
 			case n == nil:
 				in.reconnected()
+			case n.Channel == MailChannel:
+				h.wakeMail()
 			default:
 				in.add(n.Extra, time.Now())
 			}
@@ -545,9 +559,22 @@ func (h *Hub) streamsOf(userID int64) []*Stream {
 	return list
 }
 
+// OnMail makes the hub call fn whenever a mail is written to the outbox,
+// on any instance, and after a reconnect, which may have lost the news of
+// one. fn must not block.
+func (h *Hub) OnMail(fn func()) { h.onMail.Store(&fn) }
+
+// wakeMail calls the OnMail function, if any.
+func (h *Hub) wakeMail() {
+	if fn := h.onMail.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
 // resync tells every stream that events may have been lost and checks every
 // stream's session with one query.
 func (h *Hub) resync(ctx context.Context) {
+	h.wakeMail()
 	h.mu.Lock()
 	all := make([]*Stream, 0, len(h.streams))
 	for s := range h.streams {

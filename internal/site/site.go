@@ -6,6 +6,7 @@ package site
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"aistat/handlers"
 	"aistat/internal/i18n"
 	"aistat/internal/live"
+	"aistat/internal/mail"
 	"aistat/internal/poolmetrics"
 	"aistat/internal/postgres"
 	"aistat/internal/roundtrip"
@@ -79,6 +81,17 @@ type Config struct {
 	// TimeZone is the IANA name of the zone dates are shown in for users
 	// who chose none, and for visitors.
 	TimeZone string
+	// SMTPURL is where mail is sent (mail.ParseSMTPURL); empty prints each
+	// mail to the log instead, and marks it sent.
+	SMTPURL string
+	// SMTPTLS replaces the TLS settings of the SMTP connection: tests
+	// trust their own server's certificate.
+	SMTPTLS *tls.Config
+	// MailFrom is the sender of the site's mail; empty is
+	// mail.DefaultFrom of the base URL.
+	MailFrom string
+	// Mail is the mail worker's schedule; zero fields take its defaults.
+	Mail mail.Config
 }
 
 // DefaultConfig is the configuration of a bare aistat serve, the one place
@@ -163,11 +176,16 @@ type Site struct {
 	// Server answers the site's requests (and, on a listener of its own,
 	// the metrics).
 	Server *handlers.Server
+	// Outbox is the mail waiting to be sent; Mailer sends it.
+	Outbox *aistat.Outbox
+	Mailer *mail.Worker
 
 	// hubDB is the hub's own pool (live.MaxConns), so that a burst of
 	// changes queues there instead of taking the requests' connections;
 	// it is not counted: its reads follow changes, not requests.
-	hubDB  *sql.DB
+	hubDB *sql.DB
+	// mailDB is the mail worker's pool, uncounted for the same reason.
+	mailDB *sql.DB
 	logger *slog.Logger
 	// background is the context of the background work, which Close ends.
 	background context.Context
@@ -226,6 +244,10 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 	hubConfig.RoleLabel = func(l aistat.Locale, r aistat.Role) string { return catalogue.Localizer(l).Role(r) }
 	s.Hub = live.New(aistat.NewUsers(s.hubDB), sessions.NewStore(s.hubDB), listenDSN, hubConfig, cfg.Logger)
 
+	if err := s.openMail(cfg); err != nil {
+		return nil, err
+	}
+
 	timeZone, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil || !aistat.ValidTimeZone(cfg.TimeZone) {
 		return nil, fmt.Errorf("time zone %q: not a zone of the IANA database", cfg.TimeZone)
@@ -244,6 +266,8 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 		Catalogue:      catalogue,
 		DefaultLocale:  cfg.DefaultLocale,
 		TimeZone:       timeZone,
+		Outbox:         s.Outbox,
+		MailMetrics:    mail.Metrics(s.Outbox, cfg.Logger),
 	})
 	if err != nil {
 		return nil, err
@@ -252,7 +276,9 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 	if !cfg.NoCleanup {
 		s.Go(func(ctx context.Context) { s.runCleanup(ctx, cfg.CleanupInterval) })
 	}
+	s.Hub.OnMail(s.Mailer.Wake)
 	s.Go(s.Hub.Run)
+	s.Go(s.Mailer.Run)
 	if cfg.NoReadyWait {
 		return s, nil
 	}
@@ -293,10 +319,50 @@ func (s *Site) Close() {
 		if s.hubDB != nil && !waitWithin(PoolCloseTimeout, func() { _ = s.hubDB.Close() }) {
 			s.logger.Warn("shutdown: hub pool did not close in time, leaving it", "wait", PoolCloseTimeout)
 		}
+		if s.mailDB != nil && !waitWithin(PoolCloseTimeout, func() { _ = s.mailDB.Close() }) {
+			s.logger.Warn("shutdown: mail pool did not close in time, leaving it", "wait", PoolCloseTimeout)
+		}
 		if s.DB != nil && !waitWithin(PoolCloseTimeout, func() { _ = s.DB.Close() }) {
 			s.logger.Warn("shutdown: pool did not close in time, leaving it", "wait", PoolCloseTimeout)
 		}
 	})
+}
+
+// mailConns bounds the mail worker's pool: it claims, marks and counts
+// one mail at a time, and /metrics reads the counts through it too.
+const mailConns = 2
+
+// openMail builds the outbox and its worker: an SMTP sender with
+// cfg.SMTPURL, the log without.
+func (s *Site) openMail(cfg Config) error {
+	var err error
+	if s.mailDB, err = postgres.Open(cfg.DSN, nil); err != nil {
+		return err
+	}
+	s.mailDB.SetMaxOpenConns(mailConns)
+	s.Outbox = aistat.NewOutbox(s.mailDB)
+	var sender mail.Sender = mail.Console{Logger: cfg.Logger}
+	if cfg.SMTPURL != "" {
+		smtp, err := mail.ParseSMTPURL(cfg.SMTPURL)
+		if err != nil {
+			return fmt.Errorf("smtp url: %w", err)
+		}
+		if cfg.SMTPTLS != nil {
+			smtp.SetTLSConfig(cfg.SMTPTLS)
+		}
+		sender = smtp
+	}
+	catalogue, err := i18n.New()
+	if err != nil {
+		return err
+	}
+	from := cmp.Or(cfg.MailFrom, mail.DefaultFrom(cfg.BaseURL))
+	renderer, err := mail.NewRenderer(catalogue, cfg.DefaultLocale, cfg.BaseURL, from)
+	if err != nil {
+		return err
+	}
+	s.Mailer = mail.NewWorker(s.Outbox, renderer, sender, cfg.Mail, cfg.Logger)
+	return nil
 }
 
 // PoolCloseTimeout bounds the closing of each pool at Close.
@@ -350,6 +416,7 @@ func (s *Site) cleanup(ctx context.Context) {
 		{"session cleanup", s.Sessions.Store().DeleteExpired},
 		{"security records cleanup", s.Users.DeleteExpired},
 		{"avatar cleanup", s.Users.DeleteUnusedAvatars},
+		{"mail cleanup", s.Outbox.DeleteExpired},
 	} {
 		n, err := c.run(ctx, cleanupBatch)
 		switch {
