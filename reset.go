@@ -26,9 +26,9 @@ var (
 	// it was used or it expired; a link without a row was replaced by a
 	// newer one, ended with its account's sessions, or expired and was
 	// cleaned up.
-	errResetUsed     = Errorf(EGONE, "This link was already used to set a password, and works only once. If you need to set a new password again, ask an admin for a new link.")
-	errResetExpired  = Errorf(EGONE, "This link has expired: it works for an hour after an admin makes it. Ask an admin for a new link.")
-	errResetReplaced = Errorf(EGONE, "This link no longer works: it has expired, was already used, or an admin made a newer one. Ask an admin for a new link.")
+	errResetUsed     = Errorf(EGONE, "This link was already used to set a password, and works only once. To set a new password again, ask for a new link with “Forgot your password?” on the sign-in page.")
+	errResetExpired  = Errorf(EGONE, "This link has expired. Ask for a new one with “Forgot your password?” on the sign-in page, or ask an admin.")
+	errResetReplaced = Errorf(EGONE, "This link no longer works: it has expired, was already used, or a newer one was made. Ask for a new one with “Forgot your password?” on the sign-in page, or ask an admin.")
 )
 
 // IssueResetLink creates a one-time password reset token for the target on

@@ -191,10 +191,10 @@ func TestServer_ResetLinks(t *testing.T) {
 		t.Run("Reused", func(t *testing.T) {
 			res := newClient(t, e).get("/reset/" + token)
 			wantStatus(t, res, http.StatusGone)
-			wantBody(t, res, "This link was already used to set a password", "ask an admin for a new link.")
+			wantBody(t, res, "This link was already used to set a password", "ask for a new link with")
 			ru := newClient(t, e).do(http.MethodGet, "/reset/"+token, "", "", "Accept-Language", "ru")
 			wantStatus(t, ru, http.StatusGone)
-			wantBody(t, ru, `<html lang="ru">`, "По этой ссылке уже задали пароль", "попросите администратора о новой ссылке.")
+			wantBody(t, ru, `<html lang="ru">`, "По этой ссылке уже задали пароль", "запросите новую ссылку через «Забыли пароль?»")
 			res = newClient(t, e).postForm("/reset/"+token, resetForm("third passphrase", "third passphrase"))
 			wantStatus(t, res, http.StatusGone)
 			if !canSignIn(t, e, u.Email, "a new passphrase") {
@@ -215,7 +215,7 @@ func TestServer_ResetLinks(t *testing.T) {
 		before := readAccount(t, e, u.ID)
 		res := newClient(t, e).get("/reset/" + token)
 		wantStatus(t, res, http.StatusGone)
-		wantBody(t, res, "This link has expired: it works for an hour", "Ask an admin for a new link.")
+		wantBody(t, res, "This link has expired.", "Forgot your password?")
 		wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("late passphrase", "late passphrase")), http.StatusGone)
 		if after := readAccount(t, e, u.ID); after != before {
 			t.Fatalf("an expired link changed %+v to %+v", before, after)
@@ -230,7 +230,7 @@ func TestServer_ResetLinks(t *testing.T) {
 			status      int
 			want        string
 		}{
-			{"Unknown", valid, http.StatusGone, "This link no longer works: it has expired, was already used, or an admin made a newer one. Ask an admin for a new link."},
+			{"Unknown", valid, http.StatusGone, "This link no longer works: it has expired, was already used, or a newer one was made. Ask for a new one with “Forgot your password?” on the sign-in page, or ask an admin."},
 			{"Short", valid[:20], http.StatusNotFound, "incomplete or mistyped"},
 			{"Long", valid + "A", http.StatusNotFound, "incomplete or mistyped"},
 			{"WrongAlphabet", strings.Repeat("!", 43), http.StatusNotFound, "incomplete or mistyped"},
@@ -383,7 +383,7 @@ func TestServer_ResetLinks(t *testing.T) {
 			}
 			res := newClient(t, e).get("/reset/" + token)
 			wantStatus(t, res, http.StatusGone)
-			wantBody(t, res, "This link no longer works", "Ask an admin for a new link.")
+			wantBody(t, res, "This link no longer works", "Ask for a new one with")
 			wantStatus(t, newClient(t, e).postForm("/reset/"+token, resetForm("taken over passphrase", "taken over passphrase")), http.StatusGone)
 			if after := readAccount(t, e, u.ID); after != before || !canSignIn(t, e, u.Email, testPassword) {
 				t.Fatalf("a link issued before %v changed the account: %+v to %+v", tt.actions, before, after)
