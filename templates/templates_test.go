@@ -281,7 +281,7 @@ func TestLogin(t *testing.T) {
 		`<input type="hidden" name="next" value="/admin">`,
 		`name="email" type="email" value="ada@example.com" autocomplete="username" required aria-describedby="email-error" aria-invalid="true">`,
 		`<p class="field-error" id="email-error">Wrong email or password.</p>`,
-		`name="password" type="password" autocomplete="current-password" required data-reveal="Show password"`,
+		`name="password" type="password" autocomplete="current-password" required data-reveal="Show"`,
 		`type="submit">Sign in</button>`,
 	} {
 		if !strings.Contains(html, want) {
