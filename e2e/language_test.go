@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,5 +85,36 @@ func TestLanguage_SettingsSwitchesEveryTab(t *testing.T) {
 	other.waitFor("the rename from the new page", `document.querySelector('header [data-user-name]').textContent === 'Sara Chen'`, liveWithin)
 	if !eval[bool](settings, `window.sameDocument === true`) {
 		t.Errorf("saving from the page put in place reloaded it")
+	}
+}
+
+// TestLanguage_ShownOnceStays: a page that shows something once (an
+// admin's fresh reset link) keeps it when the admin changes language in
+// another tab: fetching it again for the new words would show the link no
+// more.
+func TestLanguage_ShownOnceStays(t *testing.T) {
+	s := startSite(t, pgtest.URL(t))
+	s.createUser(t, "admin@example.com", "Администратор", aistat.RoleAdmin)
+	target := s.createUser(t, "viewer@example.com", "Вера", aistat.RoleViewer)
+	b := newBrowserIn(t, "ru", "ru")
+	link := b.newTab("link")
+	link.signIn(s, "admin@example.com", password)
+	link.postFrom(s.URL+"/admin", "/admin/users/"+strconv.FormatInt(target.ID, 10)+"/reset")
+	want := eval[string](link, `document.getElementById('reset-url').value`)
+	if !strings.Contains(want, "/reset/") {
+		t.Fatalf("the reset link page shows %q", want)
+	}
+	settings := b.newTab("settings")
+	settings.open(s.URL + "/settings")
+	s.waitStreams(t, 1)
+	// A new name with the new language: the link's tab shows it once it
+	// has heard of the change.
+	settings.do("choose English", chromedp.SetValue(chromedp.CSS(`#locale`), "en"))
+	settings.fill("#name", "Admin")
+	settings.click("#profile-form button[type=submit]")
+	settings.waitFor("the settings page is in English", `document.documentElement.lang === 'en'`, liveWithin)
+	link.waitFor("the new name", `document.querySelector('header [data-user-name]').textContent === 'Admin'`, liveWithin)
+	if got := eval[string](link, `(document.getElementById('reset-url') || {value: ''}).value`); got != want {
+		t.Errorf("after the change of language the reset link page shows %q, want the link %q", got, want)
 	}
 }

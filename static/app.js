@@ -273,6 +273,12 @@ function translatePage(user) {
   if (translating) {
     return translating;
   }
+  // A page that shows something once (a reset link) would not show it
+  // again: it keeps its language until the person moves on.
+  if (document.querySelector('[data-shown-once]')) {
+    showUser(user);
+    return Promise.resolve(false);
+  }
   translating = (async () => {
     let response;
     let html;
