@@ -30,19 +30,11 @@ func (s *Users) DeleteOwnAccount(ctx context.Context, userID int64, password str
 	if password == "" {
 		return invalid(map[string]string{"current_password": "Enter your current password."})
 	}
-	a, err := s.beginAttempt(ctx, email, "", c)
+	a, err := s.checkCurrentPassword(ctx, email, hash, password, c, EventAccountDeleteFailed)
 	if err != nil {
 		return err
 	}
-	ok, err := s.matches(ctx, hash, password)
-	if err != nil {
-		a.abandon(ctx)
-		return err
-	}
-	if !ok {
-		if err := a.fail(ctx, EventAccountDeleteFailed); err != nil {
-			return err
-		}
+	if a == nil {
 		return invalid(map[string]string{"current_password": "This is not your current password."})
 	}
 	err = inTx(ctx, s.db, func(tx *sql.Tx) error {

@@ -59,19 +59,11 @@ func (s *Users) RequestEmailChange(ctx context.Context, userID int64, newEmail, 
 	if len(fields) > 0 {
 		return invalid(fields)
 	}
-	a, err := s.beginAttempt(ctx, email, "", c)
+	a, err := s.checkCurrentPassword(ctx, email, hash, password, c, EventEmailChangeFailed)
 	if err != nil {
 		return err
 	}
-	ok, err := s.matches(ctx, hash, password)
-	if err != nil {
-		a.abandon(ctx)
-		return err
-	}
-	if !ok {
-		if err := a.fail(ctx, EventEmailChangeFailed); err != nil {
-			return err
-		}
+	if a == nil {
 		return invalid(map[string]string{"password": "This is not your current password."})
 	}
 	token, sum := newResetToken()

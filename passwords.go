@@ -33,19 +33,11 @@ func (s *Users) ChangePassword(ctx context.Context, userID, keepSessionID int64,
 		}
 		return 0, passwordFieldsError(fields)
 	}
-	a, err := s.beginAttempt(ctx, email, "", c)
+	a, err := s.checkCurrentPassword(ctx, email, hash, current, c, EventPasswordChangeFailed)
 	if err != nil {
 		return 0, err
 	}
-	ok, err := s.matches(ctx, hash, current)
-	if err != nil {
-		a.abandon(ctx)
-		return 0, err
-	}
-	if !ok {
-		if err := a.fail(ctx, EventPasswordChangeFailed); err != nil {
-			return 0, err
-		}
+	if a == nil {
 		fields := map[string]string{"current_password": "This is not your current password."}
 		if msg := checkPassword(next, email); msg != "" {
 			fields["new_password"] = msg

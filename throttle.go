@@ -196,6 +196,28 @@ type attempt struct {
 	client Client
 }
 
+// checkCurrentPassword checks password against hash, the current one of
+// the account with email, as an attempt under the sign-in throttle
+// (ETOOMANY during a delay), before a change that needs it. A wrong one is
+// recorded as a failed attempt, the event failed among the account's, and
+// gives a nil attempt; a right one gives the attempt, still open, for the
+// caller to end as the change goes (succeed or abandon).
+func (s *Users) checkCurrentPassword(ctx context.Context, email, hash, password string, c Client, failed EventKind) (*attempt, error) {
+	a, err := s.beginAttempt(ctx, email, "", c)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.matches(ctx, hash, password)
+	if err != nil {
+		a.abandon(ctx)
+		return nil, err
+	}
+	if !ok {
+		return nil, a.fail(ctx, failed)
+	}
+	return a, nil
+}
+
 // beginAttempt starts a password check for email from c's address, or
 // refuses it with ETOOMANY saying how long to wait. device is the throttle
 // key of the browser's valid device cookie for the account, "" for none.
