@@ -138,6 +138,19 @@ func (e *envFlags) optionalBool(p *string, name, env, usage string) {
 	e.fs.Var(textBool{p}, name, usage+" (env "+env+")")
 }
 
+// optionalValue is the value of the optionalBool name, given as value
+// ("" when not given): def when not given.
+func (e *envFlags) optionalValue(name, value string, def bool) (bool, error) {
+	if value == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(value)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: want true or false", e.source(name), value)
+	}
+	return b, nil
+}
+
 func (e *envFlags) int(p *int, name, env string, def int, usage string) {
 	if v, ok := e.env(name, env); ok {
 		n, err := strconv.Atoi(v)
@@ -260,23 +273,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	// A site whose public address is https is served over HTTPS, whatever
 	// terminates it: its cookies must not travel in clear. An explicit
 	// false still wins, for a test set-up without TLS.
-	cfg.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
-	if secureCookies != "" {
-		b, err := strconv.ParseBool(secureCookies)
-		if err != nil {
-			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("secure-cookies"), secureCookies)
-		}
-		cfg.SecureCookies = b
+	https := strings.HasPrefix(cfg.BaseURL, "https://")
+	var err error
+	if cfg.SecureCookies, err = e.optionalValue("secure-cookies", secureCookies, https); err != nil {
+		return cfg, err
 	}
 	// A site on the internet wants its admins' accounts behind more than
 	// a password; make run, on http://, stays a quick try.
-	cfg.RequireSecondFactorForAdmins = strings.HasPrefix(cfg.BaseURL, "https://")
-	if requireFactor != "" {
-		b, err := strconv.ParseBool(requireFactor)
-		if err != nil {
-			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("require-2fa-for-admins"), requireFactor)
-		}
-		cfg.RequireSecondFactorForAdmins = b
+	if cfg.RequireSecondFactorForAdmins, err = e.optionalValue("require-2fa-for-admins", requireFactor, https); err != nil {
+		return cfg, err
 	}
 	locale, ok := aistat.ParseLocale(defaultLocale)
 	if !ok {
