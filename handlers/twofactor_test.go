@@ -561,3 +561,27 @@ func TestServer_SecondFactorsReset(t *testing.T) {
 		t.Fatal("after the reset the password alone does not sign in")
 	}
 }
+
+// TestServer_BudgetSecondFactor checks that a session signed in in two
+// steps reads as any other: one round trip, no write. What the
+// re-authentication and the admins' policy need came with that read.
+func TestServer_BudgetSecondFactor(t *testing.T) {
+	e := mustOpenEnvConfig(t, envConfig{requireFactor: true})
+	u := mustCreateUser(t, e, "budget@example.com", "Budget", aistat.RoleAdmin)
+	enrol := newClient(t, e)
+	enrol.login(u.Email)
+	secret, _ := mustEnrolTOTP(t, enrol)
+	c := newClient(t, e)
+	wantStatus(t, c.postForm("/login", url.Values{"email": {u.Email}, "password": {testPassword}, "remember": {"yes"}}), http.StatusSeeOther)
+	wantStatus(t, c.postForm("/login/2fa", url.Values{"code": {totpAt(t, secret, time.Now().Add(30*time.Second))}}), http.StatusSeeOther)
+	wantStatus(t, c.get("/"), http.StatusOK)
+	for _, path := range []string{"/", "/api/session", "/settings"} {
+		before := e.counter.Count()
+		res := c.get(path)
+		trips := e.counter.Since(before)
+		wantStatus(t, res, http.StatusOK)
+		if len(trips) != 1 || res.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("GET %s: %d round trips, Set-Cookie %q; want 1 and none:\n%s", path, len(trips), res.Header.Get("Set-Cookie"), strings.Join(trips, "\n"))
+		}
+	}
+}
