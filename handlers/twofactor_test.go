@@ -85,6 +85,17 @@ func wantFieldError(tb testing.TB, res *response, field string) {
 	wantBody(tb, res, `id="`+field+`-error">`, `href="#`+field+`"`)
 }
 
+// wantPasswordSignsIn checks that the password alone signs email in: the
+// account has no second factor left.
+func wantPasswordSignsIn(tb testing.TB, e *env, email string) {
+	tb.Helper()
+	c := newClient(tb, e)
+	c.login(email)
+	if !signedIn(tb, c) {
+		tb.Fatalf("the password alone does not sign %s in", email)
+	}
+}
+
 func TestServer_TOTPEnrol(t *testing.T) {
 	e := mustOpenEnv(t)
 
@@ -358,11 +369,7 @@ func TestServer_TOTPManage(t *testing.T) {
 	if res := c.postForm("/settings/2fa/recovery", nil); res.StatusCode != http.StatusConflict {
 		t.Fatalf("recovery codes without an app: status %d, want 409", res.StatusCode)
 	}
-	plain := newClient(t, e)
-	plain.login(u.Email)
-	if !signedIn(t, plain) {
-		t.Fatal("the password alone does not sign in once the app is off")
-	}
+	wantPasswordSignsIn(t, e, u.Email)
 }
 
 func TestServer_Reauth(t *testing.T) {
@@ -555,11 +562,7 @@ func TestServer_SecondFactorsReset(t *testing.T) {
 	if res := c.postForm(path, confirmed()); res.StatusCode != http.StatusConflict {
 		t.Fatalf("resetting a user without a second factor: status %d, want 409", res.StatusCode)
 	}
-	plain := newClient(t, e)
-	plain.login(u.Email)
-	if !signedIn(t, plain) {
-		t.Fatal("after the reset the password alone does not sign in")
-	}
+	wantPasswordSignsIn(t, e, u.Email)
 }
 
 // TestServer_BudgetSecondFactor checks that a session signed in in two
