@@ -436,6 +436,21 @@ func TestServer_Reauth(t *testing.T) {
 		}
 	})
 
+	// The replay keeps the route's access rules: a viewer's password does
+	// not make an admin's form of theirs go through.
+	t.Run("ReplayKeepsAccess", func(t *testing.T) {
+		viewer := mustCreateUser(t, e, "viewer@example.com", "Viewer", aistat.RoleViewer)
+		v := newClient(t, e)
+		v.login(viewer.Email)
+		before := readUserRow(t, e, target.ID)
+		form := url.Values{"role": {"admin"}}
+		res := v.postForm("/reauth", url.Values{"password": {testPassword}, "next": {rolePath}, "form": {form.Encode()}, "replay": {"yes"}})
+		wantStatus(t, res, http.StatusForbidden)
+		if after := readUserRow(t, e, target.ID); after != before {
+			t.Fatal("a viewer's replayed admin form changed the user")
+		}
+	})
+
 	t.Run("OwnAccount", func(t *testing.T) {
 		u := mustCreateUser(t, e, "own@example.com", "Own", aistat.RoleViewer)
 		own := newClient(t, e)
