@@ -528,7 +528,11 @@ func TestServer_RequireSecondFactorForAdmins(t *testing.T) {
 	if loc := res.Header.Get("Location"); loc != "/settings/2fa" {
 		t.Fatalf("admin without a second factor: Location %q, want /settings/2fa", loc)
 	}
-	wantStatus(t, c.postForm("/admin/users/"+itoa(target.ID)+"/role", url.Values{"role": {"editor"}}), http.StatusForbidden)
+	rolePath := "/admin/users/" + itoa(target.ID) + "/role"
+	wantStatus(t, c.postForm(rolePath, url.Values{"role": {"editor"}}), http.StatusForbidden)
+	// Nor through the password asked again, whose replay keeps the route's
+	// rules.
+	wantStatus(t, c.postForm("/reauth", url.Values{"password": {testPassword}, "next": {rolePath}, "form": {"role=editor"}, "replay": {"yes"}}), http.StatusForbidden)
 	if got := readUserRow(t, e, target.ID).Role; got != "viewer" {
 		t.Fatalf("role = %q after a refused action, want viewer", got)
 	}
