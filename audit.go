@@ -24,6 +24,9 @@ const (
 	// AuditDeleteOwn is a user deleting their own account: the actor is
 	// the user.
 	AuditDeleteOwn AuditAction = "delete_own"
+	// AuditSecondFactorsReset is an admin removing a user's second
+	// factors.
+	AuditSecondFactorsReset AuditAction = "second_factors_reset"
 )
 
 // Label is the action as people read it.
@@ -45,6 +48,8 @@ func (a AuditAction) Label() string {
 		return "Reset link issued"
 	case AuditDeleteOwn:
 		return "Deleted their own account"
+	case AuditSecondFactorsReset:
+		return "Second factors reset"
 	case AuditInvite:
 		return "Invited"
 	case AuditInviteResend:

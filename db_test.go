@@ -122,8 +122,8 @@ func TestMigrate_Deadlock(t *testing.T) {
 
 // TestMigrate_FindSessionsGainsColumns: a database whose session lookup
 // function is of the version before the profile's language (its result
-// ends at end_reason) gets the new one, which returns the user's locale
-// and time zone.
+// ends at end_reason) gets the new one, which returns the user's locale,
+// time zone and whether they have a second factor.
 func TestMigrate_FindSessionsGainsColumns(t *testing.T) {
 	db := pgtest.DB(t, pgtest.URL(t))
 	ctx := context.Background()
@@ -150,8 +150,8 @@ func TestMigrate_FindSessionsGainsColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cols); n != 15 || cols[13] != "locale" || cols[14] != "time_zone" {
-		t.Errorf("columns %v, want the older 13 and locale, time_zone", cols)
+	if n := len(cols); n != 16 || cols[13] != "locale" || cols[14] != "time_zone" || cols[15] != "second_factor" {
+		t.Errorf("columns %v, want the older 13 and locale, time_zone, second_factor", cols)
 	}
 }
 

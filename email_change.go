@@ -121,7 +121,7 @@ func (s *Users) EmailChange(ctx context.Context, token string) (*User, string, e
 	}
 	var newEmail string
 	u, err := scanUser(s.db.QueryRowContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone, c.new_email
+		SELECT `+uUserColumns+`, c.new_email
 		FROM email_changes c JOIN users u ON u.id = c.user_id
 		WHERE c.token_hash = $1 AND c.expires_at > now()`, hash), &newEmail)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -136,7 +136,7 @@ func (s *Users) invitationChange(ctx context.Context, actorID, targetID int64, a
 // Invitations lists the pending invitations, oldest first, at most limit.
 func (s *Users) Invitations(ctx context.Context, limit int) ([]Invitation, error) {
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone,
+		SELECT `+uUserColumns+`,
 		       (SELECT max(r.expires_at) FROM password_resets r
 		        WHERE r.user_id = u.id AND r.used_at IS NULL AND r.expires_at > now())
 		FROM users u WHERE u.password_hash = ''

@@ -35,6 +35,19 @@ const (
 	MailAdminReset MailKind = "admin_reset"
 	// MailDisabled tells that an admin disabled the account.
 	MailDisabled MailKind = "disabled"
+	// MailTOTPEnabled and MailTOTPDisabled tell that an authenticator app
+	// was added to or removed from the account.
+	MailTOTPEnabled  MailKind = "totp_enabled"
+	MailTOTPDisabled MailKind = "totp_disabled"
+	// MailRecoveryCodesRenewed tells that new recovery codes replaced the
+	// old ones.
+	MailRecoveryCodesRenewed MailKind = "recovery_codes_renewed"
+	// MailRecoveryCodeUsed tells of a sign-in with a recovery code, and
+	// how many are left (data "left").
+	MailRecoveryCodeUsed MailKind = "recovery_code_used"
+	// MailSecondFactorsReset tells that an admin removed the account's
+	// second factors.
+	MailSecondFactorsReset MailKind = "second_factors_reset"
 )
 
 // Mail is one mail to write to the outbox.

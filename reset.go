@@ -138,7 +138,7 @@ func (s *Users) ResetUser(ctx context.Context, token string) (u *User, invited b
 	}
 	var used, expired bool
 	u, err = scanUser(s.db.QueryRowContext(ctx, `
-		SELECT u.id, u.email, u.name, u.role, u.avatar_url, u.disabled, u.created_at, u.updated_at, u.locale, u.time_zone,
+		SELECT `+uUserColumns+`,
 			r.used_at IS NOT NULL, r.expires_at <= now(), u.password_hash = ''
 		FROM password_resets r
 		JOIN users u ON u.id = r.user_id

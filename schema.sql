@@ -34,6 +34,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS users_email_skeleton_key ON users (email_skele
 ALTER TABLE users ADD COLUMN IF NOT EXISTS locale text CHECK (locale IN ('ru', 'en'));
 ALTER TABLE users ADD COLUMN IF NOT EXISTS time_zone text;
 
+-- Whether the user has a second factor (a confirmed authenticator app, or
+-- a passkey): the sign-in asks for it and the admin policy reads it. A
+-- column of the user, kept by the code that adds and removes factors
+-- (aistat.refreshSecondFactor), so that the request path's one query reads
+-- it with the user.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS second_factor boolean NOT NULL DEFAULT false;
+
 -- One-time set-up steps done on this database, such as creating the demo
 -- accounts: each is done once and never again, whatever becomes of what it
 -- made.
@@ -132,7 +139,7 @@ BEGIN
     -- A function's result columns cannot be changed in place: a function
     -- without the latest of them goes.
     IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'aistat_find_sessions'
-               AND NOT ('time_zone' = ANY (coalesce(proargnames, '{}')))) THEN
+               AND NOT ('second_factor' = ANY (coalesce(proargnames, '{}')))) THEN
         DROP FUNCTION aistat_find_sessions(text[]);
     END IF;
 END
@@ -142,7 +149,7 @@ CREATE OR REPLACE FUNCTION aistat_find_sessions(session_tokens text[])
 RETURNS TABLE (token text, data bytea, session_id bigint, expiry timestamptz, last_active timestamptz,
                user_id bigint, email text, name text, role text, avatar_url text,
                created_at timestamptz, updated_at timestamptz, end_reason text,
-               locale text, time_zone text)
+               locale text, time_zone text, second_factor boolean)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     found_rows bigint;
@@ -150,7 +157,7 @@ BEGIN
     RETURN QUERY
         SELECT s.token, s.data, s.id, s.expiry, s.last_active,
                u.id, u.email, u.name, u.role, u.avatar_url, u.created_at, u.updated_at, NULL::text,
-               u.locale, u.time_zone
+               u.locale, u.time_zone, u.second_factor
         FROM sessions s
         JOIN users u ON u.id = s.user_id
         WHERE s.token = ANY (session_tokens) AND s.expiry > now() AND NOT u.disabled;
@@ -158,7 +165,7 @@ BEGIN
     IF found_rows < cardinality(session_tokens) THEN
         RETURN QUERY
             SELECT d.token, ''::bytea, 0::bigint, now(), now(),
-                   0::bigint, '', '', '', '', now(), now(), d.reason, NULL::text, NULL::text
+                   0::bigint, '', '', '', '', now(), now(), d.reason, NULL::text, NULL::text, false
             FROM (SELECT t.tok AS token,
                          CASE WHEN s.token IS NULL THEN e.reason
                               WHEN s.expiry <= now() THEN 'expired'
@@ -407,3 +414,34 @@ CREATE TABLE IF NOT EXISTS email_changes (
 );
 
 CREATE INDEX IF NOT EXISTS email_changes_user_idx ON email_changes (user_id);
+
+-- Authenticator apps (TOTP, see twofactor.go): one per user. A row without
+-- confirmed_at is an enrolment waiting for its first code; last_step is
+-- the time step of the last code accepted, so that no code counts twice.
+CREATE TABLE IF NOT EXISTS totp_secrets (
+    user_id      bigint      PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret       text        NOT NULL,
+    confirmed_at timestamptz,
+    last_step    bigint      NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Recovery codes, each the SHA-256 of a code shown once; good once.
+CREATE TABLE IF NOT EXISTS recovery_codes (
+    user_id   bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash bytea       NOT NULL,
+    used_at   timestamptz,
+    PRIMARY KEY (user_id, code_hash)
+);
+
+-- Sign-ins waiting for their second step: the password was right, and the
+-- browser holds the token whose SHA-256 is token_hash, but no session.
+CREATE TABLE IF NOT EXISTS login_challenges (
+    token_hash bytea       PRIMARY KEY,
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    remember   boolean     NOT NULL,
+    next       text        NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS login_challenges_expires_idx ON login_challenges (expires_at);

@@ -23,6 +23,13 @@ const (
 	EventAccountEnabled       EventKind = "account_enabled"
 	EventSessionLimit         EventKind = "session_limit"
 	EventAccountDeleteFailed  EventKind = "account_delete_failed"
+	EventTOTPEnabled          EventKind = "totp_enabled"
+	EventTOTPDisabled         EventKind = "totp_disabled"
+	EventRecoveryCodesRenewed EventKind = "recovery_codes_renewed"
+	EventRecoveryCodeUsed     EventKind = "recovery_code_used"
+	EventSecondFactorsReset   EventKind = "second_factors_reset"
+	EventSecondFactorFailed   EventKind = "second_factor_failed"
+	EventReauthFailed         EventKind = "reauth_failed"
 )
 
 // Label is the event as its user reads it.
@@ -54,6 +61,20 @@ func (k EventKind) Label() string {
 		return "Email changed"
 	case EventEmailChangeFailed:
 		return "Email change refused: wrong current password"
+	case EventTOTPEnabled:
+		return "Authenticator app enabled"
+	case EventTOTPDisabled:
+		return "Authenticator app disabled"
+	case EventRecoveryCodesRenewed:
+		return "New recovery codes"
+	case EventRecoveryCodeUsed:
+		return "Signed in with a recovery code"
+	case EventSecondFactorsReset:
+		return "Second factors reset by an admin"
+	case EventSecondFactorFailed:
+		return "Failed sign-in attempt: wrong code"
+	case EventReauthFailed:
+		return "Password asked again: wrong answer"
 	}
 	return string(k)
 }
@@ -61,7 +82,12 @@ func (k EventKind) Label() string {
 // Failure reports whether the event is a refused attempt, which a page
 // shows as a warning.
 func (k EventKind) Failure() bool {
-	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventAccountDeleteFailed || k == EventEmailChangeFailed
+	switch k {
+	case EventSignInFailed, EventPasswordChangeFailed, EventAccountDeleteFailed, EventEmailChangeFailed,
+		EventSecondFactorFailed, EventReauthFailed:
+		return true
+	}
+	return false
 }
 
 // SecurityEvent is one entry of the list of what happened to an account:
@@ -155,7 +181,13 @@ func (s *Users) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	if err != nil {
 		return events + throttle, fmt.Errorf("delete old sign-in throttle entries: %w", err)
 	}
-	return events + throttle, nil
+	challenges, err := deleteBatches(ctx, s.db, batch, `
+		DELETE FROM login_challenges WHERE token_hash IN (
+			SELECT token_hash FROM login_challenges WHERE expires_at < now() LIMIT $1)`)
+	if err != nil {
+		return events + throttle + challenges, fmt.Errorf("delete expired login challenges: %w", err)
+	}
+	return events + throttle + challenges, nil
 }
 
 // deleteBatches runs a DELETE whose first argument is its batch size until

@@ -341,7 +341,13 @@ func (s *Users) SignIn(ctx context.Context, email, password, device string, c Cl
 	u, err := s.Authenticate(ctx, email, password)
 	switch {
 	case err == nil:
-		epoch, err := a.succeed(ctx, u.ID, EventSignIn)
+		// A user with a second factor is not signed in yet: the second
+		// step records the sign-in (SignInSecondStep).
+		kind := EventSignIn
+		if u.SecondFactor {
+			kind = ""
+		}
+		epoch, err := a.succeed(ctx, u.ID, kind)
 		if err != nil {
 			return nil, "", err
 		}

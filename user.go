@@ -88,6 +88,9 @@ type User struct {
 	// TimeZone is the IANA name of the user's time zone, "" for the
 	// site's default.
 	TimeZone string `json:"-"`
+	// SecondFactor is whether the user has a second factor, which a
+	// sign-in asks for after the password.
+	SecondFactor bool `json:"-"`
 }
 
 // IsAdmin reports whether the user may change other users.

@@ -76,7 +76,11 @@ func (s *Users) SetHashParams(p HashParams) {
 	s.dummyHash = s.dummy()
 }
 
-const userColumns = `id, email, name, role, avatar_url, disabled, created_at, updated_at, locale, time_zone`
+const userColumns = `id, email, name, role, avatar_url, disabled, created_at, updated_at, locale, time_zone, second_factor`
+
+// uUserColumns are userColumns of the users table as u, for the queries
+// that join it with another.
+var uUserColumns = "u." + strings.ReplaceAll(userColumns, ", ", ", u.")
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -85,7 +89,7 @@ func scanUser(row scanner, extra ...any) (*User, error) {
 		u                User
 		locale, timeZone sql.NullString
 	)
-	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &locale, &timeZone}, extra...)
+	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &locale, &timeZone, &u.SecondFactor}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func TestLayout_EveryPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	common := []string{"/", "/settings", "/settings/sessions", "/no-such-page"}
+	common := []string{"/", "/settings", "/settings/sessions", "/settings/2fa", "/reauth?next=%2Fsettings", "/no-such-page"}
 	for _, who := range []struct {
 		name, email string
 		pages       []string
@@ -86,7 +86,8 @@ func TestLayout_EveryPage(t *testing.T) {
 		{"anonymous", "", []string{"/", "/login", "/reset/" + token, "/reset/not-a-token", "/password/forgot", "/no-such-page"}},
 		{"admin", admin.Email, append(common, "/admin", "/admin/audit", fmt.Sprintf("/admin/users/%d/delete", editor.ID),
 			// The confirmations a form gets without JavaScript (422).
-			fmt.Sprintf("POST /admin/users/%d/revoke", editor.ID), fmt.Sprintf("POST /admin/users/%d/disable", editor.ID))},
+			fmt.Sprintf("POST /admin/users/%d/revoke", editor.ID), fmt.Sprintf("POST /admin/users/%d/disable", editor.ID),
+			fmt.Sprintf("POST /admin/users/%d/2fa/reset", editor.ID))},
 		{"editor", editor.Email, append(common, "/admin", "/admin/audit")},
 		{"viewer", "viewer@example.com", append(common, "/admin")},
 	} {

@@ -82,9 +82,10 @@ func (s *Server) setUserDisabled(w http.ResponseWriter, r *http.Request, disable
 // confirmSteps are, for each action that asks first, the confirmation
 // page's title and what it says to a request that came without confirm=yes.
 var confirmSteps = map[templates.ConfirmAction]struct{ title, again string }{
-	templates.ConfirmDelete:  {"userDelete.title", "Confirm the deletion with the button below."},
-	templates.ConfirmRevoke:  {"userRevoke.title", "Confirm signing out with the button below."},
-	templates.ConfirmDisable: {"userDisable.title", "Confirm disabling with the button below."},
+	templates.ConfirmDelete:       {"userDelete.title", "Confirm the deletion with the button below."},
+	templates.ConfirmRevoke:       {"userRevoke.title", "Confirm signing out with the button below."},
+	templates.ConfirmDisable:      {"userDisable.title", "Confirm disabling with the button below."},
+	templates.ConfirmResetFactors: {"userFactors.title", "Confirm the reset of the second factors with the button below."},
 }
 
 // handleUserDeleteShow is the confirmation step before a deletion, a page

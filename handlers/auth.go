@@ -88,6 +88,18 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if user.SecondFactor {
+		// No session yet: the browser holds only the token of a sign-in
+		// that waits for its second step.
+		token, err := s.users.CreateLoginChallenge(r.Context(), user, remember, next, s.loginCodeLifetime)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.setLoginCodeCookie(w, token)
+		http.Redirect(w, r, "/login/2fa", http.StatusSeeOther)
+		return
+	}
 	if err := s.sessions.Login(r.Context(), user, remember); err != nil {
 		s.writeError(w, r, err)
 		return

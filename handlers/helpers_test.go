@@ -75,6 +75,11 @@ type envConfig struct {
 	// smtp is the SMTP server the site's mail goes to; nil prints it to
 	// the log.
 	smtp *smtptest.Server
+	// reauthWindow is how recent a sign-in a dangerous action wants; zero
+	// for the default.
+	reauthWindow time.Duration
+	// requireFactor sends admins without a second factor to set one up.
+	requireFactor bool
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
@@ -125,6 +130,9 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 		BaseURL:        cmp.Or(cfg.baseURL, baseURL),
 		SMTPURL:        smtpURL,
 		SMTPTLS:        smtpTLS,
+
+		ReauthWindow:                 cfg.reauthWindow,
+		RequireSecondFactorForAdmins: cfg.requireFactor,
 	})
 	if err != nil {
 		tb.Fatalf("open site: %v", err)

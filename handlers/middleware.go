@@ -70,6 +70,25 @@ func (s *Server) requireUser(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// requireSecondFactor sends an admin without a second factor to set one up
+// before any admin page opens, when the site's policy says so. It runs
+// after requireUser; the user's second_factor came with the session.
+func (s *Server) requireSecondFactor(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if u := sessions.User(ctx); !s.requireFactor || !u.IsAdmin() || u.SecondFactor {
+			next(w, r)
+			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			s.sessions.PutFlash(ctx, s.locale(r).T("flash.factorRequired"))
+			http.Redirect(w, r, twoFactorPath, http.StatusSeeOther)
+			return
+		}
+		s.writeError(w, r, aistat.Errorf(aistat.EFORBIDDEN, "Set up a second factor before you use the admin pages."))
+	}
+}
+
 // requireRole lets through only users whose current role is one of roles.
 // It runs after requireUser.
 func (s *Server) requireRole(next http.HandlerFunc, roles ...aistat.Role) http.HandlerFunc {

@@ -21,30 +21,50 @@ func (s *Server) routes() http.Handler {
 	r.HandlerFunc(http.MethodGet, "/avatars/:file", s.handleAvatarShow)
 
 	anyone := s.withSession
-	user := func(h http.HandlerFunc) http.Handler { return s.withSession(s.requireUser(h)) }
-	staff := func(h http.HandlerFunc) http.Handler {
-		return s.withSession(s.requireUser(s.requireRole(h, aistat.RoleAdmin, aistat.RoleEditor)))
+	signedIn := s.requireUser
+	staffOnly := func(h http.HandlerFunc) http.HandlerFunc {
+		return s.requireUser(s.requireSecondFactor(s.requireRole(h, aistat.RoleAdmin, aistat.RoleEditor)))
 	}
-	admin := func(h http.HandlerFunc) http.Handler {
-		return s.withSession(s.requireUser(s.requireRole(h, aistat.RoleAdmin)))
+	adminOnly := func(h http.HandlerFunc) http.HandlerFunc {
+		return s.requireUser(s.requireSecondFactor(s.requireRole(h, aistat.RoleAdmin)))
+	}
+	user := func(h http.HandlerFunc) http.Handler { return s.withSession(signedIn(h)) }
+	staff := func(h http.HandlerFunc) http.Handler { return s.withSession(staffOnly(h)) }
+	admin := func(h http.HandlerFunc) http.Handler { return s.withSession(adminOnly(h)) }
+	// sudo routes want a recent sign-in (reauth.go); /reauth carries on
+	// with their forms through the replay routes.
+	sudo := func(method, path string, access func(http.HandlerFunc) http.HandlerFunc, h http.HandlerFunc) {
+		if method == http.MethodPost {
+			s.replay.Handler(method, path, access(h))
+		}
+		r.Handler(method, path, s.withSession(access(s.requireFresh(h))))
 	}
 
 	r.Handler(http.MethodGet, "/", anyone(s.handleHome))
 	r.Handler(http.MethodGet, "/login", anyone(s.handleLoginShow))
 	r.Handler(http.MethodPost, "/login", anyone(s.handleLoginCreate))
+	r.Handler(http.MethodGet, "/login/2fa", anyone(s.handleLoginCodeShow))
+	r.Handler(http.MethodPost, "/login/2fa", anyone(s.handleLoginCodeCreate))
 	r.Handler(http.MethodPost, "/logout", user(s.handleLogout))
 	r.Handler(http.MethodPost, "/language", anyone(s.handleLanguageUpdate))
+	r.Handler(http.MethodGet, "/reauth", user(s.handleReauthShow))
+	r.Handler(http.MethodPost, "/reauth", user(s.handleReauthCreate))
 
 	r.Handler(http.MethodGet, "/settings", user(s.handleSettingsShow))
 	r.Handler(http.MethodPost, "/settings", user(s.handleSettingsUpdate))
 	r.Handler(http.MethodGet, "/settings/sessions", user(s.handleSessionsShow))
 	r.Handler(http.MethodPost, "/settings/sessions/:id", user(s.handleSessionsPost))
 	r.Handler(http.MethodPost, "/settings/sessions/:id/name", user(s.handleSessionName))
-	r.Handler(http.MethodPost, "/settings/password", user(s.handlePasswordUpdate))
+	sudo(http.MethodPost, "/settings/password", signedIn, s.handlePasswordUpdate)
 	r.Handler(http.MethodPost, "/settings/avatar", user(s.handleAvatarUpdate))
 	r.Handler(http.MethodPost, "/settings/avatar/remove", user(s.handleAvatarRemove))
-	r.Handler(http.MethodPost, "/settings/delete", user(s.handleAccountDelete))
-	r.Handler(http.MethodPost, "/settings/email", user(s.handleEmailChangeCreate))
+	sudo(http.MethodPost, "/settings/delete", signedIn, s.handleAccountDelete)
+	sudo(http.MethodPost, "/settings/email", signedIn, s.handleEmailChangeCreate)
+	sudo(http.MethodGet, "/settings/2fa", signedIn, s.handleTwoFactorShow)
+	sudo(http.MethodGet, "/settings/2fa/qr.png", signedIn, s.handleTwoFactorQR)
+	sudo(http.MethodPost, "/settings/2fa/totp", signedIn, s.handleTOTPConfirm)
+	sudo(http.MethodPost, "/settings/2fa/totp/disable", signedIn, s.handleTOTPDisable)
+	sudo(http.MethodPost, "/settings/2fa/recovery", signedIn, s.handleRecoveryRenew)
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))
@@ -52,18 +72,19 @@ func (s *Server) routes() http.Handler {
 
 	r.Handler(http.MethodGet, "/admin", staff(s.handleAdminShow))
 	r.Handler(http.MethodGet, "/admin/audit", admin(s.handleAuditShow))
-	r.Handler(http.MethodPost, "/admin/users", admin(s.handleUserCreate))
-	r.Handler(http.MethodPost, "/admin/users/:id/role", admin(s.handleUserRoleUpdate))
-	r.Handler(http.MethodPost, "/admin/users/:id/revoke", admin(s.handleUserSessionsRevoke))
-	r.Handler(http.MethodPost, "/admin/users/:id/disable", admin(s.handleUserDisable))
-	r.Handler(http.MethodPost, "/admin/users/:id/enable", admin(s.handleUserEnable))
+	sudo(http.MethodPost, "/admin/users", adminOnly, s.handleUserCreate)
+	sudo(http.MethodPost, "/admin/users/:id/role", adminOnly, s.handleUserRoleUpdate)
+	sudo(http.MethodPost, "/admin/users/:id/revoke", adminOnly, s.handleUserSessionsRevoke)
+	sudo(http.MethodPost, "/admin/users/:id/disable", adminOnly, s.handleUserDisable)
+	sudo(http.MethodPost, "/admin/users/:id/enable", adminOnly, s.handleUserEnable)
 	r.Handler(http.MethodGet, "/admin/users/:id/delete", admin(s.handleUserDeleteShow))
-	r.Handler(http.MethodPost, "/admin/users/:id/delete", admin(s.handleUserDelete))
-	r.Handler(http.MethodPost, "/admin/users/:id/reset", admin(s.handleResetLinkCreate))
+	sudo(http.MethodPost, "/admin/users/:id/delete", adminOnly, s.handleUserDelete)
+	sudo(http.MethodPost, "/admin/users/:id/reset", adminOnly, s.handleResetLinkCreate)
 	r.Handler(http.MethodGet, "/admin/users/:id/reset", admin(s.handleResetLinkShow))
-	r.Handler(http.MethodPost, "/admin/invitations", admin(s.handleInvitationCreate))
-	r.Handler(http.MethodPost, "/admin/invitations/:id/resend", admin(s.handleInvitationResend))
-	r.Handler(http.MethodPost, "/admin/invitations/:id/withdraw", admin(s.handleInvitationWithdraw))
+	sudo(http.MethodPost, "/admin/users/:id/2fa/reset", adminOnly, s.handleSecondFactorsReset)
+	sudo(http.MethodPost, "/admin/invitations", adminOnly, s.handleInvitationCreate)
+	sudo(http.MethodPost, "/admin/invitations/:id/resend", adminOnly, s.handleInvitationResend)
+	sudo(http.MethodPost, "/admin/invitations/:id/withdraw", adminOnly, s.handleInvitationWithdraw)
 
 	// A reset link works for whoever holds it, signed in or not.
 	r.Handler(http.MethodGet, "/reset/:token", anyone(s.handleResetShow))

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"aistat"
@@ -67,6 +68,17 @@ type Config struct {
 	// MailMetrics reports the outbox's mails on /metrics; nil leaves them
 	// out.
 	MailMetrics prometheus.Collector
+	// ReauthWindow is how recent a sign-in or a password given again must
+	// be for a dangerous action (a password change, a second factor, every
+	// admin action); older, the site asks for the password again.
+	// Required.
+	ReauthWindow time.Duration
+	// LoginCodeLifetime is how long a sign-in whose password was right
+	// waits for its second factor. Required.
+	LoginCodeLifetime time.Duration
+	// RequireSecondFactorForAdmins sends an admin without a second factor
+	// to set one up before the admin pages open.
+	RequireSecondFactorForAdmins bool
 }
 
 // Server answers every HTTP request of the site.
@@ -98,6 +110,13 @@ type Server struct {
 	zones sync.Map
 	// avatarSlots bounds the uploads decoded at once (makeAvatar).
 	avatarSlots chan struct{}
+
+	// replay holds the handlers of the forms that want a recent sign-in,
+	// behind their access rules, for /reauth to carry on with (reauth.go).
+	replay            *httprouter.Router
+	reauthWindow      time.Duration
+	loginCodeLifetime time.Duration
+	requireFactor     bool
 }
 
 // New builds the server, parsing every template so that a broken page fails
@@ -116,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Catalogue == nil {
 		return nil, errors.New("handlers: no message catalogue")
+	}
+	if cfg.ReauthWindow <= 0 || cfg.LoginCodeLifetime <= 0 {
+		return nil, errors.New("handlers: no re-authentication window or login code lifetime")
 	}
 	tmpl, err := templates.New(assets.URL, cfg.Catalogue, cfg.DefaultLocale)
 	if err != nil {
@@ -139,6 +161,11 @@ func New(cfg Config) (*Server, error) {
 		defaultLocale: cfg.DefaultLocale,
 		timeZone:      cmp.Or(cfg.TimeZone, time.UTC),
 		avatarSlots:   make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+
+		replay:            httprouter.New(),
+		reauthWindow:      cfg.ReauthWindow,
+		loginCodeLifetime: cfg.LoginCodeLifetime,
+		requireFactor:     cfg.RequireSecondFactorForAdmins,
 	}
 	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
 	s.metrics = s.newMetrics(cfg.PoolMetrics, cfg.MailMetrics)

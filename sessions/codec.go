@@ -13,27 +13,30 @@ import (
 // default, gob, builds a decoder for every session it loads, which cost an
 // eighth of an authenticated page's CPU time.
 //
-// Layout: the marker byte, then the deadline (Unix nanoseconds), the user id
-// and the creation time (Unix seconds) as big-endian int64, a flags byte
-// (bit 0: keep me signed in), then the flash message and the reset link to
-// show, each as its length (uvarint) and its bytes. The marker can never
-// start a gob stream, so sessions written by gob are still read; so are
-// those of the first layout (marker codecMarkerV1: no flags, the flash to
-// the end), all of which were kept signed in.
+// Layout: the marker byte, then the deadline (Unix nanoseconds), the user id,
+// the creation time and the time of the last re-authentication (Unix
+// seconds) as big-endian int64, a flags byte (bit 0: keep me signed in),
+// then the flash message and the reset link to show, each as its length
+// (uvarint) and its bytes. The marker can never start a gob stream, so
+// sessions written by gob are still read; so are those of the first layout
+// (marker codecMarkerV1: no flags, the flash to the end), all of which were
+// kept signed in, and of the second (codecMarkerV2: no re-authentication).
 type codec struct{}
 
 var _ scs.Codec = codec{}
 
 const (
 	codecMarkerV1 = 0xA1
-	codecMarker   = 0xA2
-	codecHeader   = 1 + 3*8
+	codecMarkerV2 = 0xA2
+	codecMarker   = 0xA3
+	codecHeaderV2 = 1 + 3*8
+	codecHeader   = codecHeaderV2 + 8
 	flagRemember  = 1 << 0
 )
 
 // Encode implements scs.Codec.
 func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
-	var userID, created int64
+	var userID, created, authAt int64
 	var flash, resetLink string
 	var remember bool
 	for k, v := range values {
@@ -43,6 +46,8 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 			userID, ok = v.(int64)
 		case keyCreated:
 			created, ok = v.(int64)
+		case keyAuthAt:
+			authAt, ok = v.(int64)
 		case keyFlash:
 			flash, ok = v.(string)
 		case keyResetLink:
@@ -59,6 +64,7 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[1:], uint64(deadline.UnixNano()))
 	binary.BigEndian.PutUint64(b[9:], uint64(userID))
 	binary.BigEndian.PutUint64(b[17:], uint64(created))
+	binary.BigEndian.PutUint64(b[25:], uint64(authAt))
 	if remember {
 		b[codecHeader] = flagRemember
 	}
@@ -72,17 +78,17 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 // Decode implements scs.Codec. A session that was not asked to be
 // forgotten with the browser (no flag) has no keyRemember.
 func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
-	if len(b) == 0 || (b[0] != codecMarker && b[0] != codecMarkerV1) {
+	if len(b) == 0 || (b[0] != codecMarker && b[0] != codecMarkerV2 && b[0] != codecMarkerV1) {
 		deadline, values, err := scs.GobCodec{}.Decode(b)
 		if err == nil {
 			values[keyRemember] = true
 		}
 		return deadline, values, err
 	}
-	if len(b) < codecHeader {
+	if len(b) < codecHeaderV2 {
 		return time.Time{}, nil, errors.New("session codec: data too short")
 	}
-	values := make(map[string]any, 4)
+	values := make(map[string]any, 5)
 	if id := int64(binary.BigEndian.Uint64(b[9:])); id != 0 {
 		values[keyUserID] = id
 	}
@@ -92,18 +98,27 @@ func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	deadline := time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))).UTC()
 	if b[0] == codecMarkerV1 {
 		values[keyRemember] = true
-		if len(b) > codecHeader {
-			values[keyFlash] = string(b[codecHeader:])
+		if len(b) > codecHeaderV2 {
+			values[keyFlash] = string(b[codecHeaderV2:])
 		}
 		return deadline, values, nil
 	}
-	if len(b) < codecHeader+1 {
+	header := codecHeaderV2
+	if b[0] == codecMarker {
+		header = codecHeader
+	}
+	if len(b) < header+1 {
 		return time.Time{}, nil, errors.New("session codec: data too short")
 	}
-	if b[codecHeader]&flagRemember != 0 {
+	if header == codecHeader {
+		if authAt := int64(binary.BigEndian.Uint64(b[25:])); authAt != 0 {
+			values[keyAuthAt] = authAt
+		}
+	}
+	if b[header]&flagRemember != 0 {
 		values[keyRemember] = true
 	}
-	rest := b[codecHeader+1:]
+	rest := b[header+1:]
 	for _, key := range []string{keyFlash, keyResetLink} {
 		n, size := binary.Uvarint(rest)
 		if size <= 0 || n > uint64(len(rest)-size) {

@@ -16,6 +16,7 @@ func TestCodec(t *testing.T) {
 		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyRemember: true},
 		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyRemember: true, keyFlash: "Сохранено.", keyResetLink: "7\x00token"},
 		{keyUserID: int64(42), keyResetLink: "7\x00token"},
+		{keyUserID: int64(42), keyCreated: int64(1_790_000_000), keyAuthAt: int64(1_790_000_600), keyFlash: "Сохранено."},
 	}
 	for _, values := range tests {
 		b, err := codec{}.Encode(deadline, values)
@@ -49,13 +50,28 @@ func TestCodec(t *testing.T) {
 
 	// The first layout's sessions were all kept signed in.
 	t.Run("ReadsFirstLayout", func(t *testing.T) {
-		b := make([]byte, codecHeader, codecHeader+5)
+		b := make([]byte, codecHeaderV2, codecHeaderV2+5)
 		b[0] = codecMarkerV1
 		b[16] = 7
 		b = append(b, "Saved"...)
 		_, got, err := codec{}.Decode(b)
 		if err != nil || got[keyUserID] != int64(7) || got[keyFlash] != "Saved" || got[keyRemember] != true {
 			t.Fatalf("first layout decoded as %v, %v", got, err)
+		}
+	})
+
+	// The second layout had no time of re-authentication.
+	t.Run("ReadsSecondLayout", func(t *testing.T) {
+		b := make([]byte, codecHeaderV2+1, codecHeaderV2+8)
+		b[0] = codecMarkerV2
+		b[16] = 7
+		b[codecHeaderV2] = flagRemember
+		b = append(b, 5)
+		b = append(b, "Saved"...)
+		b = append(b, 0)
+		_, got, err := codec{}.Decode(b)
+		if err != nil || got[keyUserID] != int64(7) || got[keyFlash] != "Saved" || got[keyRemember] != true || got[keyAuthAt] != nil {
+			t.Fatalf("second layout decoded as %v, %v", got, err)
 		}
 	})
 

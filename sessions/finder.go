@@ -200,7 +200,7 @@ func (f *finder) query(ctx context.Context, tokens []string) (map[string]result,
 		u := r.row.user
 		if err := rows.Scan(&token, &r.data, &r.row.id, &r.row.expiry, &r.row.lastActive,
 			&u.ID, &u.Email, &u.Name, &u.Role, &u.AvatarURL, &u.CreatedAt, &u.UpdatedAt, &reason,
-			&locale, &timeZone); err != nil {
+			&locale, &timeZone, &u.SecondFactor); err != nil {
 			return nil, fmt.Errorf("find session: %w", err)
 		}
 		if reason.Valid {

@@ -27,6 +27,9 @@ const (
 	// keyResetLink is a reset link issued by an admin, until its page
 	// shows it once.
 	keyResetLink = "reset_link"
+	// keyAuthAt is when the user last gave their password again (Unix
+	// seconds), after signing in: dangerous actions want a recent one.
+	keyAuthAt = "auth_at"
 )
 
 // maxUserAgent bounds what is kept of a client's User-Agent header.
@@ -241,6 +244,25 @@ func (m *Manager) Renew(ctx context.Context) error {
 	}
 	m.scs.SetDeadline(ctx, deadline)
 	return nil
+}
+
+// AuthenticatedAt is when the request's user last proved who they are: the
+// later of the sign-in and the last re-authentication (MarkAuthenticated).
+// Zero when the request is anonymous. Both are in the session's data, which
+// the request's one query reads anyway.
+func (m *Manager) AuthenticatedAt(ctx context.Context) time.Time {
+	if User(ctx) == nil {
+		return time.Time{}
+	}
+	return time.Unix(max(m.scs.GetInt64(ctx, keyCreated), m.scs.GetInt64(ctx, keyAuthAt)), 0)
+}
+
+// MarkAuthenticated records that the signed-in user has just proved who
+// they are again (their password, a second factor).
+func (m *Manager) MarkAuthenticated(ctx context.Context) {
+	if User(ctx) != nil {
+		m.scs.Put(ctx, keyAuthAt, time.Now().Unix())
+	}
 }
 
 // Logout deletes the request's session row and expires the cookie.

@@ -132,8 +132,8 @@ func (s *site) row(tb testing.TB) (row, bool) {
 
 // age moves every time the user's session holds back by d, which is what
 // waiting d does to it on both the app's clock and PostgreSQL's: the row's
-// expiry, creation and last activity, and the deadline and creation time in
-// its data (codec.go's layout). Tests of lifetimes then take no time, and
+// expiry, creation and last activity, and the deadline, creation time and
+// re-authentication time in its data (codec.go's layout). Tests of lifetimes then take no time, and
 // the limits they test can be minutes long, far above the creation time's
 // one-second grain. d is whole seconds. writes does not count it.
 func (s *site) age(tb testing.TB, d time.Duration) {
@@ -150,7 +150,7 @@ func (s *site) age(tb testing.TB, d time.Duration) {
 	if err := tx.QueryRow(`SELECT data FROM sessions WHERE user_id = $1 FOR UPDATE`, s.user.ID).Scan(&data); err != nil {
 		tb.Fatal(err)
 	}
-	const marker, header = 0xA2, 1 + 3*8
+	const marker, header = 0xA3, 1 + 4*8
 	if len(data) < header || data[0] != marker {
 		tb.Fatalf("session data %x is not in the codec's layout", data)
 	}
@@ -159,6 +159,9 @@ func (s *site) age(tb testing.TB, d time.Duration) {
 	}
 	shift(1, d.Nanoseconds())
 	shift(17, int64(d/time.Second))
+	if binary.BigEndian.Uint64(data[25:]) != 0 {
+		shift(25, int64(d/time.Second))
+	}
 	if _, err := tx.Exec(`SELECT set_config('test.aging', 'on', true)`); err != nil {
 		tb.Fatal(err)
 	}

@@ -198,6 +198,8 @@ const (
 	ConfirmDelete  ConfirmAction = "delete"
 	ConfirmRevoke  ConfirmAction = "revoke"
 	ConfirmDisable ConfirmAction = "disable"
+	// ConfirmResetFactors removes a user's second factors.
+	ConfirmResetFactors ConfirmAction = "2fa/reset"
 )
 
 // ResetLinkPage shows an admin a reset link, the one time it exists in
@@ -258,6 +260,52 @@ type SessionsPage struct {
 	PasswordError string
 }
 
+// TwoFactorPage is /settings/2fa: the authenticator app, set up or being
+// set up, and the recovery codes.
+type TwoFactorPage struct {
+	Page
+	// Enabled is whether the app is confirmed; until then Secret and URI
+	// are the key to enter, in text and as the otpauth:// URI its QR code
+	// (the picture at QR) holds.
+	Enabled bool
+	Secret  string
+	URI     string
+	QR      string
+	// RecoveryLeft is the number of recovery codes not used yet.
+	RecoveryLeft int
+	// RecoveryCodes are new recovery codes, shown this once.
+	RecoveryCodes []string
+	// Error is about the page's forms as a whole; Errors are field
+	// messages keyed by form field name.
+	Error  string
+	Errors map[string]string
+}
+
+// LoginCodePage is the sign-in's second step: a code from the
+// authenticator app, or a recovery code.
+type LoginCodePage struct {
+	Page
+	Error  string
+	Errors map[string]string
+}
+
+// ReauthPage asks the signed-in user for their password again before a
+// dangerous action, then carries on with it.
+type ReauthPage struct {
+	Page
+	// Next is the path of the request to carry on with; Form, for a form
+	// that was posted there, its fields, URL-encoded ("" for a page).
+	Next string
+	Form string
+	// Replay says Form is to be posted to Next once the password is
+	// right; without it, Next is a page to go back to.
+	Replay bool
+	// NeedCode asks for a second factor's code too.
+	NeedCode bool
+	Error    string
+	Errors   map[string]string
+}
+
 // ErrorPage says why a request failed.
 type ErrorPage struct {
 	Page
@@ -285,6 +333,9 @@ func (ForgotPage) template() string       { return "forgot" }
 func (EmailConfirmPage) template() string { return "email-confirm" }
 func (SessionsPage) template() string     { return "sessions" }
 func (ErrorPage) template() string        { return "error" }
+func (TwoFactorPage) template() string    { return "twofactor" }
+func (LoginCodePage) template() string    { return "login-code" }
+func (ReauthPage) template() string       { return "reauth" }
 
 // suggestedTimeZones are the zones the settings page offers as one types:
 // Russia's eleven, from west to east, its neighbours' and a few of the

@@ -17,10 +17,13 @@ type AdminRow struct {
 	Initials  string
 	AvatarURL string
 	// AvatarSmall is the picture for the table's small circle.
-	AvatarSmall    string
-	Role           aistat.Role
-	RoleLabel      string
-	Disabled       bool
+	AvatarSmall string
+	Role        aistat.Role
+	RoleLabel   string
+	Disabled    bool
+	// SecondFactor is whether the user has a second factor an admin can
+	// reset.
+	SecondFactor   bool
 	Self           bool
 	ActiveSessions int
 	// LastActiveISO and LastActiveText are "" when no session is active.
@@ -45,6 +48,7 @@ func NewAdminRows(users []aistat.UserSummary, self int64, loc *i18n.Localizer, z
 			Role:           u.Role,
 			RoleLabel:      loc.Role(u.Role),
 			Disabled:       u.Disabled,
+			SecondFactor:   u.SecondFactor,
 			Self:           u.ID == self,
 			ActiveSessions: sum.ActiveSessions,
 		}

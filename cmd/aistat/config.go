@@ -37,10 +37,12 @@ type Config struct {
 	// is http:// and Addr.
 	BaseURL string
 	// SecureCookies defaults to on when BaseURL is https.
-	SecureCookies   bool
-	SessionLifetime time.Duration
-	SessionMaxAge   time.Duration
-	SessionRefresh  time.Duration
+	SecureCookies bool
+	// RequireSecondFactorForAdmins defaults to on when BaseURL is https.
+	RequireSecondFactorForAdmins bool
+	SessionLifetime              time.Duration
+	SessionMaxAge                time.Duration
+	SessionRefresh               time.Duration
 	// AdminSessionLifetime and AdminSessionMaxAge are the shorter limits
 	// of admins' sessions.
 	AdminSessionLifetime time.Duration
@@ -136,6 +138,19 @@ func (e *envFlags) optionalBool(p *string, name, env, usage string) {
 	e.fs.Var(textBool{p}, name, usage+" (env "+env+")")
 }
 
+// optionalValue is the value of the optionalBool name, given as value
+// ("" when not given): def when not given.
+func (e *envFlags) optionalValue(name, value string, def bool) (bool, error) {
+	if value == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(value)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: want true or false", e.source(name), value)
+	}
+	return b, nil
+}
+
 func (e *envFlags) int(p *int, name, env string, def int, usage string) {
 	if v, ok := e.env(name, env); ok {
 		n, err := strconv.Atoi(v)
@@ -197,13 +212,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs := flag.NewFlagSet("aistat serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	e := &envFlags{fs: fs, getenv: getenv}
-	var proxies, demo, baseURL, secureCookies, defaultLocale string
+	var proxies, demo, baseURL, secureCookies, requireFactor, defaultLocale string
 	e.string(&cfg.Addr, "addr", "AISTAT_ADDR", "127.0.0.1:8080", "address to listen on")
 	e.string(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty runs the embedded default database")
 	e.string(&cfg.DataDir, "data-dir", "AISTAT_DATA_DIR", "./.data", "folder of the embedded default database")
 	e.optionalBool(&demo, "demo", "AISTAT_DEMO", "create the demo users when missing (default: on for the embedded database)")
 	e.string(&baseURL, "base-url", "AISTAT_BASE_URL", "", "public URL of the site, e.g. https://ai-stat.ru, from which links such as password reset links are built (default: http:// and --addr)")
 	e.optionalBool(&secureCookies, "secure-cookies", "AISTAT_SECURE_COOKIES", "Secure, __Host- cookies and HSTS (default: on when --base-url is https)")
+	e.optionalBool(&requireFactor, "require-2fa-for-admins", "AISTAT_REQUIRE_2FA_FOR_ADMINS", "send admins without a second factor to set one up before the admin pages open (default: on when --base-url is https)")
 	def := assembly.DefaultConfig()
 	e.duration(&cfg.SessionLifetime, "session-lifetime", "AISTAT_SESSION_LIFETIME", def.Sessions.Lifetime, "idle timeout of a session")
 	e.duration(&cfg.SessionMaxAge, "session-max-age", "AISTAT_SESSION_MAX_AGE", def.Sessions.MaxAge, "absolute lifetime of a session")
@@ -257,13 +273,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	// A site whose public address is https is served over HTTPS, whatever
 	// terminates it: its cookies must not travel in clear. An explicit
 	// false still wins, for a test set-up without TLS.
-	cfg.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
-	if secureCookies != "" {
-		b, err := strconv.ParseBool(secureCookies)
-		if err != nil {
-			return cfg, fmt.Errorf("%s=%q: want true or false", e.source("secure-cookies"), secureCookies)
-		}
-		cfg.SecureCookies = b
+	https := strings.HasPrefix(cfg.BaseURL, "https://")
+	var err error
+	if cfg.SecureCookies, err = e.optionalValue("secure-cookies", secureCookies, https); err != nil {
+		return cfg, err
+	}
+	// A site on the internet wants its admins' accounts behind more than
+	// a password; make run, on http://, stays a quick try.
+	if cfg.RequireSecondFactorForAdmins, err = e.optionalValue("require-2fa-for-admins", requireFactor, https); err != nil {
+		return cfg, err
 	}
 	locale, ok := aistat.ParseLocale(defaultLocale)
 	if !ok {
@@ -366,10 +384,12 @@ func (cfg Config) siteConfig(dsn string, logger *slog.Logger) assembly.Config {
 		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.TrustedProxies,
 		Profiles:       cfg.Pprof,
-		DefaultLocale:  cfg.DefaultLocale,
-		TimeZone:       cfg.TimeZone,
-		SMTPURL:        cfg.SMTPURL,
-		MailFrom:       cfg.MailFrom,
+
+		RequireSecondFactorForAdmins: cfg.RequireSecondFactorForAdmins,
+		DefaultLocale:                cfg.DefaultLocale,
+		TimeZone:                     cfg.TimeZone,
+		SMTPURL:                      cfg.SMTPURL,
+		MailFrom:                     cfg.MailFrom,
 	}
 }
 

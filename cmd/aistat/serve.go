@@ -104,6 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		"smtp_url", maskSMTPURL(cfg.SMTPURL),
 		"mail_from", cmp.Or(cfg.MailFrom, mail.DefaultFrom(cfg.BaseURL)),
 		"secure_cookies", cfg.SecureCookies,
+		"require_2fa_for_admins", cfg.RequireSecondFactorForAdmins,
 		"session_lifetime", cfg.SessionLifetime,
 		"session_max_age", cfg.SessionMaxAge,
 		"session_refresh", cfg.SessionRefresh,

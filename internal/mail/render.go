@@ -38,6 +38,12 @@ var kinds = map[aistat.MailKind]bool{
 	aistat.MailNewDevice:       false,
 	aistat.MailAdminReset:      false,
 	aistat.MailDisabled:        false,
+
+	aistat.MailTOTPEnabled:          false,
+	aistat.MailTOTPDisabled:         false,
+	aistat.MailRecoveryCodesRenewed: false,
+	aistat.MailRecoveryCodeUsed:     false,
+	aistat.MailSecondFactorsReset:   false,
 }
 
 // body is what both templates are given.

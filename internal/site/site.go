@@ -90,6 +90,14 @@ type Config struct {
 	// MailFrom is the sender of the site's mail; empty is
 	// mail.DefaultFrom of the base URL.
 	MailFrom string
+	// ReauthWindow is how recent a sign-in must be for a dangerous action
+	// (handlers.Config.ReauthWindow); tests shorten it.
+	ReauthWindow time.Duration
+	// LoginCodeLifetime is how long a sign-in waits for its second factor.
+	LoginCodeLifetime time.Duration
+	// RequireSecondFactorForAdmins sends an admin without a second factor
+	// to set one up before the admin pages open.
+	RequireSecondFactorForAdmins bool
 	// Mail is the mail worker's schedule; zero fields take its defaults.
 	Mail mail.Config
 }
@@ -123,6 +131,10 @@ func DefaultConfig() Config {
 		// Moscow's time.
 		DefaultLocale: aistat.LocaleRussian,
 		TimeZone:      "Europe/Moscow",
+		// Long enough for one task of several steps, short enough that a
+		// session left open is not an admin's for the taking.
+		ReauthWindow:      10 * time.Minute,
+		LoginCodeLifetime: 5 * time.Minute,
 	}
 }
 
@@ -152,6 +164,8 @@ func (cfg Config) withDefaults() Config {
 	cfg.BaseURL = cmp.Or(cfg.BaseURL, def.BaseURL)
 	cfg.DefaultLocale = cmp.Or(cfg.DefaultLocale, def.DefaultLocale)
 	cfg.TimeZone = cmp.Or(cfg.TimeZone, def.TimeZone)
+	cfg.ReauthWindow = cmp.Or(cfg.ReauthWindow, def.ReauthWindow)
+	cfg.LoginCodeLifetime = cmp.Or(cfg.LoginCodeLifetime, def.LoginCodeLifetime)
 	return cfg
 }
 
@@ -268,6 +282,10 @@ func Open(ctx context.Context, cfg Config) (_ *Site, err error) {
 		TimeZone:       timeZone,
 		Outbox:         s.Outbox,
 		MailMetrics:    mail.Metrics(s.Outbox, cfg.Logger),
+
+		ReauthWindow:                 cfg.ReauthWindow,
+		LoginCodeLifetime:            cfg.LoginCodeLifetime,
+		RequireSecondFactorForAdmins: cfg.RequireSecondFactorForAdmins,
 	})
 	if err != nil {
 		return nil, err
