@@ -61,7 +61,8 @@ func (k EventKind) Label() string {
 // Failure reports whether the event is a refused attempt, which a page
 // shows as a warning.
 func (k EventKind) Failure() bool {
-	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventAccountDeleteFailed || k == EventEmailChangeFailed
+	return k == EventSignInFailed || k == EventPasswordChangeFailed || k == EventAccountDeleteFailed || k == EventEmailChangeFailed ||
+		k == EventPasskeyFailed || k == EventPasskeyCloned
 }
 
 // SecurityEvent is one entry of the list of what happened to an account:

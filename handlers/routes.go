@@ -45,6 +45,12 @@ func (s *Server) routes() http.Handler {
 	r.Handler(http.MethodPost, "/settings/avatar/remove", user(s.handleAvatarRemove))
 	r.Handler(http.MethodPost, "/settings/delete", user(s.handleAccountDelete))
 	r.Handler(http.MethodPost, "/settings/email", user(s.handleEmailChangeCreate))
+	r.Handler(http.MethodGet, "/settings/2fa", user(s.handleTwoFactorShow))
+	r.Handler(http.MethodPost, "/settings/2fa/passkeys/begin", user(s.handlePasskeyBegin))
+	r.Handler(http.MethodPost, "/settings/2fa/passkeys/finish", user(s.handlePasskeyCreate))
+	r.Handler(http.MethodPost, "/settings/2fa/passkeys/remove", user(s.handlePasskeyRemove))
+	r.Handler(http.MethodPost, "/login/passkey/begin", anyone(s.handlePasskeySignInBegin))
+	r.Handler(http.MethodPost, "/login/passkey/finish", anyone(s.handlePasskeySignIn))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))

@@ -60,6 +60,8 @@ type LoginPage struct {
 	Remember bool
 	// Notice says why the person is here, such as a password just reset.
 	Notice string
+	// Passkeys offers signing in with a passkey.
+	Passkeys bool
 }
 
 // SettingsPage is the profile form.
@@ -258,6 +260,12 @@ type SessionsPage struct {
 	PasswordError string
 }
 
+// TwoFactorPage is the page of the ways to sign in besides the password.
+type TwoFactorPage struct {
+	Page
+	Passkeys PasskeysSection
+}
+
 // ErrorPage says why a request failed.
 type ErrorPage struct {
 	Page
@@ -284,6 +292,7 @@ func (ResetPage) template() string        { return "reset" }
 func (ForgotPage) template() string       { return "forgot" }
 func (EmailConfirmPage) template() string { return "email-confirm" }
 func (SessionsPage) template() string     { return "sessions" }
+func (TwoFactorPage) template() string    { return "two-factor" }
 func (ErrorPage) template() string        { return "error" }
 
 // suggestedTimeZones are the zones the settings page offers as one types:

@@ -26,10 +26,10 @@ var files embed.FS
 
 // pages are the names of the pages, one for each View; each has a file
 // named page+".html" that defines the "content" template.
-var pages = []string{"home", "login", "settings", "admin", "audit", "user-confirm", "reset-link", "reset", "sessions", "error", "forgot", "email-confirm"}
+var pages = []string{"home", "login", "settings", "admin", "audit", "user-confirm", "reset-link", "reset", "sessions", "error", "forgot", "email-confirm", "two-factor"}
 
 // partials are parsed with every page, for the pages that share them.
-var partials = []string{"layout.html", "header.html", "audit-log.html", "error-summary.html", "admin-mail.html", "email-change.html"}
+var partials = []string{"layout.html", "header.html", "audit-log.html", "error-summary.html", "admin-mail.html", "email-change.html", "passkeys.html"}
 
 // Templates holds every page in every language, parsed once at start-up.
 type Templates struct {
