@@ -149,6 +149,10 @@ function setUpSignIn(button) {
   const form = button.closest("form") || document;
   const error = document.getElementById("passkey-error");
   let pending = null;
+  // finishing is set while an answer is being checked: the autofill's
+  // request and the button's may both be answered, and only one signs in
+  // and leaves the page.
+  let finishing = false;
 
   const signIn = async (mediation) => {
     const begun = await post("/login/passkey/begin");
@@ -171,6 +175,10 @@ function setUpSignIn(button) {
       }
       return;
     }
+    if (finishing) {
+      return;
+    }
+    finishing = true;
     const next = form.querySelector('input[name="next"]');
     const remember = form.querySelector('input[name="remember"]');
     const done = await post("/login/passkey/finish", {
@@ -179,6 +187,7 @@ function setUpSignIn(button) {
       remember: Boolean(remember && remember.checked),
     });
     if (!done.ok) {
+      finishing = false;
       show(error, done.status === 401 ? button.dataset.failed : done.data.error || button.dataset.failed);
       return;
     }
@@ -187,6 +196,9 @@ function setUpSignIn(button) {
 
   button.hidden = false;
   button.addEventListener("click", () => {
+    if (finishing) {
+      return;
+    }
     if (pending) {
       pending.abort();
     }
