@@ -91,13 +91,16 @@ func TestPasskeys_Step(t *testing.T) {
 	})
 
 	t.Run("AnotherUsersPasskey", func(t *testing.T) {
-		// Bob's passkey answering Alice's challenge.
-		if err := p.VerifyStep(ctx, alice, stepAnswer(t, p, alice, bobKey), aistat.Client{}); aistat.ErrorCode(err) != aistat.EUNAUTHORIZED {
-			t.Fatalf("another user's passkey: %v, want EUNAUTHORIZED", err)
+		// Bob's passkey answering Alice's challenge: refused as not hers,
+		// before any signature is checked.
+		err := p.VerifyStep(ctx, alice, stepAnswer(t, p, alice, bobKey), aistat.Client{})
+		if got, want := aistat.ErrorMessage(err), "This passkey is not registered for this account."; got != want {
+			t.Fatalf("another user's passkey: %v, want %q", err, want)
 		}
-		// Bob's answer to his own challenge, given as Alice's step.
-		if err := p.VerifyStep(ctx, alice, stepAnswer(t, p, bob, bobKey), aistat.Client{}); err == nil {
-			t.Fatal("another user's challenge was accepted")
+		// Bob's answer to his own challenge, given as Alice's step: no
+		// challenge of hers.
+		if err := p.VerifyStep(ctx, alice, stepAnswer(t, p, bob, bobKey), aistat.Client{}); aistat.ErrorCode(err) != aistat.EINVALID {
+			t.Fatalf("another user's challenge: %v, want EINVALID", err)
 		}
 	})
 

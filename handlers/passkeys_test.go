@@ -256,6 +256,30 @@ func TestServer_Passkeys(t *testing.T) {
 		}
 	})
 
+	t.Run("Throttled", func(t *testing.T) {
+		// Answers that do not verify count as failed sign-ins of the
+		// passkey's account, as wrong passwords do.
+		guessed := mustCreateUser(t, e, "throttled-passkey@example.com", "Throttled", aistat.RoleViewer)
+		theirs := newClient(t, e)
+		theirs.login(guessed.Email)
+		auth := webauthntest.New(origin)
+		wantStatus(t, registerPasskey(t, theirs, auth, "Guessed"), http.StatusCreated)
+		auth.Origin = "http://localhost.evil.example"
+		for range aistat.ThrottleAccountLimit {
+			wantStatus(t, signInWithPasskey(t, newClient(t, e), auth, "/"), http.StatusUnauthorized)
+		}
+		auth.Origin = origin
+		browser := newClient(t, e)
+		res := signInWithPasskey(t, browser, auth, "/")
+		wantStatus(t, res, http.StatusTooManyRequests)
+		if res.Header.Get("Retry-After") == "" {
+			t.Error("no Retry-After")
+		}
+		if got := signedInAs(t, browser); got != 0 {
+			t.Fatalf("a throttled passkey sign-in signed in %d", got)
+		}
+	})
+
 	t.Run("CounterBackwards", func(t *testing.T) {
 		auth := webauthntest.New(origin)
 		wantStatus(t, registerPasskey(t, owner, auth, "Copied"), http.StatusCreated)
