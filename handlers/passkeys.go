@@ -54,17 +54,24 @@ func (s *Server) handleTwoFactorShow(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, templates.TwoFactorPage{Page: s.localPage(r, loc, loc.T("twoFactor.title")), Passkeys: section})
 }
 
-// decodePasskeyBody reads a JSON object of members among required and
-// optional (decodeObject), every required one present.
-func decodePasskeyBody(w http.ResponseWriter, r *http.Request, required, optional []string) (map[string]json.RawMessage, error) {
+// decodeCredentialBody reads a JSON object that carries a passkey's
+// answer as the object "credential", whose other members are among
+// required and optional (decodeObject), every required one present. It
+// returns the members and the answer.
+func decodeCredentialBody(w http.ResponseWriter, r *http.Request, required, optional []string) (map[string]json.RawMessage, []byte, error) {
+	required = append([]string{"credential"}, required...)
 	raw, err := decodeObject(w, r, required, optional)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := missingFields(required, func(key string) bool { _, ok := raw[key]; return ok }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return raw, nil
+	credential, err := jsonObject(raw["credential"], "credential")
+	if err != nil {
+		return nil, nil, err
+	}
+	return raw, credential, nil
 }
 
 // jsonString is a member that must be a string.
@@ -90,9 +97,14 @@ func jsonObject(raw json.RawMessage, field string) ([]byte, error) {
 	return raw, nil
 }
 
-// optionsBody is the answer of a ceremony's beginning: the options for
-// navigator.credentials, as the library writes them ({"publicKey": …}).
-func writeOptions(w http.ResponseWriter, options json.RawMessage) {
+// writeOptions answers the beginning of a ceremony: the options for
+// navigator.credentials, as the library writes them ({"publicKey": …}),
+// or the error that kept them from being made.
+func (s *Server) writeOptions(w http.ResponseWriter, r *http.Request, options json.RawMessage, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -117,11 +129,7 @@ func (s *Server) handlePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	options, err := s.passkeys.BeginRegistration(r.Context(), sessions.User(r.Context()))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeOptions(w, options)
+	s.writeOptions(w, r, options, err)
 }
 
 // passkeyBody is a passkey as the JSON API shows it.
@@ -138,17 +146,12 @@ func (s *Server) handlePasskeyCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoPasskeys)
 		return
 	}
-	raw, err := decodePasskeyBody(w, r, []string{"name", "credential"}, nil)
+	raw, credential, err := decodeCredentialBody(w, r, []string{"name"}, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	name, err := jsonString(raw["name"], "name")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	credential, err := jsonObject(raw["credential"], "credential")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -198,11 +201,7 @@ func (s *Server) handlePasskeySignInBegin(w http.ResponseWriter, r *http.Request
 		return
 	}
 	options, err := s.passkeys.BeginSignIn(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeOptions(w, options)
+	s.writeOptions(w, r, options, err)
 }
 
 // redirectBody tells the script where to go once it signed in.
@@ -221,12 +220,7 @@ func (s *Server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoPasskeys)
 		return
 	}
-	raw, err := decodePasskeyBody(w, r, []string{"credential"}, []string{"next", "remember"})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	credential, err := jsonObject(raw["credential"], "credential")
+	raw, credential, err := decodeCredentialBody(w, r, nil, []string{"next", "remember"})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -277,11 +271,7 @@ func (s *Server) beginPasskeyStep(w http.ResponseWriter, r *http.Request, user *
 		return
 	}
 	options, err := s.passkeys.BeginStep(r.Context(), user)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeOptions(w, options)
+	s.writeOptions(w, r, options, err)
 }
 
 // verifyPasskeyStep checks the answer to beginPasskeyStep's challenge:
@@ -293,12 +283,7 @@ func (s *Server) verifyPasskeyStep(w http.ResponseWriter, r *http.Request, user 
 		s.writeError(w, r, errNoPasskeys)
 		return false
 	}
-	raw, err := decodePasskeyBody(w, r, []string{"credential"}, nil)
-	if err != nil {
-		s.writeError(w, r, err)
-		return false
-	}
-	credential, err := jsonObject(raw["credential"], "credential")
+	_, credential, err := decodeCredentialBody(w, r, nil, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return false

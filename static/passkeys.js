@@ -38,37 +38,34 @@ function requestOptions(o) {
   };
 }
 
-// attestationJSON is a new passkey as the server reads it.
-function attestationJSON(cred) {
+// credentialJSON is a PublicKeyCredential as the server reads it, with its
+// response's members as response gives them.
+function credentialJSON(cred, response) {
   return {
     id: cred.id,
     rawId: b64url.encode(cred.rawId),
     type: cred.type,
     authenticatorAttachment: cred.authenticatorAttachment || undefined,
-    response: {
-      clientDataJSON: b64url.encode(cred.response.clientDataJSON),
-      attestationObject: b64url.encode(cred.response.attestationObject),
-      transports: cred.response.getTransports ? cred.response.getTransports() : [],
-    },
+    response: { clientDataJSON: b64url.encode(cred.response.clientDataJSON), ...response },
     clientExtensionResults: cred.getClientExtensionResults(),
   };
 }
 
+// attestationJSON is a new passkey as the server reads it.
+function attestationJSON(cred) {
+  return credentialJSON(cred, {
+    attestationObject: b64url.encode(cred.response.attestationObject),
+    transports: cred.response.getTransports ? cred.response.getTransports() : [],
+  });
+}
+
 // assertionJSON is a passkey's answer as the server reads it.
 function assertionJSON(cred) {
-  return {
-    id: cred.id,
-    rawId: b64url.encode(cred.rawId),
-    type: cred.type,
-    authenticatorAttachment: cred.authenticatorAttachment || undefined,
-    response: {
-      clientDataJSON: b64url.encode(cred.response.clientDataJSON),
-      authenticatorData: b64url.encode(cred.response.authenticatorData),
-      signature: b64url.encode(cred.response.signature),
-      userHandle: cred.response.userHandle ? b64url.encode(cred.response.userHandle) : undefined,
-    },
-    clientExtensionResults: cred.getClientExtensionResults(),
-  };
+  return credentialJSON(cred, {
+    authenticatorData: b64url.encode(cred.response.authenticatorData),
+    signature: b64url.encode(cred.response.signature),
+    userHandle: cred.response.userHandle ? b64url.encode(cred.response.userHandle) : undefined,
+  });
 }
 
 // post sends body as JSON and returns the status and the JSON answer.

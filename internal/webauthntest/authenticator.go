@@ -100,15 +100,9 @@ func (a *Authenticator) Create(options []byte) ([]byte, error) {
 	att = append(att, 0xa0)
 	att = cborText(att, "authData")
 	att = cborBytes(att, auth)
-	return json.Marshal(map[string]any{
-		"id": b64.EncodeToString(a.id), "rawId": b64.EncodeToString(a.id), "type": "public-key",
-		"authenticatorAttachment": "platform",
-		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(clientData),
-			"attestationObject": b64.EncodeToString(att),
-			"transports":        []string{"internal"},
-		},
-		"clientExtensionResults": map[string]any{},
+	return a.credential(clientData, map[string]any{
+		"attestationObject": b64.EncodeToString(att),
+		"transports":        []string{"internal"},
 	})
 }
 
@@ -139,16 +133,22 @@ func (a *Authenticator) Get(options []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.credential(clientData, map[string]any{
+		"authenticatorData": b64.EncodeToString(auth),
+		"signature":         b64.EncodeToString(sig),
+		"userHandle":        b64.EncodeToString(a.handle),
+	})
+}
+
+// credential is the JSON of a PublicKeyCredential of the passkey whose
+// response is clientData with the members of response.
+func (a *Authenticator) credential(clientData []byte, response map[string]any) ([]byte, error) {
+	response["clientDataJSON"] = b64.EncodeToString(clientData)
 	return json.Marshal(map[string]any{
 		"id": b64.EncodeToString(a.id), "rawId": b64.EncodeToString(a.id), "type": "public-key",
 		"authenticatorAttachment": "platform",
-		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(clientData),
-			"authenticatorData": b64.EncodeToString(auth),
-			"signature":         b64.EncodeToString(sig),
-			"userHandle":        b64.EncodeToString(a.handle),
-		},
-		"clientExtensionResults": map[string]any{},
+		"response":                response,
+		"clientExtensionResults":  map[string]any{},
 	})
 }
 
