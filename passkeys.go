@@ -26,7 +26,8 @@ import (
 // answered before, or was issued for another purpose or user is refused.
 // The stored signature counter only goes forward: an answer whose counter
 // does not (a copy of the passkey used beside the original) disables the
-// passkey, which the owner sees in the list and in their security events.
+// passkey, which the owner sees in the list and in their security events,
+// and is mailed, as when a passkey is added or removed.
 
 // The security events of passkeys.
 const (
@@ -42,6 +43,27 @@ const (
 	// backwards.
 	EventPasskeyCloned EventKind = "passkey_cloned"
 )
+
+// The notices of passkeys, mailed to their owner: a passkey added or
+// removed on their account is something to hear of if it was not them.
+const (
+	MailPasskeyAdded   MailKind = "passkey_added"
+	MailPasskeyRemoved MailKind = "passkey_removed"
+	MailPasskeyCloned  MailKind = "passkey_cloned"
+)
+
+// enqueuePasskeyMail mails the user a notice of kind about their passkey
+// named name, in the transaction of the change it tells of.
+func enqueuePasskeyMail(ctx context.Context, tx execer, userID int64, kind MailKind, name string) error {
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO mail_outbox (kind, recipient, locale, data)
+		SELECT $2, email, locale, jsonb_build_object('name', $3::text) FROM users WHERE id = $1`,
+		userID, kind, name)
+	if err != nil {
+		return fmt.Errorf("mail %s to user %d: %w", kind, userID, err)
+	}
+	return nil
+}
 
 const (
 	// PasskeyChallengeLifetime is how long a ceremony's challenge can be
@@ -342,7 +364,10 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, u *User, name string,
 		if err != nil {
 			return conflictByIndex(fmt.Errorf("add passkey for user %d: %w", u.ID, err), passkeyConflicts)
 		}
-		return recordEvent(ctx, tx, u.ID, EventPasskeyAdded, c)
+		if err := recordEvent(ctx, tx, u.ID, EventPasskeyAdded, c); err != nil {
+			return err
+		}
+		return enqueuePasskeyMail(ctx, tx, u.ID, MailPasskeyAdded, name)
 	})
 	if err != nil {
 		return nil, err
@@ -396,16 +421,17 @@ func (p *Passkeys) HasPasskey(ctx context.Context, userID int64) (bool, error) {
 // does not exist, is ENOTFOUND.
 func (p *Passkeys) Remove(ctx context.Context, userID, id int64, c Client) error {
 	return inTx(ctx, p.users.db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM passkeys WHERE id = $1 AND user_id = $2`, id, userID)
-		if err != nil {
-			return fmt.Errorf("remove passkey %d of user %d: %w", id, userID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("remove passkey %d of user %d: %w", id, userID, err)
-		} else if n == 0 {
+		var name string
+		err := tx.QueryRowContext(ctx, `DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING name`, id, userID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
 			return Errorf(ENOTFOUND, "Passkey not found.")
+		} else if err != nil {
+			return fmt.Errorf("remove passkey %d of user %d: %w", id, userID, err)
 		}
-		return recordEvent(ctx, tx, userID, EventPasskeyRemoved, c)
+		if err := recordEvent(ctx, tx, userID, EventPasskeyRemoved, c); err != nil {
+			return err
+		}
+		return enqueuePasskeyMail(ctx, tx, userID, MailPasskeyRemoved, name)
 	})
 }
 
@@ -548,14 +574,17 @@ func (p *Passkeys) used(ctx context.Context, sp *storedPasskey, cred *webauthn.C
 	dctx, cancel := detach(ctx)
 	defer cancel()
 	err := inTx(dctx, p.users.db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(dctx, `UPDATE passkeys SET cloned = true WHERE id = $1 AND NOT cloned`, sp.id)
-		if err != nil {
+		var name string
+		err := tx.QueryRowContext(dctx, `UPDATE passkeys SET cloned = true WHERE id = $1 AND NOT cloned RETURNING name`, sp.id).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // disabled already, and told
+		} else if err != nil {
 			return fmt.Errorf("disable passkey %d: %w", sp.id, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err := recordEvent(dctx, tx, sp.userID, EventPasskeyCloned, c); err != nil {
 			return err
 		}
-		return recordEvent(dctx, tx, sp.userID, EventPasskeyCloned, c)
+		return enqueuePasskeyMail(dctx, tx, sp.userID, MailPasskeyCloned, name)
 	})
 	if err != nil {
 		return err

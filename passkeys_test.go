@@ -152,3 +152,30 @@ func TestNewPasskeys_IPAddress(t *testing.T) {
 		t.Errorf("NewPasskeys(https://ai-stat.ru): %v", err)
 	}
 }
+
+// TestPasskeys_ChallengesCleanedUp: the cleanup deletes the challenges
+// that can no longer be answered, and keeps the others.
+func TestPasskeys_ChallengesCleanedUp(t *testing.T) {
+	ctx := context.Background()
+	db, users := mustOpenUsers(t)
+	p, err := aistat.NewPasskeys(users, passkeyOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := p.BeginSignIn(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`UPDATE passkey_challenges SET expires_at = now() - interval '1 second'
+		WHERE challenge IN (SELECT challenge FROM passkey_challenges LIMIT 2)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.DeleteExpired(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := db.QueryRow(`SELECT count(*) FROM passkey_challenges`).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d challenges left (%v), want the 1 that can still be answered", left, err)
+	}
+}

@@ -138,8 +138,9 @@ func (s *Users) SecurityEvents(ctx context.Context, userID int64, limit int) ([]
 	return list, nil
 }
 
-// DeleteExpired deletes security events past their retention and sign-in
-// throttle entries that no longer count, in batches of at most batch rows,
+// DeleteExpired deletes security events past their retention, sign-in
+// throttle entries that no longer count and passkey challenges that can
+// no longer be answered, in batches of at most batch rows,
 // each its own short statement, until none is left or ctx ends. It reports
 // how many rows it deleted.
 func (s *Users) DeleteExpired(ctx context.Context, batch int) (int64, error) {
@@ -156,7 +157,13 @@ func (s *Users) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	if err != nil {
 		return events + throttle, fmt.Errorf("delete old sign-in throttle entries: %w", err)
 	}
-	return events + throttle, nil
+	challenges, err := deleteBatches(ctx, s.db, batch, `
+		DELETE FROM passkey_challenges WHERE challenge IN (
+			SELECT challenge FROM passkey_challenges WHERE expires_at < now() LIMIT $1)`)
+	if err != nil {
+		return events + throttle + challenges, fmt.Errorf("delete expired passkey challenges: %w", err)
+	}
+	return events + throttle + challenges, nil
 }
 
 // deleteBatches runs a DELETE whose first argument is its batch size until

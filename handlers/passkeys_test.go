@@ -88,6 +88,12 @@ func readPasskey(tb testing.TB, e *env, credentialID []byte) passkeyState {
 	return p
 }
 
+// mails is how many mails of kind wait for the user.
+func mails(tb testing.TB, e *env, u *aistat.User, kind aistat.MailKind) int {
+	tb.Helper()
+	return countRows(tb, e, `SELECT count(*) FROM mail_outbox WHERE recipient = $1 AND kind = $2`, u.Email, kind)
+}
+
 func events(tb testing.TB, e *env, userID int64, kind aistat.EventKind) int {
 	tb.Helper()
 	return countRows(tb, e, `SELECT count(*) FROM security_events WHERE user_id = $1 AND kind = $2`, userID, kind)
@@ -133,6 +139,9 @@ func TestServer_Passkeys(t *testing.T) {
 		if got := events(t, e, u.ID, aistat.EventPasskeyAdded); got != 1 {
 			t.Fatalf("%d passkey_added events, want 1", got)
 		}
+		if got := mails(t, e, u, aistat.MailPasskeyAdded); got != 1 {
+			t.Fatalf("%d passkey_added mails, want 1", got)
+		}
 		page := owner.get("/settings/2fa")
 		wantBody(t, page, "Passkey added.", `<span class="device-name">Рабочий ноутбук</span>`, "Never", "just now")
 
@@ -169,6 +178,9 @@ func TestServer_Passkeys(t *testing.T) {
 		wantBody(t, owner.get("/settings/2fa"), "Passkey removed.", "You have no passkeys yet.")
 		if got := events(t, e, u.ID, aistat.EventPasskeyRemoved); got != 1 {
 			t.Errorf("%d passkey_removed events, want 1", got)
+		}
+		if got := mails(t, e, u, aistat.MailPasskeyRemoved); got != 1 {
+			t.Errorf("%d passkey_removed mails, want 1", got)
 		}
 		// A removed passkey signs nobody in.
 		stranger := newClient(t, e)
@@ -298,6 +310,9 @@ func TestServer_Passkeys(t *testing.T) {
 		}
 		if got := events(t, e, u.ID, aistat.EventPasskeyCloned); got != 1 {
 			t.Errorf("%d passkey_cloned events, want 1", got)
+		}
+		if got := mails(t, e, u, aistat.MailPasskeyCloned); got != 1 {
+			t.Errorf("%d passkey_cloned mails, want 1", got)
 		}
 		// Disabled for the original too, and the owner is told.
 		wantStatus(t, signInWithPasskey(t, newClient(t, e), auth, "/"), http.StatusForbidden)

@@ -38,6 +38,9 @@ var kinds = map[aistat.MailKind]bool{
 	aistat.MailNewDevice:       false,
 	aistat.MailAdminReset:      false,
 	aistat.MailDisabled:        false,
+	aistat.MailPasskeyAdded:    false,
+	aistat.MailPasskeyRemoved:  false,
+	aistat.MailPasskeyCloned:   false,
 }
 
 // body is what both templates are given.
