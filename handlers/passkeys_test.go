@@ -2,8 +2,10 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"aistat"
+	"aistat/handlers"
 	"aistat/internal/webauthntest"
 )
 
@@ -399,4 +402,79 @@ func TestServer_PasskeysOffForAnIPAddress(t *testing.T) {
 	wantStatus(t, c.postJSON("/login/passkey/begin", ""), http.StatusNotFound)
 	c.login(u.Email)
 	wantBody(t, c.get("/settings/2fa"), "Passkeys are not available here")
+}
+
+// TestServer_PasskeyStep: the functions the sign-in's second step calls
+// for a user whose password was right accept only that user's passkey,
+// once per challenge.
+func TestServer_PasskeyStep(t *testing.T) {
+	e, origin := mustOpenPasskeyEnv(t)
+	alice := mustCreateUser(t, e, "alice-step@example.com", "Alice", aistat.RoleAdmin)
+	bob := mustCreateUser(t, e, "bob-step@example.com", "Bob", aistat.RoleViewer)
+	keys := map[int64]*webauthntest.Authenticator{}
+	for _, u := range []*aistat.User{alice, bob} {
+		c := newClient(t, e)
+		c.login(u.Email)
+		keys[u.ID] = webauthntest.New(origin)
+		wantStatus(t, registerPasskey(t, c, keys[u.ID], "Key"), http.StatusCreated)
+	}
+	// The pending user is named by a header here; the site's second step
+	// knows them from the pending sign-in.
+	pending := map[string]*aistat.User{itoa(alice.ID): alice, itoa(bob.ID): bob}
+	begin, finish := e.server.Config.Handler.(*handlers.Server).PasskeyStep(func(r *http.Request) *aistat.User {
+		return pending[r.Header.Get("X-Pending")]
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST /begin", begin)
+	mux.Handle("POST /finish", finish)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	post := func(path string, u *aistat.User, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Pending", itoa(u.ID))
+		res, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	answer := func(u *aistat.User, auth *webauthntest.Authenticator) string {
+		t.Helper()
+		status, options := post("/begin", u, "")
+		if status != http.StatusOK {
+			t.Fatalf("begin: %d %s", status, options)
+		}
+		cred, err := auth.Get([]byte(options))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return `{"credential":` + string(cred) + `}`
+	}
+
+	body := answer(alice, keys[alice.ID])
+	if status, b := post("/finish", alice, body); status != http.StatusNoContent {
+		t.Fatalf("alice's passkey: %d %s, want 204", status, b)
+	}
+	if status, _ := post("/finish", alice, body); status != http.StatusUnprocessableEntity {
+		t.Fatalf("a reused answer: %d, want 422", status)
+	}
+	if status, _ := post("/finish", alice, answer(alice, keys[bob.ID])); status != http.StatusUnauthorized {
+		t.Fatalf("bob's passkey for alice: %d, want 401", status)
+	}
+	for _, bad := range []string{`{}`, `{"credential":"x"}`, `{"credential":{},"code":"1"}`, `not json`} {
+		if status, b := post("/finish", alice, bad); status < 400 || status >= 500 {
+			t.Errorf("body %s: %d %s, want a 4xx", bad, status, b)
+		}
+	}
+	if status, b := post("/finish", alice, `{}`); !strings.Contains(b, `"credential"`) || status != http.StatusUnprocessableEntity {
+		t.Errorf("no credential: %d %s, want 422 naming credential", status, b)
+	}
 }
