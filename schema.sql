@@ -445,3 +445,37 @@ CREATE TABLE IF NOT EXISTS login_challenges (
 );
 
 CREATE INDEX IF NOT EXISTS login_challenges_expires_idx ON login_challenges (expires_at);
+-- Passkeys (see passkeys.go). A user's handle is random, created with
+-- their first ceremony; credential is the library's record as JSON, whose
+-- signature counter is sign_count's; cloned disables a passkey whose
+-- counter went backwards. A ceremony's challenge waits in
+-- passkey_challenges for its one answer until expires_at; user_id is NULL
+-- for a sign-in, where nobody is known yet.
+CREATE TABLE IF NOT EXISTS passkey_handles (
+    user_id bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    handle  bytea  NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS passkeys (
+    id            bigserial   PRIMARY KEY,
+    user_id       bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credential_id bytea       NOT NULL UNIQUE,
+    name          text        NOT NULL,
+    credential    jsonb       NOT NULL,
+    sign_count    bigint      NOT NULL DEFAULT 0,
+    cloned        boolean     NOT NULL DEFAULT false,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_used_at  timestamptz
+);
+
+CREATE INDEX IF NOT EXISTS passkeys_user_idx ON passkeys (user_id);
+
+CREATE TABLE IF NOT EXISTS passkey_challenges (
+    challenge  text        PRIMARY KEY,
+    purpose    text        NOT NULL,
+    user_id    bigint      REFERENCES users (id) ON DELETE CASCADE,
+    session    jsonb       NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS passkey_challenges_expiry_idx ON passkey_challenges (expires_at);

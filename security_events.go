@@ -84,7 +84,7 @@ func (k EventKind) Label() string {
 func (k EventKind) Failure() bool {
 	switch k {
 	case EventSignInFailed, EventPasswordChangeFailed, EventAccountDeleteFailed, EventEmailChangeFailed,
-		EventSecondFactorFailed, EventReauthFailed:
+		EventSecondFactorFailed, EventReauthFailed, EventPasskeyFailed, EventPasskeyCloned:
 		return true
 	}
 	return false
@@ -163,8 +163,9 @@ func (s *Users) SecurityEvents(ctx context.Context, userID int64, limit int) ([]
 	return list, nil
 }
 
-// DeleteExpired deletes security events past their retention and sign-in
-// throttle entries that no longer count, in batches of at most batch rows,
+// DeleteExpired deletes security events past their retention, sign-in
+// throttle entries that no longer count, and sign-in and passkey
+// challenges that can no longer be answered, in batches of at most batch rows,
 // each its own short statement, until none is left or ctx ends. It reports
 // how many rows it deleted.
 func (s *Users) DeleteExpired(ctx context.Context, batch int) (int64, error) {
@@ -181,13 +182,19 @@ func (s *Users) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	if err != nil {
 		return events + throttle, fmt.Errorf("delete old sign-in throttle entries: %w", err)
 	}
-	challenges, err := deleteBatches(ctx, s.db, batch, `
+	logins, err := deleteBatches(ctx, s.db, batch, `
 		DELETE FROM login_challenges WHERE token_hash IN (
 			SELECT token_hash FROM login_challenges WHERE expires_at < now() LIMIT $1)`)
 	if err != nil {
-		return events + throttle + challenges, fmt.Errorf("delete expired login challenges: %w", err)
+		return events + throttle + logins, fmt.Errorf("delete expired login challenges: %w", err)
 	}
-	return events + throttle + challenges, nil
+	passkeys, err := deleteBatches(ctx, s.db, batch, `
+		DELETE FROM passkey_challenges WHERE challenge IN (
+			SELECT challenge FROM passkey_challenges WHERE expires_at < now() LIMIT $1)`)
+	if err != nil {
+		return events + throttle + logins + passkeys, fmt.Errorf("delete expired passkey challenges: %w", err)
+	}
+	return events + throttle + logins + passkeys, nil
 }
 
 // deleteBatches runs a DELETE whose first argument is its batch size until

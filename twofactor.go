@@ -224,11 +224,28 @@ func (s *Users) factorChanged(ctx context.Context, tx *sql.Tx, u *User, kind Eve
 	return enqueueMail(ctx, tx, noticeTo(u, mail, nil))
 }
 
+// HasAuthenticatorApp reports whether the user has confirmed an
+// authenticator app, whose codes (or the recovery codes) a sign-in's
+// second step and a re-authentication may ask for; a user whose second
+// factors are passkeys alone has none.
+func (s *Users) HasAuthenticatorApp(ctx context.Context, userID int64) (bool, error) {
+	var has bool
+	err := s.db.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)`, userID).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("authenticator app of user %d: %w", userID, err)
+	}
+	return has, nil
+}
+
 // refreshSecondFactor sets users.second_factor from the factors the user
-// has: the one place that says what counts as a second factor.
+// has: the one place that says what counts as a second factor, an
+// authenticator app that was confirmed or a passkey not disabled as copied.
 func refreshSecondFactor(ctx context.Context, tx *sql.Tx, userID int64) error {
 	if _, err := tx.ExecContext(ctx, `
-		UPDATE users SET second_factor = EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)
+		UPDATE users SET second_factor =
+			EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL) OR
+			EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1 AND NOT cloned)
 		WHERE id = $1`, userID); err != nil {
 		return fmt.Errorf("refresh second factor of user %d: %w", userID, err)
 	}
@@ -499,7 +516,7 @@ func (s *Users) ResetSecondFactors(ctx context.Context, actorID, targetID int64)
 		if !target.SecondFactor {
 			return errNoFactor
 		}
-		for _, q := range []string{`DELETE FROM totp_secrets WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`} {
+		for _, q := range []string{`DELETE FROM totp_secrets WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`, `DELETE FROM passkeys WHERE user_id = $1`} {
 			if _, err := tx.ExecContext(ctx, q, target.ID); err != nil {
 				return fmt.Errorf("reset second factors of user %d: %w", target.ID, err)
 			}

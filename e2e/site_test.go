@@ -60,6 +60,13 @@ func startSite(t *testing.T, dsn string) *site {
 // startSiteWith is startSite with the configuration as change makes it.
 func startSiteWith(t *testing.T, dsn string, change func(*assembly.Config)) *site {
 	t.Helper()
+	return startSiteOn(t, httptest.NewUnstartedServer(nil), dsn, change)
+}
+
+// startSiteOn is startSiteWith serving on ts, not started yet, whose
+// address change can then put in the configuration.
+func startSiteOn(t *testing.T, ts *httptest.Server, dsn string, change func(*assembly.Config)) *site {
+	t.Helper()
 	// Every site here is for a browser: without one, skip before starting
 	// anything.
 	chromePath(t)
@@ -72,7 +79,8 @@ func startSiteWith(t *testing.T, dsn string, change func(*assembly.Config)) *sit
 	}
 	t.Cleanup(st.Close)
 	s := &site{db: st.DB, users: st.Users}
-	ts := httptest.NewServer(s.instrument(st.Server))
+	ts.Config.Handler = s.instrument(st.Server)
+	ts.Start()
 	s.URL = ts.URL
 	t.Cleanup(func() {
 		// Open streams would hold up Close, as a real server's shutdown.

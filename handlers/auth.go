@@ -18,7 +18,7 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loc := s.locale(r)
-	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Next: next}
+	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Next: next, Passkeys: s.passkeys != nil}
 	// Why the person is here: a password reset of their own, or else why
 	// they were signed out, as their cookie's ended session tells or the
 	// page that sent them here (a live logout, a redirect) says. Only known
@@ -47,7 +47,7 @@ func (s *Server) handleLoginCreate(w http.ResponseWriter, r *http.Request) {
 	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
 	next := localPath(r.PostForm.Get("next"))
 	loc := s.locale(r)
-	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Email: email, Next: next}
+	data := templates.LoginPage{Page: s.localPage(r, loc, loc.T("login.title")), Email: email, Next: next, Passkeys: s.passkeys != nil}
 	remember, ok := rememberChoice(r.PostForm)
 	if !ok {
 		data.Errors = map[string]string{"remember": loc.T("login.rememberInvalid")}

@@ -58,27 +58,13 @@ func decodeStrings(w http.ResponseWriter, r *http.Request, fields ...string) (ma
 // required and optional. A required field must be a string; an optional
 // one may be missing (not in the map), a string, or null (a nil value).
 func decodeJSON(w http.ResponseWriter, r *http.Request, required, optional []string) (map[string]*string, error) {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/json" {
-		return nil, badRequest(http.StatusUnsupportedMediaType, "Send the body as application/json.")
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	var raw map[string]json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return nil, decodeError(err, "The body must be one JSON object.")
-	}
-	if raw == nil {
-		return nil, badRequest(http.StatusBadRequest, "The body must be one JSON object.")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, decodeError(err, "The body must contain nothing after the JSON object.")
+	raw, err := decodeObject(w, r, required, optional)
+	if err != nil {
+		return nil, err
 	}
 	values := make(map[string]*string, len(required)+len(optional))
 	for key, v := range raw {
 		isOptional := slices.Contains(optional, key)
-		if !isOptional && !slices.Contains(required, key) {
-			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Unknown field %q.", key))
-		}
 		// encoding/json would quietly replace invalid UTF-8 with U+FFFD:
 		// what was sent would not be what is stored.
 		if !utf8.Valid(v) {
@@ -97,16 +83,53 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, required, optional []str
 		}
 		values[key] = &s
 	}
+	if err := missingFields(required, func(key string) bool { _, ok := values[key]; return ok }); err != nil {
+		return nil, err
+	}
+	return values, nil
+}
+
+// decodeObject reads a JSON body that must be exactly one object whose
+// members are all among required and optional, and leaves each member's
+// value undecoded: anything malformed or an unknown member is 400, a body
+// that is not JSON 415, one that is too large 413.
+func decodeObject(w http.ResponseWriter, r *http.Request, required, optional []string) (map[string]json.RawMessage, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return nil, badRequest(http.StatusUnsupportedMediaType, "Send the body as application/json.")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, decodeError(err, "The body must be one JSON object.")
+	}
+	if raw == nil {
+		return nil, badRequest(http.StatusBadRequest, "The body must be one JSON object.")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, decodeError(err, "The body must contain nothing after the JSON object.")
+	}
+	for key := range raw {
+		if !slices.Contains(optional, key) && !slices.Contains(required, key) {
+			return nil, badRequest(http.StatusBadRequest, fmt.Sprintf("Unknown field %q.", key))
+		}
+	}
+	return raw, nil
+}
+
+// missingFields is EINVALID naming each of required that has reports
+// missing (422), nil when none is.
+func missingFields(required []string, has func(string) bool) error {
 	missing := map[string]string{}
 	var keys []string
 	for _, key := range required {
-		if _, ok := values[key]; !ok {
+		if !has(key) {
 			missing[key] = fmt.Sprintf("Field %q is required.", key)
 			keys = append(keys, key)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &aistat.Error{Code: aistat.EINVALID, Message: "Missing " + strings.Join(keys, ", ") + ".", Fields: missing}
+		return &aistat.Error{Code: aistat.EINVALID, Message: "Missing " + strings.Join(keys, ", ") + ".", Fields: missing}
 	}
-	return values, nil
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -80,6 +81,9 @@ type envConfig struct {
 	reauthWindow time.Duration
 	// requireFactor sends admins without a second factor to set one up.
 	requireFactor bool
+	// localhost names the test server localhost in its base URL, a name
+	// passkeys accept (browsers refuse them for an IP address).
+	localhost bool
 }
 
 // mustOpenEnv starts a site on a fresh, migrated database.
@@ -111,9 +115,13 @@ func mustOpenEnvConfig(tb testing.TB, cfg envConfig) *env {
 	// URL can be its real address.
 	e.server = httptest.NewUnstartedServer(nil)
 	tls := cfg.http2 || cfg.secureCookies
-	baseURL := "http://" + e.server.Listener.Addr().String()
+	host := e.server.Listener.Addr().String()
+	if cfg.localhost {
+		host = "localhost:" + strconv.Itoa(e.server.Listener.Addr().(*net.TCPAddr).Port)
+	}
+	baseURL := "http://" + host
 	if tls {
-		baseURL = "https://" + e.server.Listener.Addr().String()
+		baseURL = "https://" + host
 	}
 	s, err := site.Open(context.Background(), site.Config{
 		DSN:            cfg.dsn,

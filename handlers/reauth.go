@@ -45,12 +45,23 @@ func (s *Server) requireFresh(next http.HandlerFunc) http.HandlerFunc {
 // going on to next (with form, the fields posted there).
 func (s *Server) renderReauth(w http.ResponseWriter, r *http.Request, status int, next, form string, err error, replay bool) {
 	loc := s.locale(r)
+	// Only an authenticator app's code is asked for: a user whose second
+	// factors are passkeys alone gives the password.
+	needCode := false
+	if u := sessions.User(r.Context()); u.SecondFactor {
+		has, err := s.users.HasAuthenticatorApp(r.Context(), u.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		needCode = has
+	}
 	p := templates.ReauthPage{
 		Page:     s.localPage(r, loc, loc.T("reauth.title")),
 		Next:     next,
 		Form:     form,
 		Replay:   replay,
-		NeedCode: sessions.User(r.Context()).SecondFactor,
+		NeedCode: needCode,
 	}
 	switch aistat.ErrorCode(err) {
 	case aistat.EINVALID:

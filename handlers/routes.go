@@ -65,6 +65,13 @@ func (s *Server) routes() http.Handler {
 	sudo(http.MethodPost, "/settings/2fa/totp", signedIn, s.handleTOTPConfirm)
 	sudo(http.MethodPost, "/settings/2fa/totp/disable", signedIn, s.handleTOTPDisable)
 	sudo(http.MethodPost, "/settings/2fa/recovery", signedIn, s.handleRecoveryRenew)
+	sudo(http.MethodPost, "/settings/2fa/passkeys/begin", signedIn, s.handlePasskeyBegin)
+	sudo(http.MethodPost, "/settings/2fa/passkeys/finish", signedIn, s.handlePasskeyCreate)
+	sudo(http.MethodPost, "/settings/2fa/passkeys/remove", signedIn, s.handlePasskeyRemove)
+	r.Handler(http.MethodPost, "/login/passkey/begin", anyone(s.handlePasskeySignInBegin))
+	r.Handler(http.MethodPost, "/login/passkey/finish", anyone(s.handlePasskeySignIn))
+	r.Handler(http.MethodPost, "/login/2fa/passkey/begin", anyone(s.handleLoginPasskeyBegin))
+	r.Handler(http.MethodPost, "/login/2fa/passkey/finish", anyone(s.handleLoginPasskeyFinish))
 
 	r.Handler(http.MethodGet, "/api/session", anyone(s.handleSessionShow))
 	r.Handler(http.MethodPut, "/api/profile", user(s.handleProfileUpdate))

@@ -83,9 +83,12 @@ type Config struct {
 
 // Server answers every HTTP request of the site.
 type Server struct {
-	health        func(context.Context) error
-	users         *aistat.Users
-	outbox        *aistat.Outbox
+	health func(context.Context) error
+	users  *aistat.Users
+	outbox *aistat.Outbox
+	// passkeys is nil when the base URL's host cannot have them (an IP
+	// address).
+	passkeys      *aistat.Passkeys
 	sessions      *sessions.Manager
 	live          *live.Hub
 	logger        *slog.Logger
@@ -166,6 +169,10 @@ func New(cfg Config) (*Server, error) {
 		reauthWindow:      cfg.ReauthWindow,
 		loginCodeLifetime: cfg.LoginCodeLifetime,
 		requireFactor:     cfg.RequireSecondFactorForAdmins,
+	}
+	s.passkeys, err = aistat.NewPasskeys(cfg.Users, baseURL)
+	if err != nil {
+		s.logger.Info("passkeys are off: browsers allow them only for a site named by a domain, such as localhost", "base_url", baseURL)
 	}
 	s.sessionCount.count, s.sessionCount.logger = s.sessions.Store().CountActive, s.logger
 	s.metrics = s.newMetrics(cfg.PoolMetrics, cfg.MailMetrics)

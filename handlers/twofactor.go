@@ -35,7 +35,12 @@ func (s *Server) twoFactorPage(w http.ResponseWriter, r *http.Request) (template
 		s.writeError(w, r, err)
 		return templates.TwoFactorPage{}, false
 	}
-	p := templates.TwoFactorPage{Page: s.localPage(r, loc, loc.T("twofactor.title")), Enabled: tf.TOTPEnabled, RecoveryLeft: tf.RecoveryLeft}
+	passkeys, err := s.passkeysSection(ctx, sessions.User(ctx), loc)
+	if err != nil {
+		s.writeError(w, r, err)
+		return templates.TwoFactorPage{}, false
+	}
+	p := templates.TwoFactorPage{Page: s.localPage(r, loc, loc.T("twofactor.title")), Enabled: tf.TOTPEnabled, RecoveryLeft: tf.RecoveryLeft, Passkeys: passkeys}
 	if k := tf.Pending; k != nil {
 		// The picture's URL changes with the key, so that no cache ever
 		// shows an old key's picture beside a new key's text.
@@ -185,20 +190,48 @@ func (s *Server) loginChallenge(r *http.Request) (*aistat.LoginChallenge, string
 	return lc, c.Value, err
 }
 
+// loginCodePage is the sign-in's second step for the pending user: a code
+// field when they have an authenticator app, a button when they have a
+// passkey.
+func (s *Server) loginCodePage(r *http.Request, lc *aistat.LoginChallenge) (templates.LoginCodePage, error) {
+	ctx := r.Context()
+	loc := s.locale(r)
+	p := templates.LoginCodePage{Page: s.localPage(r, loc, loc.T("loginCode.title")), Code: true}
+	if lc == nil {
+		return p, nil
+	}
+	var err error
+	if p.Code, err = s.users.HasAuthenticatorApp(ctx, lc.User.ID); err != nil {
+		return p, err
+	}
+	if p.Passkey, err = s.HasPasskey(ctx, lc.User.ID); err != nil {
+		return p, err
+	}
+	// A second factor the page cannot offer (passkeys on a site without
+	// them): the code field at least says what is wrong.
+	p.Code = p.Code || !p.Passkey
+	return p, nil
+}
+
 func (s *Server) handleLoginCodeShow(w http.ResponseWriter, r *http.Request) {
 	if sessions.User(r.Context()) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	if _, _, err := s.loginChallenge(r); aistat.ErrorCode(err) == aistat.ENOTFOUND {
+	lc, _, err := s.loginChallenge(r)
+	if aistat.ErrorCode(err) == aistat.ENOTFOUND {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	} else if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	loc := s.locale(r)
-	s.render(w, r, http.StatusOK, templates.LoginCodePage{Page: s.localPage(r, loc, loc.T("loginCode.title"))})
+	p, err := s.loginCodePage(r, lc)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, p)
 }
 
 // handleLoginCodeCreate is the sign-in's second step: the right code signs
@@ -210,13 +243,18 @@ func (s *Server) handleLoginCodeCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	loc := s.locale(r)
-	p := templates.LoginCodePage{Page: s.localPage(r, loc, loc.T("loginCode.title"))}
 	lc, token, err := s.loginChallenge(r)
 	if aistat.ErrorCode(err) == aistat.ENOTFOUND {
+		p, _ := s.loginCodePage(r, nil)
 		p.Error = loc.Domain(aistat.ErrorMessage(err))
 		s.render(w, r, http.StatusUnauthorized, p)
 		return
 	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.loginCodePage(r, lc)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -240,21 +278,57 @@ func (s *Server) handleLoginCodeCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.users.EndLoginChallenge(ctx, token); err != nil {
+	if !s.finishSecondStep(w, r, lc, token) {
+		return
+	}
+	http.Redirect(w, r, localPath(lc.Next), http.StatusSeeOther)
+}
+
+// handleLoginPasskeyBegin starts the sign-in's second step with one of the
+// pending user's passkeys.
+func (s *Server) handleLoginPasskeyBegin(w http.ResponseWriter, r *http.Request) {
+	lc, _, err := s.loginChallenge(r)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	s.beginPasskeyStep(w, r, lc.User)
+}
+
+// handleLoginPasskeyFinish completes the sign-in's second step with the
+// passkey's answer, and says where to go next: {"redirect": path}.
+func (s *Server) handleLoginPasskeyFinish(w http.ResponseWriter, r *http.Request) {
+	lc, token, err := s.loginChallenge(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.verifyPasskeyStep(w, r, lc.User) || !s.finishSecondStep(w, r, lc, token) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": localPath(lc.Next)})
+}
+
+// finishSecondStep signs in the user of the login challenge lc (token),
+// whose second step was right, as the password alone would have: a new
+// session token, the challenge ended, the browser one of the user's
+// devices. It reports whether it did; when not it has answered.
+func (s *Server) finishSecondStep(w http.ResponseWriter, r *http.Request, lc *aistat.LoginChallenge, token string) bool {
+	ctx := r.Context()
+	if err := s.users.EndLoginChallenge(ctx, token); err != nil {
+		s.writeError(w, r, err)
+		return false
 	}
 	if err := s.sessions.Login(ctx, lc.User, lc.Remember); err != nil {
 		s.writeError(w, r, err)
-		return
+		return false
 	}
 	s.setLoginCodeCookie(w, "")
-	// The sign-in is complete: this browser is one of the user's devices
-	// now. A failure only costs the device's standing, so it is logged.
+	// A failure only costs the device's standing, so it is logged.
 	if device, err := s.users.NewDeviceCookie(ctx, lc.User.ID); err != nil {
 		s.logger.Error("device cookie after second step", "request_id", requestIDFrom(ctx), "err", err)
 	} else {
 		s.setDeviceCookie(w, device)
 	}
-	http.Redirect(w, r, localPath(lc.Next), http.StatusSeeOther)
+	return true
 }

@@ -60,6 +60,8 @@ type LoginPage struct {
 	Remember bool
 	// Notice says why the person is here, such as a password just reset.
 	Notice string
+	// Passkeys offers signing in with a passkey.
+	Passkeys bool
 }
 
 // SettingsPage is the profile form.
@@ -279,14 +281,20 @@ type TwoFactorPage struct {
 	// messages keyed by form field name.
 	Error  string
 	Errors map[string]string
+	// Passkeys are the user's passkeys and the form that adds one.
+	Passkeys PasskeysSection
 }
 
 // LoginCodePage is the sign-in's second step: a code from the
 // authenticator app, or a recovery code.
 type LoginCodePage struct {
 	Page
-	Error  string
-	Errors map[string]string
+	// Code asks for an authenticator app's code (or a recovery code);
+	// Passkey offers the user's passkeys. At least one is set.
+	Code    bool
+	Passkey bool
+	Error   string
+	Errors  map[string]string
 }
 
 // ReauthPage asks the signed-in user for their password again before a

@@ -29,7 +29,7 @@ var files embed.FS
 var pages = []string{"home", "login", "settings", "admin", "audit", "user-confirm", "reset-link", "reset", "sessions", "error", "forgot", "email-confirm", "twofactor", "login-code", "reauth"}
 
 // partials are parsed with every page, for the pages that share them.
-var partials = []string{"layout.html", "header.html", "audit-log.html", "error-summary.html", "admin-mail.html", "email-change.html"}
+var partials = []string{"layout.html", "header.html", "audit-log.html", "error-summary.html", "admin-mail.html", "email-change.html", "passkeys.html"}
 
 // Templates holds every page in every language, parsed once at start-up.
 type Templates struct {

@@ -128,6 +128,9 @@ func samplesIn(loc *i18n.Localizer) map[string]View {
 		out["reset-link-shown/"+who] = ResetLinkPage{Page: base("Reset link", "/admin/users/4/reset"), Target: evil, Back: "/admin?q=" + hostile}
 		out["sessions/"+who] = SessionsPage{Page: base("Sessions and security", "/settings/sessions"), Now: lastActive, Sessions: NewSessionRows(active, 7, NameForm{ID: 7, Value: hostile, Error: hostile}),
 			Events: events, Errors: map[string]string{"new_password": hostile}, PasswordError: hostile}
+		out["twofactor-passkeys/"+who] = TwoFactorPage{Page: base("Two-step sign-in", "/settings/2fa"), Passkeys: PasskeysSection{Available: true, Now: lastActive,
+			Passkeys: []aistat.Passkey{{ID: 1, Name: hostile, CreatedAt: lastActive, LastUsedAt: lastActive, Cloned: true}, {ID: 2, Name: "Phone", CreatedAt: lastActive}},
+			Caption:  hostile}}
 	}
 	for _, u := range []*aistat.User{nil, admin, evil} {
 		who := "anonymous"

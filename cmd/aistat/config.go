@@ -395,9 +395,11 @@ func (cfg Config) siteConfig(dsn string, logger *slog.Logger) assembly.Config {
 
 // addrURL is the site's URL as --addr gives it, the base URL when
 // --base-url is not given: http:// and the address, an address with no host
-// (":8080") read as localhost.
+// (":8080") or the loopback 127.0.0.1 (the default) read as localhost,
+// the name it has for a browser: passkeys work for a site named by a
+// domain, never by an IP address.
 func addrURL(addr string) string {
-	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "127.0.0.1") {
 		addr = net.JoinHostPort("localhost", port)
 	}
 	return "http://" + addr

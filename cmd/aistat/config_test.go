@@ -17,7 +17,7 @@ var defaults = Config{
 	Addr:            "127.0.0.1:8080",
 	DataDir:         "./.data",
 	Demo:            true,
-	BaseURL:         "http://127.0.0.1:8080",
+	BaseURL:         "http://localhost:8080",
 	SessionLifetime: 336 * time.Hour,
 	SessionMaxAge:   720 * time.Hour,
 	SessionRefresh:  time.Hour,

@@ -44,6 +44,9 @@ var kinds = map[aistat.MailKind]bool{
 	aistat.MailRecoveryCodesRenewed: false,
 	aistat.MailRecoveryCodeUsed:     false,
 	aistat.MailSecondFactorsReset:   false,
+	aistat.MailPasskeyAdded:         false,
+	aistat.MailPasskeyRemoved:       false,
+	aistat.MailPasskeyCloned:        false,
 }
 
 // body is what both templates are given.
