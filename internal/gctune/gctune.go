@@ -76,32 +76,51 @@ func (t *Tuner) arm() {
 	})
 }
 
-// adjust sets GOGC so that the next goal is the larger of twice the live
-// heap and the minimum heap.
+// adjust sets GOGC so that the next goal is the larger of GOGC=100's and
+// the minimum heap.
 func (t *Tuner) adjust() {
-	p := Percent(liveHeap(), t.minHeap)
+	live, roots := lastCycle()
+	p := Percent(live, roots, t.minHeap)
 	if int64(p) != t.percent.Load() {
 		t.percent.Store(int64(p))
 		debug.SetGCPercent(p)
 	}
 }
 
-// Percent is the GOGC that puts the heap goal of a live heap at minHeap, or
-// 100 when that is more.
-func Percent(live, minHeap uint64) int {
-	if live == 0 || live*2 >= minHeap {
+// Percent is the GOGC that puts the heap goal at minHeap, or 100 when that
+// gives more, after a collection found live bytes of heap in use and roots
+// bytes of stacks and globals to scan. The collector's goal is the live
+// heap plus GOGC percent of the live heap and the roots together, so a
+// tiny live heap beside megabytes of roots must not be taken for the whole.
+// The collector also never aims below runtimeMinHeap times GOGC/100, so
+// GOGC stays at most what puts that floor at minHeap.
+func Percent(live, roots, minHeap uint64) int {
+	if live == 0 || live >= minHeap || live+(live+roots) >= minHeap {
 		return basePercent
 	}
-	p := (float64(minHeap)/float64(live) - 1) * 100
-	return int(math.Min(p, 1e6))
+	p := float64(minHeap-live) / float64(live+roots) * 100
+	floor := float64(minHeap) / runtimeMinHeap * 100
+	return int(math.Max(basePercent, math.Min(p, math.Min(floor, 1e6))))
 }
 
-// liveHeap is the heap the last collection found in use.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+// runtimeMinHeap is the Go runtime's own smallest heap goal at GOGC=100
+// (its heapMinimum), which grows with GOGC.
+const runtimeMinHeap = 4 << 20
+
+// lastCycle is the heap the last collection found in use and the stacks
+// and globals it scanned.
+func lastCycle() (live, roots uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	for i, v := range s {
+		if v.Value.Kind() != metrics.KindUint64 {
+			continue
+		}
+		if i == 0 {
+			live = v.Value.Uint64()
+		} else {
+			roots += v.Value.Uint64()
+		}
 	}
-	return s[0].Value.Uint64()
+	return live, roots
 }
