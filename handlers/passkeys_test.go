@@ -2,10 +2,8 @@ package handlers_test
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"aistat"
-	"aistat/handlers"
 	"aistat/internal/webauthntest"
 )
 
@@ -394,9 +391,9 @@ func TestServer_PasskeysOffForAnIPAddress(t *testing.T) {
 	wantBody(t, c.get("/settings/2fa"), "Passkeys are not available here")
 }
 
-// TestServer_PasskeyStep: the functions the sign-in's second step calls
-// for a user whose password was right accept only that user's passkey,
-// once per challenge.
+// TestServer_PasskeyStep: a user whose second factor is a passkey is sent
+// from the right password to /login/2fa, which offers the passkey and
+// signs in with that user's passkey only, once per challenge.
 func TestServer_PasskeyStep(t *testing.T) {
 	e, origin := mustOpenPasskeyEnv(t)
 	alice := mustCreateUser(t, e, "alice-step@example.com", "Alice", aistat.RoleAdmin)
@@ -408,63 +405,66 @@ func TestServer_PasskeyStep(t *testing.T) {
 		keys[u.ID] = webauthntest.New(origin)
 		wantStatus(t, registerPasskey(t, c, keys[u.ID], "Key"), http.StatusCreated)
 	}
-	// The pending user is named by a header here; the site's second step
-	// knows them from the pending sign-in.
-	pending := map[string]*aistat.User{itoa(alice.ID): alice, itoa(bob.ID): bob}
-	begin, finish := e.server.Config.Handler.(*handlers.Server).PasskeyStep(func(r *http.Request) *aistat.User {
-		return pending[r.Header.Get("X-Pending")]
-	})
-	mux := http.NewServeMux()
-	mux.Handle("POST /begin", begin)
-	mux.Handle("POST /finish", finish)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	post := func(path string, u *aistat.User, body string) (int, string) {
+	// pending is a browser whose password for u was right: with a passkey
+	// it is sent to the second step and not signed in yet.
+	pending := func(u *aistat.User) *client {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
+		c := newClient(t, e)
+		res := c.postForm("/login", url.Values{"email": {u.Email}, "password": {testPassword}, "remember": {"yes"}})
+		wantStatus(t, res, http.StatusSeeOther)
+		if loc := res.Header.Get("Location"); loc != "/login/2fa" {
+			t.Fatalf("the password of a user with a passkey leads to %q, want /login/2fa", loc)
 		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("X-Pending", itoa(u.ID))
-		res, err := ts.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
+		if id := signedInAs(t, c); id != 0 {
+			t.Fatalf("signed in as %d before the second step", id)
 		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		return c
 	}
-	answer := func(u *aistat.User, auth *webauthntest.Authenticator) string {
+	answer := func(c *client, auth *webauthntest.Authenticator) string {
 		t.Helper()
-		status, options := post("/begin", u, "")
-		if status != http.StatusOK {
-			t.Fatalf("begin: %d %s", status, options)
-		}
-		cred, err := auth.Get([]byte(options))
+		begun := c.postJSON("/login/2fa/passkey/begin", "")
+		wantStatus(t, begun, http.StatusOK)
+		cred, err := auth.Get([]byte(begun.body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return `{"credential":` + string(cred) + `}`
 	}
 
-	body := answer(alice, keys[alice.ID])
-	if status, b := post("/finish", alice, body); status != http.StatusNoContent {
-		t.Fatalf("alice's passkey: %d %s, want 204", status, b)
+	a := pending(alice)
+	// Passkeys alone: the page offers them and asks for no code.
+	page := a.get("/login/2fa")
+	wantBody(t, page, `id="passkey-step"`, "one of your passkeys")
+	wantNoBody(t, page, `name="code"`)
+	body := answer(a, keys[alice.ID])
+	res := a.postJSON("/login/2fa/passkey/finish", body)
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `"redirect":"/"`)
+	if id := signedInAs(t, a); id != alice.ID {
+		t.Fatalf("after the passkey: signed in as %d, want %d", id, alice.ID)
 	}
-	if status, _ := post("/finish", alice, body); status != http.StatusUnprocessableEntity {
-		t.Fatalf("a reused answer: %d, want 422", status)
+
+	again := pending(alice)
+	if res := again.postJSON("/login/2fa/passkey/finish", body); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("a reused answer: %d, want 422", res.StatusCode)
 	}
-	if status, _ := post("/finish", alice, answer(alice, keys[bob.ID])); status != http.StatusUnauthorized {
-		t.Fatalf("bob's passkey for alice: %d, want 401", status)
+	if res := again.postJSON("/login/2fa/passkey/finish", answer(again, keys[bob.ID])); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bob's passkey for alice: %d, want 401", res.StatusCode)
 	}
 	for _, bad := range []string{`{}`, `{"credential":"x"}`, `{"credential":{},"code":"1"}`, `not json`} {
-		if status, b := post("/finish", alice, bad); status < 400 || status >= 500 {
-			t.Errorf("body %s: %d %s, want a 4xx", bad, status, b)
+		if res := again.postJSON("/login/2fa/passkey/finish", bad); res.StatusCode < 400 || res.StatusCode >= 500 {
+			t.Errorf("body %s: %d %s, want a 4xx", bad, res.StatusCode, res.body)
 		}
 	}
-	if status, b := post("/finish", alice, `{}`); !strings.Contains(b, `"credential"`) || status != http.StatusUnprocessableEntity {
-		t.Errorf("no credential: %d %s, want 422 naming credential", status, b)
+	res = again.postJSON("/login/2fa/passkey/finish", `{}`)
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantField(t, res, "credential")
+	if id := signedInAs(t, again); id != 0 {
+		t.Fatalf("refused answers signed in as %d", id)
+	}
+	// No pending sign-in at all.
+	nobody := newClient(t, e)
+	if res := nobody.postJSON("/login/2fa/passkey/begin", ""); res.StatusCode < 400 || res.StatusCode >= 500 {
+		t.Errorf("begin without a pending sign-in: %d, want a 4xx", res.StatusCode)
 	}
 }
