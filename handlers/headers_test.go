@@ -142,3 +142,21 @@ func checkSessionCookie(tb testing.TB, res *response, secure bool) {
 		tb.Fatalf("cookie %+v: want HttpOnly, SameSite=Lax, Path=/ and no Domain", ck)
 	}
 }
+
+// TestPages_ContentLength: a page goes out with its length, not in chunks,
+// however large: a signed-in page is larger than net/http's 2 KB buffer.
+func TestPages_ContentLength(t *testing.T) {
+	e := mustOpenEnv(t)
+	u := mustCreateUser(t, e, "length@example.com", "Length", aistat.RoleAdmin)
+	c := newClient(t, e)
+	c.login(u.Email)
+	for _, path := range []string{"/", "/settings", "/admin", "/no-such-page"} {
+		res := c.get(path)
+		if len(res.body) <= 2048 {
+			t.Fatalf("%s: %d bytes, want a page past the 2 KB buffer", path, len(res.body))
+		}
+		if res.ContentLength != int64(len(res.body)) || len(res.TransferEncoding) != 0 {
+			t.Errorf("%s: Content-Length %d, Transfer-Encoding %v for %d bytes", path, res.ContentLength, res.TransferEncoding, len(res.body))
+		}
+	}
+}

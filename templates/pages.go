@@ -18,7 +18,8 @@ type View interface {
 }
 
 // Render writes the page v is the data of to w, in v's language. The page
-// renders into a buffer first: nothing is written when rendering fails.
+// renders into a buffer first: nothing is written when rendering fails,
+// and otherwise the whole page in one Write.
 func (t *Templates) Render(w io.Writer, v View) error {
 	return t.execute(w, v.language(), v.template(), v)
 }

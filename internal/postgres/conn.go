@@ -298,7 +298,8 @@ type conn struct {
 
 // check notes a refusal of err as read-only and returns err.
 func (c *conn) check(err error) error {
-	if readOnlyRefusal(err) {
+	// Most calls succeed: errors.As would cost them an allocation.
+	if err != nil && readOnlyRefusal(err) {
 		c.readOnly.Store(true)
 	}
 	return err
