@@ -175,6 +175,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		fmt.Fprintf(stdout, "Metrics at http://%s/metrics\n", metricsServer.addr)
 	}
 	fmt.Fprintf(stdout, "aistat is running at http://%s\n", ln.Addr())
+	// The address people open may name the site otherwise (localhost for
+	// 127.0.0.1): passkeys and the links in mails work under that one.
+	if cfg.BaseURL != "http://"+ln.Addr().String() {
+		fmt.Fprintf(stdout, "Open it at %s\n", cfg.BaseURL)
+	}
 	switch {
 	case demoSeeded:
 		fmt.Fprintln(stdout, "Demo accounts, created now, once for this database:")
