@@ -634,32 +634,60 @@ func (p *Passkeys) VerifyStep(ctx context.Context, u *User, credential []byte, c
 	if err != nil {
 		return passkeyError(passkeyUnreadable)
 	}
+	// An attempt under the sign-in throttle, as a code's second step is:
+	// an answer that does not verify is a failed sign-in of the account.
+	a, err := p.users.beginAttempt(ctx, u.Email, "", c)
+	if err != nil {
+		return err
+	}
+	ended := false
+	defer func() {
+		if !ended {
+			a.abandon(ctx)
+		}
+	}()
 	s, err := p.takeChallenge(ctx, parsed.Response.CollectedClientData.Challenge, challengeStep, u.ID)
 	if err != nil {
 		return err
 	}
 	sp, err := p.byCredentialID(ctx, parsed.RawID)
+	if ErrorCode(err) == EUNAUTHORIZED {
+		// Nobody's passkey: an answer for this account that is wrong.
+		sp, err = &storedPasskey{}, nil
+	}
 	if err != nil {
 		return err
 	}
-	if sp.userID != u.ID {
-		return Errorf(EUNAUTHORIZED, passkeyUnknown)
-	}
-	if sp.cloned {
+	if sp.userID == u.ID && sp.cloned {
 		return Errorf(EFORBIDDEN, passkeyDisabled)
 	}
-	pu, err := p.ceremonyUser(ctx, u)
-	if err != nil {
-		return err
-	}
-	cred, err := p.wa.ValidateLogin(pu, s, parsed)
-	if err != nil {
-		if err := recordEvent(ctx, p.users.db, u.ID, EventPasskeyFailed, c); err != nil {
+	var cred *webauthn.Credential
+	if sp.userID == u.ID {
+		pu, err := p.ceremonyUser(ctx, u)
+		if err != nil {
 			return err
+		}
+		cred, err = p.wa.ValidateLogin(pu, s, parsed)
+		if err != nil {
+			cred = nil
+		}
+	}
+	if cred == nil {
+		// Another user's passkey, or an answer that does not verify.
+		ended = true
+		if err := a.fail(ctx, EventPasskeyFailed); err != nil {
+			return err
+		}
+		if sp.userID != u.ID {
+			return Errorf(EUNAUTHORIZED, passkeyUnknown)
 		}
 		return Errorf(EUNAUTHORIZED, passkeyRefused)
 	}
 	if err := p.used(ctx, sp, cred, c); err != nil {
+		return err
+	}
+	ended = true
+	if _, err := a.succeed(ctx, u.ID, EventSignIn); err != nil {
 		return err
 	}
 	return recordEvent(ctx, p.users.db, u.ID, EventPasskeyUsed, c)

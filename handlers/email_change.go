@@ -41,15 +41,9 @@ func (s *Server) handleEmailChangeCreate(w http.ResponseWriter, r *http.Request)
 		s.writeError(w, r, err)
 		return
 	}
-	s.render(w, r, status, templates.SettingsPage{
-		Page:            s.localPage(r, loc, loc.T("settings.title")),
-		Name:            user.Name,
-		AvatarURL:       user.AvatarURL,
-		Locale:          string(user.Locale),
-		TimeZone:        user.TimeZone,
-		DefaultTimeZone: s.timeZone.String(),
-		EmailChange:     templates.EmailChangeForm{Email: strings.ToValidUTF8(email, "\uFFFD"), Errors: fields},
-	})
+	page := s.settingsPage(r, user)
+	page.EmailChange = templates.EmailChangeForm{Email: strings.ToValidUTF8(email, "\uFFFD"), Errors: fields}
+	s.render(w, r, status, page)
 }
 
 // handleEmailConfirmShow shows what a confirmation link would change. It

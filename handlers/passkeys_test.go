@@ -432,6 +432,7 @@ func TestServer_PasskeyStep(t *testing.T) {
 	}
 
 	a := pending(alice)
+	signIns := events(t, e, aistat.EventSignIn, alice.ID)
 	// Passkeys alone: the page offers them and asks for no code.
 	page := a.get("/login/2fa")
 	wantBody(t, page, `id="passkey-step"`, "one of your passkeys")
@@ -442,6 +443,10 @@ func TestServer_PasskeyStep(t *testing.T) {
 	wantBody(t, res, `"redirect":"/"`)
 	if id := signedInAs(t, a); id != alice.ID {
 		t.Fatalf("after the passkey: signed in as %d, want %d", id, alice.ID)
+	}
+	// Signed in as after a code: the sign-in is among alice's events.
+	if got := events(t, e, aistat.EventSignIn, alice.ID); got != signIns+1 {
+		t.Errorf("%d sign_in events after the passkey step, want %d", got, signIns+1)
 	}
 
 	again := pending(alice)
@@ -461,6 +466,25 @@ func TestServer_PasskeyStep(t *testing.T) {
 	wantField(t, res, "credential")
 	if id := signedInAs(t, again); id != 0 {
 		t.Fatalf("refused answers signed in as %d", id)
+	}
+	// Answers that do not verify count as failed sign-ins, as wrong codes
+	// do: past the limit even alice's own passkey waits.
+	// (The browsers are pending first: the throttle holds the password
+	// step back too.)
+	browsers := make([]*client, aistat.ThrottleAccountLimit+1)
+	for i := range browsers {
+		browsers[i] = pending(bob)
+	}
+	forged := keys[bob.ID].Clone()
+	forged.Origin = "http://localhost.evil.example"
+	for _, c := range browsers[1:] {
+		wantStatus(t, c.postJSON("/login/2fa/passkey/finish", answer(c, forged)), http.StatusUnauthorized)
+	}
+	throttled := browsers[0]
+	res = throttled.postJSON("/login/2fa/passkey/finish", answer(throttled, keys[bob.ID]))
+	wantStatus(t, res, http.StatusTooManyRequests)
+	if res.Header.Get("Retry-After") == "" {
+		t.Error("a throttled second step without Retry-After")
 	}
 	// No pending sign-in at all.
 	nobody := newClient(t, e)
